@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "mlcred",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "mlcredd", targets: ["mlcredd"]),
+        .executable(name: "mlcred", targets: ["mlcred"]),
+        .library(name: "MLCredClient", targets: ["MLCredClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // libsodium, the system library (Debian: libsodium-dev).
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        // Linux system calls Swift cannot reach directly (SO_PEERCRED's struct, prctl).
+        .target(name: "CLinux"),
+        // Keys in guarded memory, AEAD, Argon2id, BLAKE2b, Ed25519: the only importer of CSodium.
+        .target(name: "MLCredCrypto", dependencies: ["CSodium"]),
+        // Wire types shared by the daemon and the thin client: FoundationEssentials only.
+        .target(name: "MLCredAPI"),
+        // Schema, migrations, records, the group-commit writer, the audit table: the only importer of GRDB.
+        .target(
+            name: "MLCredStore",
+            dependencies: ["MLCredCrypto", "MLCredAPI", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The vault: root key lifecycle, sealed secrets, the keyed audit chain.
+        .target(name: "MLCredVault", dependencies: ["MLCredCrypto", "MLCredStore", "MLCredAPI"]),
+        // Socket server, peer attestation, routes.
+        .target(
+            name: "MLCredDaemon",
+            dependencies: [
+                "MLCredVault", "MLCredAPI", "CLinux",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The thin client: Unix socket, HTTP/1.1, JSON. FoundationEssentials and POSIX only.
+        .target(name: "MLCredClient", dependencies: ["MLCredAPI"]),
+        .executableTarget(
+            name: "mlcredd",
+            dependencies: [
+                "MLCredDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "mlcred",
+            dependencies: [
+                "MLCredClient", "MLCredAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "MLCredCryptoTests", dependencies: ["MLCredCrypto"]),
+        .testTarget(name: "MLCredStoreTests", dependencies: ["MLCredStore", "MLCredCrypto", "MLCredAPI"]),
+        .testTarget(name: "MLCredVaultTests", dependencies: ["MLCredVault", "MLCredStore", "MLCredCrypto"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

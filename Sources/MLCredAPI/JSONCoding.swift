@@ -1,0 +1,105 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The one JSON configuration used on the wire: sorted keys, no key conversion (secret
+/// field names are data and must pass through untouched).
+public enum APIJSON {
+    /// Encodes `value` to compact JSON with sorted keys.
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+
+    /// Encodes `value` to indented JSON for people.
+    public static func encodePretty<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+
+    /// Decodes `T` from JSON bytes.
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try JSONDecoder().decode(type, from: Data(bytes))
+    }
+}
+
+/// Timestamps on the wire: RFC 3339, UTC, millisecond precision.
+public enum Timestamp {
+    /// `epochSeconds` as `2026-11-26T17:03:04.123Z`.
+    public static func format(epochSeconds: Double) -> String {
+        let whole = Int64(epochSeconds.rounded(.down))
+        let millis = Int((epochSeconds - Double(whole)) * 1000)
+        let (days, secondsOfDay) = floorDivide(whole, 86_400)
+        let (year, month, day) = civilFromDays(days)
+        let hour = secondsOfDay / 3600, minute = (secondsOfDay % 3600) / 60, second = secondsOfDay % 60
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(Int64(millis), 3))Z"
+    }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (or a bare date) into epoch seconds.
+    public static func parse(_ text: String) -> Double? {
+        let chars = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int64? {
+            guard range.upperBound <= chars.count else { return nil }
+            var value: Int64 = 0
+            for c in chars[range] {
+                guard c >= 48, c <= 57 else { return nil }
+                value = value * 10 + Int64(c - 48)
+            }
+            return value
+        }
+        guard chars.count >= 10, chars[4] == 45, chars[7] == 45,
+              let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              (1...12).contains(month), (1...31).contains(day) else { return nil }
+        var seconds = Double(daysFromCivil(year, month, day) * 86_400)
+        if chars.count == 10 { return seconds }
+        guard chars.count >= 20, chars[10] == 84 || chars[10] == 32, chars[13] == 58, chars[16] == 58,
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+              hour < 24, minute < 60, second < 61, chars.last == 90 else { return nil }
+        seconds += Double(hour * 3600 + minute * 60 + second)
+        if chars[19] == 46, let fraction = number(20..<(chars.count - 1)) {
+            let digits = chars.count - 21
+            var scale = 1.0
+            for _ in 0..<digits { scale *= 10 }
+            seconds += Double(fraction) / scale
+        } else if chars.count != 20 {
+            return nil
+        }
+        return seconds
+    }
+
+    private static func pad(_ value: Int64, _ width: Int) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: max(0, width - text.count)) + text
+    }
+
+    private static func floorDivide(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
+        let q = a >= 0 ? a / b : (a - b + 1) / b
+        return (q, a - q * b)
+    }
+
+    // Howard Hinnant's civil-from-days algorithms.
+    private static func civilFromDays(_ z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    private static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+}

@@ -1,0 +1,104 @@
+import CLinux
+import Glibc
+import MLCredAPI
+
+/// Reads who is on the other end of a Unix socket from the kernel. This file and
+/// `NameDirectory` are the only places that call `getsockopt` on peers or read `/proc`.
+///
+/// Threat: a caller that claims an identity. Nothing here trusts the caller: uid, gid and pid
+/// come from SO_PEERCRED, groups from SO_PEERGROUPS (both snapshots taken by the kernel at
+/// connect time), and anything read from /proc/PID is trusted only if the pidfd taken from the
+/// socket (SO_PEERPIDFD) shows the same process still alive afterwards, so a recycled pid cannot
+/// lend its /proc entry to someone else.
+public enum PeerAttestation {
+    // Linux socket option numbers (asm-generic/socket.h); older libc headers lack some.
+    static let soPeerGroups: Int32 = 59
+    static let soPeerPidfd: Int32 = 77
+
+    /// Errors while attesting a connection.
+    public enum Failure: Error, CustomStringConvertible {
+        case getsockopt(option: String, errno: Int32)
+
+        public var description: String {
+            switch self {
+            case .getsockopt(let option, let code): "getsockopt(\(option)) failed: \(String(cString: strerror(code)))"
+            }
+        }
+    }
+
+    /// Attests the peer of the connected socket `fd`.
+    public static func attest(fd: Int32, names: NameDirectory) throws -> PeerIdentity {
+        var uid: uid_t = 0, gid: gid_t = 0, pid: pid_t = 0
+        guard mlc_peer_credentials(fd, &uid, &gid, &pid) == 0 else {
+            throw Failure.getsockopt(option: "SO_PEERCRED", errno: errno)
+        }
+        let groups = try peerGroups(fd: fd)
+        var pidfd: Int32 = -1
+        var pidfdLength = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(fd, SOL_SOCKET, soPeerPidfd, &pidfd, &pidfdLength) != 0 {
+            pidfd = -1
+        } else {
+            _ = fcntl(pidfd, F_SETFD, FD_CLOEXEC)
+        }
+        var unit = systemUnit(pid: pid)
+        if unit != nil, !processAlive(pidfd: pidfd, pid: pid) {
+            // The process is gone: its pid may already name another process's /proc entry.
+            unit = nil
+        }
+        let principal = Principal(
+            uid: uid, gid: gid, user: names.userName(uid: uid),
+            pid: pid, groups: groups, unit: unit)
+        return PeerIdentity(principal: principal, pidfd: pidfd)
+    }
+
+    /// SO_PEERGROUPS: the supplementary groups the peer had when it connected.
+    static func peerGroups(fd: Int32) throws -> [UInt32] {
+        var capacity = 64
+        while true {
+            var buffer = [gid_t](repeating: 0, count: capacity)
+            var length = socklen_t(capacity * MemoryLayout<gid_t>.size)
+            if getsockopt(fd, SOL_SOCKET, soPeerGroups, &buffer, &length) == 0 {
+                return Array(buffer.prefix(Int(length) / MemoryLayout<gid_t>.size))
+            }
+            // ERANGE: the kernel wrote the size it needs into `length`.
+            guard errno == ERANGE, Int(length) > capacity * MemoryLayout<gid_t>.size else {
+                throw Failure.getsockopt(option: "SO_PEERGROUPS", errno: errno)
+            }
+            capacity = Int(length) / MemoryLayout<gid_t>.size
+        }
+    }
+
+    /// Whether the process the pidfd refers to is still running. Without a pidfd (kernels before
+    /// 6.5), the pid's existence is the best available answer.
+    static func processAlive(pidfd: Int32, pid: Int32) -> Bool {
+        if pidfd >= 0 {
+            // A pidfd becomes readable when its process exits.
+            var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            return poll(&entry, 1, 0) == 0
+        }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    /// The systemd system unit of `pid`, from its cgroup path, only under `system.slice`: the
+    /// names of user-manager units (`user@.service/...`) are chosen by the user and prove nothing.
+    static func systemUnit(pid: Int32) -> String? {
+        guard let text = readSmallFile("/proc/\(pid)/cgroup") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("0::") {
+            let path = line.dropFirst(3).split(separator: "/")
+            guard path.count >= 2, path[0] == "system.slice" else { return nil }
+            let unit = String(path[1])
+            return unit.hasSuffix(".service") || unit.hasSuffix(".scope") ? unit : nil
+        }
+        return nil
+    }
+
+    static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = read(fd, &buffer, buffer.count)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer.prefix(count), as: UTF8.self)
+    }
+}

@@ -1,0 +1,55 @@
+import MLCredAPI
+
+/// One parsed request, independent of NIO.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    /// The path without the query, percent-decoding not applied (names are restricted to safe characters).
+    public var path: String
+    public var query: [String: String]
+    public var authorization: String?
+    public var body: [UInt8]
+
+    public init(method: String, uri: String, authorization: String?, body: [UInt8]) {
+        self.method = method
+        self.authorization = authorization
+        self.body = body
+        if let mark = uri.firstIndex(of: "?") {
+            path = String(uri[..<mark])
+            var query: [String: String] = [:]
+            for pair in uri[uri.index(after: mark)...].split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                query[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+            }
+            self.query = query
+        } else {
+            path = uri
+            query = [:]
+        }
+    }
+}
+
+/// One answer: a status and a JSON body.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var body: [UInt8]
+
+    public init(status: Int, body: [UInt8]) {
+        self.status = status
+        self.body = body
+    }
+
+    /// A 200 (or `status`) answer with `value` as JSON.
+    public static func json<T: Encodable>(_ value: T, status: Int = 200) -> HTTPResponse {
+        do {
+            return HTTPResponse(status: status, body: try APIJSON.encode(value) + [0x0A])
+        } catch {
+            return .error(.internal, "could not encode the answer")
+        }
+    }
+
+    /// An error answer in the SPEC §9 shape.
+    public static func error(_ code: APIErrorCode, _ message: String) -> HTTPResponse {
+        let body = (try? APIJSON.encode(APIErrorBody(code: code, message: message))) ?? Array(#"{"error":{"code":"internal","message":"internal"}}"#.utf8)
+        return HTTPResponse(status: code.httpStatus, body: body + [0x0A])
+    }
+}

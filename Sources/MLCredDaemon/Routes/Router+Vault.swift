@@ -1,0 +1,82 @@
+import MLCredAPI
+import MLCredStore
+import MLCredVault
+
+extension Router {
+    func status() async throws -> HTTPResponse {
+        let state = await vault.status
+        return .json(StatusResponse(
+            initialized: state.initialized, sealed: state.sealed, environment: vault.settings.environment,
+            phi: vault.settings.phi, version: mlcredVersion))
+    }
+
+    func whoami(_ peer: PeerIdentity) async -> HTTPResponse {
+        let groupNames = peer.principal.groups.map { names.groupName(gid: $0) ?? String($0) }
+        return .json(WhoamiResponse(
+            principal: peer.principal, groupNames: groupNames, admin: peer.isAdmin(adminGroup: adminGroup),
+            environment: vault.settings.environment))
+    }
+
+    func vaultInit(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
+        try await requireAdmin(peer, action: "vault.init")
+        let body = try decode(VaultKeyRequest.self, request)
+        let key = try body.key.map(Self.decodeKey)
+        let passphrase = body.passphrase.map { Array($0.utf8) }
+        try await vault.initialize(passphrase: passphrase, keyFileKey: key, principal: peer.principal)
+        return .json(VaultStateResponse(initialized: true, sealed: false))
+    }
+
+    func vaultUnseal(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
+        try await requireAdmin(peer, action: "vault.unseal")
+        let body = try decode(VaultKeyRequest.self, request)
+        let key = try body.key.map(Self.decodeKey)
+        let passphrase = body.passphrase.map { Array($0.utf8) }
+        try await vault.unseal(passphrase: passphrase, keyFileKey: key, principal: peer.principal)
+        return .json(VaultStateResponse(initialized: true, sealed: false))
+    }
+
+    func vaultSeal(_ peer: PeerIdentity) async throws -> HTTPResponse {
+        try await requireAdmin(peer, action: "vault.seal")
+        try await vault.seal(principal: peer.principal)
+        return .json(VaultStateResponse(initialized: true, sealed: true))
+    }
+
+    static func decodeKey(_ text: String) throws -> [UInt8] {
+        guard let key = Base64.decode(text) else { throw RouteError(.badRequest, "field 'key' must be base64") }
+        return key
+    }
+
+    func secretPut(name: String, _ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
+        try await requireAdmin(peer, action: "secret.put")
+        let body = try decode(SecretPutRequest.self, request)
+        return .json(try await vault.putSecret(name: name, request: body, principal: peer.principal), status: 200)
+    }
+
+    func secretGenerate(name: String, _ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
+        try await requireAdmin(peer, action: "secret.generate")
+        let body = try decode(SecretGenerateRequest.self, request)
+        return .json(try await vault.generateSecret(name: name, request: body, principal: peer.principal))
+    }
+
+    func auditShow(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
+        try await requireAdmin(peer, action: "audit.show")
+        var after: Int64?
+        if let text = request.query["after"] {
+            guard let value = Int64(text), value >= 0 else { throw RouteError(.badRequest, "'after' must be a sequence number") }
+            after = value
+        }
+        var since: Double?
+        if let text = request.query["since"] {
+            guard let value = Timestamp.parse(text.replacingOccurrences(of: "%3A", with: ":")) else {
+                throw RouteError(.badRequest, "'since' must be an RFC 3339 UTC time such as 2026-11-26T17:00:00Z")
+            }
+            since = value
+        }
+        var limit = Limits.defaultAuditPage
+        if let text = request.query["limit"] {
+            guard let value = Int(text), value > 0 else { throw RouteError(.badRequest, "'limit' must be a positive number") }
+            limit = min(value, Limits.maxAuditPage)
+        }
+        return .json(AuditPage(records: try await vault.auditRecords(afterSeq: after, since: since, limit: limit)))
+    }
+}

@@ -1,0 +1,128 @@
+import Logging
+import MLCredAPI
+import MLCredStore
+import MLCredVault
+
+/// Maps requests to vault operations: admin checks, input decoding, error mapping, and the audit
+/// of every refusal.
+public final class Router: Sendable {
+    let vault: Vault
+    let names: NameDirectory
+    let adminGroup: UInt32?
+    let logger: Logger
+
+    /// A router over `vault`; `adminGroup` is the gid of the admin group, nil if it does not exist.
+    public init(vault: Vault, names: NameDirectory, adminGroup: UInt32?, logger: Logger) {
+        self.vault = vault
+        self.names = names
+        self.adminGroup = adminGroup
+        self.logger = logger
+    }
+
+    /// Answers one request. Never throws: every failure becomes an error answer.
+    public func handle(_ request: HTTPRequest, peer: PeerIdentity) async -> HTTPResponse {
+        let response: HTTPResponse
+        do {
+            response = try await route(request, peer: peer)
+        } catch let error as VaultError {
+            response = .error(error.code, error.message)
+        } catch let error as RouteError {
+            response = .error(error.code, error.message)
+        } catch {
+            logger.error("internal error", metadata: ["path": "\(request.path)", "error": "\(error)"])
+            response = .error(.internal, "internal error; see the daemon log")
+        }
+        logger.info("request", metadata: [
+            "method": "\(request.method)", "path": "\(request.path)", "status": "\(response.status)",
+            "uid": "\(peer.principal.uid)", "pid": "\(peer.principal.pid)",
+        ])
+        return response
+    }
+
+    private func route(_ request: HTTPRequest, peer: PeerIdentity) async throws -> HTTPResponse {
+        let parts = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+        guard parts.first == "v1" else { throw RouteError(.notFound, "no route \(request.method) \(request.path)") }
+        let tail = Array(parts.dropFirst())
+        switch (request.method, tail.first, tail.count) {
+        case ("GET", "status", 1):
+            return try await status()
+        case ("GET", "whoami", 1):
+            return await whoami(peer)
+        case ("POST", "vault", 2):
+            switch tail[1] {
+            case "init": return try await vaultInit(request, peer)
+            case "unseal": return try await vaultUnseal(request, peer)
+            case "seal": return try await vaultSeal(peer)
+            default: break
+            }
+        case ("GET", "secrets", 1):
+            try await requireAdmin(peer, action: "secret.list")
+            return .json(SecretListResponse(secrets: try await vault.listSecrets()))
+        case ("PUT", "secrets", 2):
+            return try await secretPut(name: tail[1], request, peer)
+        case ("DELETE", "secrets", 2):
+            try await requireAdmin(peer, action: "secret.rm")
+            try await vault.removeSecret(name: tail[1], principal: peer.principal)
+            return .json(["removed": tail[1]])
+        case ("POST", "secrets", 3) where tail[2] == "generate":
+            return try await secretGenerate(name: tail[1], request, peer)
+        case ("GET", "audit", 1):
+            return try await auditShow(request, peer)
+        case ("POST", "audit", 2) where tail[1] == "verify":
+            try await requireAdmin(peer, action: "audit.verify")
+            return .json(try await vault.verifyAudit())
+        default:
+            break
+        }
+        throw RouteError(.notFound, "no route \(request.method) \(request.path)")
+    }
+
+    // MARK: checks
+
+    /// Refuses non-admins with 403 `denied`, writing the refusal to the audit first.
+    func requireAdmin(_ peer: PeerIdentity, action: String) async throws {
+        guard !peer.isAdmin(adminGroup: adminGroup) else { return }
+        do {
+            try await vault.audit(AuditEvent(principal: peer.principal, action: action, result: .denied, reason: "not an admin"))
+        } catch {
+            logger.error("could not audit a refusal", metadata: ["action": "\(action)", "error": "\(error)"])
+        }
+        throw RouteError(.denied, "\(action) needs an admin: uid 0, the daemon's uid, or a member of the admin group")
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ request: HTTPRequest) throws -> T {
+        guard !request.body.isEmpty else { throw RouteError(.badRequest, "this route needs a JSON body") }
+        do {
+            return try APIJSON.decode(type, from: request.body)
+        } catch let error as DecodingError {
+            throw RouteError(.badRequest, "invalid request body: \(Self.describe(error))")
+        } catch {
+            throw RouteError(.badRequest, "invalid request body: not JSON")
+        }
+    }
+
+    /// Describes a decoding error by field path only, never quoting the input (it may hold a secret).
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [CodingKey]) -> String {
+            codingPath.isEmpty ? "the body" : "field '" + codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") + "'"
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing \(path(context.codingPath + [key]))"
+        case .typeMismatch(_, let context): return "\(path(context.codingPath)) has the wrong type"
+        case .valueNotFound(_, let context): return "\(path(context.codingPath)) is null"
+        case .dataCorrupted(let context): return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context.codingPath)) is invalid"
+        @unknown default: return "not valid JSON"
+        }
+    }
+}
+
+/// An error raised while routing, with its API code.
+struct RouteError: Error {
+    let code: APIErrorCode
+    let message: String
+
+    init(_ code: APIErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}

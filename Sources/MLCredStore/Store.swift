@@ -1,0 +1,87 @@
+import GRDB
+import MLCredAPI
+import MLCredCrypto
+
+/// Errors raised by the store. Messages name records, never their contents.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    /// The database could not be opened or migrated.
+    case openFailed(String)
+    /// A write or read failed in SQLite.
+    case database(String)
+
+    public var description: String {
+        switch self {
+        case .openFailed(let message): "cannot open the database: \(message)"
+        case .database(let message): "database error: \(message)"
+        }
+    }
+}
+
+/// The daemon's one SQLite database (`STATE_DIR/mlcred.db`): WAL, `synchronous=FULL` on the
+/// writing connection, migrations, and one serial writer that commits queued writes in groups.
+public final class Store: Sendable {
+    /// File name of the database inside the state directory.
+    public static let fileName = "mlcred.db"
+
+    let pool: DatabasePool
+    let queue: WriteQueue
+    /// The audit-chain key, present while the vault is unsealed; read and changed only by writer jobs.
+    let auditKeyHolder: AuditKeyHolder
+
+    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.maximumReaderCount = 4
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            // GRDB's WAL set-up sets synchronous=NORMAL on the writer after `prepareDatabase`
+            // runs, so FULL is set here, afterwards, on the one connection that writes.
+            // Threat: NORMAL in WAL mode can lose the last commits on power loss, i.e. an
+            // acknowledged secret or an audit record that vouched for a credential.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError.openFailed(String(describing: error))
+        }
+        queue = WriteQueue(pool: pool)
+        auditKeyHolder = AuditKeyHolder()
+    }
+
+    /// The `synchronous` setting of the writing connection (2 = FULL).
+    public func writerSynchronousSetting() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in
+            try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+        }
+    }
+
+    /// Runs `body` in the next group commit. It runs inside its own savepoint: if it throws,
+    /// only its own changes are undone and only its caller sees the error. It returns once the
+    /// group's transaction is durably committed.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
+        try await queue.submit(body, auditKey: auditKeyHolder)
+    }
+
+    /// Runs `body` on a read-only connection.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
+        do {
+            return try await pool.read { db in try body(StoreConnection(db: db, auditKey: nil)) }
+        } catch let error as DatabaseError {
+            throw StoreError.database(error.message ?? "\(error.resultCode)")
+        }
+    }
+
+    /// Installs or removes the audit-chain key. Runs as a writer job so every write queued before
+    /// this call uses the old state and every write after it the new one.
+    public func setAuditKey(_ key: SecureBytes?) async throws {
+        let holder = auditKeyHolder
+        _ = try await write { _ in holder.key = key }
+    }
+}
+
+/// Holds the audit key. Accessed only from writer jobs, which run one at a time.
+final class AuditKeyHolder: @unchecked Sendable {
+    var key: SecureBytes?
+}

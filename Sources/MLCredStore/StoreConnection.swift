@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+import MLCredAPI
+import MLCredCrypto
+
+/// One stored version of a secret, as it sits in the database: metadata in clear, value sealed.
+public struct SecretRecord: Sendable, Equatable {
+    public var name: String
+    public var version: Int
+    public var type: String
+    public var phi: Bool
+    /// nonce ‖ ciphertext; nil once the secret was removed.
+    public var sealed: [UInt8]?
+    public var createdAt: Double
+    public var removedAt: Double?
+
+    public init(name: String, version: Int, type: String, phi: Bool, sealed: [UInt8]?, createdAt: Double, removedAt: Double?) {
+        self.name = name
+        self.version = version
+        self.type = type
+        self.phi = phi
+        self.sealed = sealed
+        self.createdAt = createdAt
+        self.removedAt = removedAt
+    }
+
+    init(row: Row) {
+        name = row["name"]
+        version = row["version"]
+        type = row["type"]
+        phi = (row["phi"] as Int) != 0
+        sealed = (row["sealed"] as Data?).map { Array($0) }
+        createdAt = row["created_at"]
+        removedAt = row["removed_at"]
+    }
+}
+
+/// Typed access to the database inside one job. Only `Store` hands these out; nothing outside
+/// this module sees GRDB.
+public struct StoreConnection {
+    let db: Database
+    let auditKey: AuditKeyHolder?
+
+    // MARK: meta
+
+    /// The value stored under `key` in `meta`, if any.
+    public func meta(_ key: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+    }
+
+    /// Stores `value` under `key` in `meta`, replacing any previous value.
+    public func setMeta(_ key: String, _ value: String) throws {
+        try db.execute(sql: "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [key, value])
+    }
+
+    // MARK: secrets
+
+    /// The highest version ever written for `name` (removed or not), or 0.
+    public func latestSecretVersion(_ name: String) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT MAX(version) FROM secrets WHERE name = ?", arguments: [name]) ?? 0
+    }
+
+    /// Inserts one new secret version.
+    public func insertSecret(_ record: SecretRecord) throws {
+        try db.execute(
+            sql: "INSERT INTO secrets(name, version, type, phi, sealed, created_at, removed_at) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+            arguments: [record.name, record.version, record.type, record.phi ? 1 : 0, record.sealed.map { Data($0) }, record.createdAt])
+    }
+
+    /// The latest version of `name` if it exists and was not removed.
+    public func currentSecret(_ name: String) throws -> SecretRecord? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM secrets WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [name]) else {
+            return nil
+        }
+        let record = SecretRecord(row: row)
+        return record.removedAt == nil ? record : nil
+    }
+
+    /// The latest version of every secret not removed, by name, with the first version's time.
+    public func currentSecrets() throws -> [(record: SecretRecord, firstCreatedAt: Double)] {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT s.*, (SELECT MIN(created_at) FROM secrets f WHERE f.name = s.name) AS first_created_at
+            FROM secrets s
+            WHERE s.version = (SELECT MAX(version) FROM secrets m WHERE m.name = s.name) AND s.removed_at IS NULL
+            ORDER BY s.name
+            """)
+        return rows.map { (SecretRecord(row: $0), $0["first_created_at"] as Double) }
+    }
+
+    /// Destroys every stored version of `name` (the ciphertext is deleted, metadata kept).
+    /// Returns whether a current secret existed.
+    public func removeSecret(_ name: String, at time: Double) throws -> Bool {
+        guard try currentSecret(name) != nil else { return false }
+        try db.execute(sql: "UPDATE secrets SET sealed = NULL, removed_at = ? WHERE name = ?", arguments: [time, name])
+        return true
+    }
+}
+
+extension StoreConnection {
+    /// Installs (or with nil removes) the audit-chain key for this and every later write job.
+    /// Only valid inside `Store.write`.
+    public func installAuditKey(_ key: SecureBytes?) {
+        auditKey?.key = key
+    }
+}

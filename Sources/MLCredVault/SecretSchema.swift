@@ -1,0 +1,93 @@
+import MLCredAPI
+
+/// The secret types and the fields each accepts (SPEC §6).
+public enum SecretType: String, Sendable, CaseIterable {
+    case `static`
+    case aws
+    case postgres
+    case jwtSigner = "jwt-signer"
+
+    /// Types stored with `secret put`; `jwt-signer` is only made by `secret generate`.
+    static let puttable: [SecretType] = [.static, .aws, .postgres]
+}
+
+/// Validates secret names and field sets, and normalises field values to strings.
+enum SecretSchema {
+    static let maxNameLength = 128
+    static let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+    /// Names are path segments and policy references: ASCII letters, digits, `.`, `_`, `-`.
+    static func validateName(_ name: String) throws {
+        let bytes = Array(name.utf8)
+        func allowed(_ c: UInt8) -> Bool {
+            (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
+        }
+        guard !bytes.isEmpty, bytes.count <= maxNameLength, bytes.allSatisfy(allowed), bytes[0] != 46, bytes[0] != 45 else {
+            throw VaultError(.badRequest, "invalid secret name: use 1-\(maxNameLength) letters, digits, '.', '_' or '-', not starting with '.' or '-'")
+        }
+    }
+
+    static func parseType(_ text: String, forPut: Bool) throws -> SecretType {
+        guard let type = SecretType(rawValue: text) else {
+            throw VaultError(.badRequest, "unknown secret type '\(text)' (expected static, aws, postgres or jwt-signer)")
+        }
+        if forPut, !SecretType.puttable.contains(type) {
+            throw VaultError(.badRequest, "a \(type.rawValue) secret is created with 'secret generate', not 'secret put'")
+        }
+        return type
+    }
+
+    /// Checks `fields` for `type` and returns them as strings.
+    static func normalize(_ fields: [String: SecretFieldValue], type: SecretType) throws -> [String: String] {
+        let required: [String]
+        let optional: [String]
+        switch type {
+        case .aws:
+            required = ["access_key_id", "secret_access_key"]
+            optional = ["region", "endpoint_url"]
+        case .postgres:
+            required = ["host", "port", "dbname", "user", "password"]
+            optional = ["sslmode"]
+        case .static:
+            guard !fields.isEmpty else { throw VaultError(.badRequest, "a static secret needs at least one field") }
+            required = []
+            optional = []
+        case .jwtSigner:
+            throw VaultError(.badRequest, "a jwt-signer secret is created with 'secret generate'")
+        }
+        var out: [String: String] = [:]
+        for (key, value) in fields {
+            if type != .static, !required.contains(key), !optional.contains(key) {
+                throw VaultError(.badRequest, "unknown field '\(key)' for a \(type.rawValue) secret (allowed: \((required + optional).joined(separator: ", ")))")
+            }
+            if type == .static {
+                guard !key.isEmpty, key.utf8.count <= 128 else { throw VaultError(.badRequest, "static secret field names must be 1-128 bytes") }
+            }
+            switch value {
+            case .string(let text):
+                guard !text.isEmpty else { throw VaultError(.badRequest, "field '\(key)' is empty") }
+                out[key] = text
+            case .number(let number):
+                guard type == .postgres, key == "port" else {
+                    throw VaultError(.badRequest, "field '\(key)' must be a string")
+                }
+                out[key] = String(number)
+            }
+        }
+        for key in required where out[key] == nil {
+            throw VaultError(.badRequest, "missing field '\(key)' for a \(type.rawValue) secret (required: \(required.joined(separator: ", ")))")
+        }
+        if let port = out["port"], type == .postgres {
+            guard let number = Int(port), (1...65535).contains(number) else {
+                throw VaultError(.badRequest, "field 'port' must be a number from 1 to 65535")
+            }
+        }
+        if let mode = out["sslmode"], !sslModes.contains(mode) {
+            throw VaultError(.badRequest, "field 'sslmode' must be one of \(sslModes.joined(separator: ", "))")
+        }
+        if let url = out["endpoint_url"], !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
+            throw VaultError(.badRequest, "field 'endpoint_url' must be an http:// or https:// URL")
+        }
+        return out
+    }
+}

@@ -1,0 +1,266 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import MLCredAPI
+import MLCredCrypto
+import MLCredStore
+
+/// The root key wrapped under a passphrase-derived key, with what is needed to derive it again.
+struct PassphraseWrap: Codable {
+    var salt: String
+    var opsLimit: UInt64
+    var memLimit: UInt64
+    var sealed: String
+
+    enum CodingKeys: String, CodingKey {
+        case salt, sealed
+        case opsLimit = "ops_limit"
+        case memLimit = "mem_limit"
+    }
+}
+
+/// The root key wrapped under a 32-byte key file.
+struct KeyFileWrap: Codable {
+    var sealed: String
+}
+
+extension Vault {
+    /// Shortest passphrase `init` accepts.
+    public static let minimumPassphraseLength = 8
+    /// Length of a key file's key.
+    public static let keyFileKeyLength = 32
+
+    /// Associated data of a root-key wrap. It binds the settings recorded at `init`, so editing
+    /// the environment or PHI flag in the database makes every unseal fail.
+    func wrapAssociatedData(kind: String) -> [UInt8] {
+        Array("mlcred-root-v1\u{0}\(kind)\u{0}\(settings.environment)\u{0}\(settings.phi ? 1 : 0)".utf8)
+    }
+
+    private func beginLifecycle() throws {
+        guard !lifecycleBusy else { throw VaultError.busy }
+        lifecycleBusy = true
+    }
+
+    /// Creates a random root key, wraps it under the passphrase and/or key-file key, and leaves
+    /// the vault unsealed.
+    public func initialize(passphrase: [UInt8]?, keyFileKey: [UInt8]?, principal: Principal) async throws {
+        try beginLifecycle()
+        defer { lifecycleBusy = false }
+        guard case .uninitialized = state else {
+            throw VaultError(.conflict, "the vault is already initialized")
+        }
+        guard passphrase != nil || keyFileKey != nil else {
+            throw VaultError(.badRequest, "init needs a passphrase, a key file, or both")
+        }
+        if let passphrase, passphrase.count < Self.minimumPassphraseLength {
+            throw VaultError(.badRequest, "the passphrase is too short: use at least \(Self.minimumPassphraseLength) characters")
+        }
+        if let keyFileKey, keyFileKey.count != Self.keyFileKeyLength {
+            throw VaultError(.badRequest, "a key file must hold exactly \(Self.keyFileKeyLength) bytes")
+        }
+        let root = try SecureBytes.random(count: 32)
+        var passphraseWrap: PassphraseWrap?
+        if let passphrase {
+            let salt = Sodium.randomBytes(PasswordKDF.saltLength)
+            let parameters = kdfParameters
+            let wrappingKey = try await Blocking.run {
+                try PasswordKDF.deriveKey(passphrase: passphrase, salt: salt, parameters: parameters)
+            }
+            defer { wrappingKey.wipe() }
+            let sealed = try AEAD.seal(secret: root, key: wrappingKey, associatedData: wrapAssociatedData(kind: "passphrase"))
+            passphraseWrap = PassphraseWrap(
+                salt: Base64.encode(salt), opsLimit: parameters.opsLimit, memLimit: parameters.memLimit, sealed: Base64.encode(sealed))
+        }
+        var keyFileWrap: KeyFileWrap?
+        if let keyFileKey {
+            let wrappingKey = try SecureBytes.copying(keyFileKey)
+            defer { wrappingKey.wipe() }
+            let sealed = try AEAD.seal(secret: root, key: wrappingKey, associatedData: wrapAssociatedData(kind: "keyfile"))
+            keyFileWrap = KeyFileWrap(sealed: Base64.encode(sealed))
+        }
+        let keys = try Keys(root: root)
+        let settingsJSON = String(decoding: try APIJSON.encode(settings), as: UTF8.self)
+        let passphraseJSON = try passphraseWrap.map { String(decoding: try APIJSON.encode($0), as: UTF8.self) }
+        let keyFileJSON = try keyFileWrap.map { String(decoding: try APIJSON.encode($0), as: UTF8.self) }
+        let auditKey = keys.auditChain
+        let methods = [passphraseWrap == nil ? nil : "passphrase", keyFileWrap == nil ? nil : "key file"].compactMap { $0 }
+        do {
+            _ = try await store.write { connection in
+                guard try connection.meta(MetaKey.settings) == nil else {
+                    throw VaultError(.conflict, "the vault is already initialized")
+                }
+                try connection.setMeta(MetaKey.settings, settingsJSON)
+                if let passphraseJSON { try connection.setMeta(MetaKey.passphraseWrap, passphraseJSON) }
+                if let keyFileJSON { try connection.setMeta(MetaKey.keyFileWrap, keyFileJSON) }
+                connection.installAuditKey(auditKey)
+                try connection.chainPendingAudit()
+                try connection.appendAudit(AuditEvent(
+                    principal: principal, action: "vault.init", result: .allowed,
+                    reason: "unseal with \(methods.joined(separator: " or "))"), time: WallClock.now())
+            }
+        } catch {
+            try? await store.setAuditKey(nil)
+            keys.wipe()
+            throw translate(error)
+        }
+        state = .unsealed(keys)
+    }
+
+    /// Unwraps the root key with a passphrase or a key-file key. A wrong one is audited and
+    /// answered after a delay that doubles per consecutive failure of the caller's uid.
+    public func unseal(passphrase: [UInt8]?, keyFileKey: [UInt8]?, principal: Principal) async throws {
+        switch state {
+        case .uninitialized: throw VaultError.uninitialized
+        case .unsealed: return
+        case .sealed: break
+        }
+        guard (passphrase == nil) != (keyFileKey == nil) else {
+            throw VaultError(.badRequest, "unseal needs exactly one of a passphrase or a key file")
+        }
+        try await throttle.waitForTurn(uid: principal.uid)
+        try beginLifecycle()
+        defer { lifecycleBusy = false }
+        guard case .sealed = state else { return }
+
+        let root: SecureBytes
+        do {
+            root = try await unwrapRoot(passphrase: passphrase, keyFileKey: keyFileKey)
+        } catch let error as VaultError where error.code == .denied {
+            // Threat: online guessing. The failure is durable in the audit before the caller
+            // hears of it, and the answer is slowed per uid.
+            let delay = await throttle.recordFailure(uid: principal.uid)
+            try? await audit(AuditEvent(principal: principal, action: "vault.unseal", result: .denied,
+                                        reason: passphrase != nil ? "wrong passphrase" : "wrong key file"))
+            try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+            throw error
+        }
+        let keys: Keys
+        do {
+            keys = try Keys(root: root)
+        } catch {
+            root.wipe()
+            throw translate(error)
+        }
+        let auditKey = keys.auditChain
+        do {
+            _ = try await store.write { connection in
+                connection.installAuditKey(auditKey)
+                let chained = try connection.chainPendingAudit()
+                try connection.appendAudit(AuditEvent(
+                    principal: principal, action: "vault.unseal", result: .allowed,
+                    reason: (passphrase != nil ? "passphrase" : "key file") + (chained > 0 ? "; chained \(chained) records written while sealed" : "")),
+                    time: WallClock.now())
+            }
+        } catch {
+            try? await store.setAuditKey(nil)
+            keys.wipe()
+            throw translate(error)
+        }
+        await throttle.recordSuccess(uid: principal.uid)
+        state = .unsealed(keys)
+    }
+
+    private func unwrapRoot(passphrase: [UInt8]?, keyFileKey: [UInt8]?) async throws -> SecureBytes {
+        if let passphrase {
+            guard let text = try await store.read({ try $0.meta(MetaKey.passphraseWrap) }),
+                  let wrap = try? APIJSON.decode(PassphraseWrap.self, from: Array(text.utf8)),
+                  let salt = Base64.decode(wrap.salt), let sealed = Base64.decode(wrap.sealed) else {
+                throw VaultError(.badRequest, "this vault has no passphrase: unseal it with its key file")
+            }
+            let parameters = PasswordKDFParameters(opsLimit: wrap.opsLimit, memLimit: wrap.memLimit)
+            let wrappingKey = try await Blocking.run {
+                try PasswordKDF.deriveKey(passphrase: passphrase, salt: salt, parameters: parameters)
+            }
+            defer { wrappingKey.wipe() }
+            do {
+                return try AEAD.openSecret(sealed, key: wrappingKey, associatedData: wrapAssociatedData(kind: "passphrase"))
+            } catch {
+                throw VaultError(.denied, "unseal failed: wrong passphrase")
+            }
+        }
+        guard let keyFileKey else { throw VaultError(.badRequest, "unseal needs a passphrase or a key file") }
+        guard keyFileKey.count == Self.keyFileKeyLength else {
+            throw VaultError(.denied, "unseal failed: wrong key file")
+        }
+        guard let text = try await store.read({ try $0.meta(MetaKey.keyFileWrap) }),
+              let wrap = try? APIJSON.decode(KeyFileWrap.self, from: Array(text.utf8)),
+              let sealed = Base64.decode(wrap.sealed) else {
+            throw VaultError(.badRequest, "this vault has no key file: unseal it with its passphrase")
+        }
+        let wrappingKey = try SecureBytes.copying(keyFileKey)
+        defer { wrappingKey.wipe() }
+        do {
+            return try AEAD.openSecret(sealed, key: wrappingKey, associatedData: wrapAssociatedData(kind: "keyfile"))
+        } catch {
+            throw VaultError(.denied, "unseal failed: wrong key file")
+        }
+    }
+
+    /// Wipes every key from memory. The seal is audited (MAC'd) before the keys go.
+    public func seal(principal: Principal) async throws {
+        try beginLifecycle()
+        defer { lifecycleBusy = false }
+        switch state {
+        case .uninitialized: throw VaultError.uninitialized
+        case .sealed: return
+        case .unsealed(let keys):
+            // Seal even if the audit write fails: leaving keys in memory is the worse outcome.
+            defer {
+                keys.wipe()
+                state = .sealed
+            }
+            do {
+                _ = try await store.write { connection in
+                    try connection.appendAudit(AuditEvent(principal: principal, action: "vault.seal", result: .allowed), time: WallClock.now())
+                    connection.installAuditKey(nil)
+                }
+            } catch {
+                try? await store.setAuditKey(nil)
+                throw translate(error)
+            }
+        }
+    }
+
+    /// Recomputes the audit chain; needs the vault unsealed (the chain is keyed).
+    public func verifyAudit() async throws -> AuditVerifyResponse {
+        let key = try unsealedKeys().auditChain
+        do {
+            return try await store.read { try $0.verifyAudit(key: key) }
+        } catch {
+            throw translate(error)
+        }
+    }
+}
+
+/// Per-uid back-off for failed unseals: 1 s, 2 s, 4 s, ... capped at 30 s; reset by a success.
+actor UnsealThrottle {
+    /// The longest delay after a failure.
+    static let maximumDelay = 30.0
+    private var failures: [UInt32: Int] = [:]
+    private var notBefore: [UInt32: Double] = [:]
+
+    /// Waits out the delay of an earlier failure that is still running for this uid, so parallel
+    /// attempts cannot skip it.
+    func waitForTurn(uid: UInt32) async throws {
+        if let until = notBefore[uid] {
+            let wait = until - WallClock.now()
+            if wait > 0 { try await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
+        }
+    }
+
+    /// Records a failure; returns how long to delay this answer.
+    func recordFailure(uid: UInt32) -> Double {
+        let count = (failures[uid] ?? 0) + 1
+        failures[uid] = count
+        let delay = min(Self.maximumDelay, Double(1 << min(count - 1, 10)))
+        notBefore[uid] = WallClock.now() + delay
+        return delay
+    }
+
+    func recordSuccess(uid: UInt32) {
+        failures[uid] = nil
+        notBefore[uid] = nil
+    }
+}

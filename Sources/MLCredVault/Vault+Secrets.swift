@@ -1,0 +1,152 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import MLCredAPI
+import MLCredCrypto
+import MLCredStore
+
+extension Vault {
+    /// Associated data of a secret record: a ciphertext opens only under the name, type,
+    /// version and phi label it was written with.
+    static func secretAssociatedData(name: String, type: String, version: Int, phi: Bool) -> [UInt8] {
+        Array("mlcred-secret-v1\u{0}\(name)\u{0}\(type)\u{0}\(version)\u{0}\(phi ? 1 : 0)".utf8)
+    }
+
+    /// Stores a new version of a secret. The value never leaves the vault again.
+    public func putSecret(name: String, request: SecretPutRequest, principal: Principal) async throws -> SecretMetadata {
+        let keys = try unsealedKeys()
+        try SecretSchema.validateName(name)
+        let type = try SecretSchema.parseType(request.type, forPut: true)
+        let fields = try SecretSchema.normalize(request.fields, type: type)
+        return try await storeSecret(name: name, type: type, phi: request.phi ?? false, fields: fields, key: keys.secretEncryption,
+                                     action: "secret.put", principal: principal)
+    }
+
+    /// Creates a secret inside the vault: for `jwt-signer`, a fresh Ed25519 key pair.
+    public func generateSecret(name: String, request: SecretGenerateRequest, principal: Principal) async throws -> SecretMetadata {
+        let keys = try unsealedKeys()
+        try SecretSchema.validateName(name)
+        let type = try SecretSchema.parseType(request.type, forPut: false)
+        guard type == .jwtSigner else {
+            throw VaultError(.badRequest, "only jwt-signer secrets can be generated; store \(type.rawValue) secrets with 'secret put'")
+        }
+        let issuer = request.issuer ?? "mlcred"
+        guard !issuer.isEmpty, issuer.utf8.count <= 256 else { throw VaultError(.badRequest, "the issuer must be 1-256 bytes") }
+        let pair = try Ed25519.generateKeyPair()
+        defer { pair.secretKey.wipe() }
+        let privateKey = try pair.secretKey.withUnsafeBytes { Base64.encode(Array($0.bindMemory(to: UInt8.self))) }
+        let kid = Hex.encode(MAC.hash(pair.publicKey, length: 16))
+        let fields = [
+            "algorithm": "EdDSA", "issuer": issuer, "kid": kid,
+            "public_key": Base64.encodeURL(pair.publicKey), "private_key": privateKey,
+        ]
+        return try await storeSecret(name: name, type: .jwtSigner, phi: request.phi ?? false, fields: fields, key: keys.secretEncryption,
+                                     action: "secret.generate", principal: principal)
+    }
+
+    private func storeSecret(name: String, type: SecretType, phi: Bool, fields: [String: String], key: SecureBytes,
+                             action: String, principal: Principal) async throws -> SecretMetadata {
+        var plaintext = try APIJSON.encode(fields)
+        defer { Sodium.wipe(&plaintext) }
+        let sealedPlaintext = plaintext
+        do {
+            return try await store.write { connection in
+                let now = WallClock.now()
+                let version = try connection.latestSecretVersion(name) + 1
+                let sealed = try AEAD.seal(sealedPlaintext, key: key, associatedData: Vault.secretAssociatedData(
+                    name: name, type: type.rawValue, version: version, phi: phi))
+                try connection.insertSecret(SecretRecord(name: name, version: version, type: type.rawValue, phi: phi, sealed: sealed,
+                                                         createdAt: now, removedAt: nil))
+                try connection.appendAudit(AuditEvent(
+                    principal: principal, action: action, result: .allowed,
+                    reason: "secret '\(name)' version \(version) (\(type.rawValue)\(phi ? ", phi" : ""))"), time: now)
+                return SecretMetadata(name: name, type: type.rawValue, version: version, phi: phi,
+                                      createdAt: Timestamp.format(epochSeconds: now), updatedAt: Timestamp.format(epochSeconds: now))
+            }
+        } catch {
+            throw translate(error)
+        }
+    }
+
+    /// Metadata of every current secret. Each record is also test-opened, so an altered one is
+    /// reported by name instead of surfacing later as a failed credential.
+    public func listSecrets() async throws -> [SecretMetadata] {
+        let key = try unsealedKeys().secretEncryption
+        let rows: [(record: SecretRecord, firstCreatedAt: Double)]
+        do {
+            rows = try await store.read { try $0.currentSecrets() }
+        } catch {
+            throw translate(error)
+        }
+        return try rows.map { row in
+            let record = row.record
+            var error: String?
+            do {
+                var plaintext = try open(record, key: key)
+                Sodium.wipe(&plaintext)
+            } catch let failure as VaultError where failure.code == .internal {
+                error = failure.message
+            }
+            return SecretMetadata(name: record.name, type: record.type, version: record.version, phi: record.phi,
+                                  createdAt: Timestamp.format(epochSeconds: row.firstCreatedAt),
+                                  updatedAt: Timestamp.format(epochSeconds: record.createdAt), error: error)
+        }
+    }
+
+    /// Destroys every version of a secret (ciphertexts deleted; the version counter is kept).
+    public func removeSecret(name: String, principal: Principal) async throws {
+        _ = try unsealedKeys()
+        try SecretSchema.validateName(name)
+        let removed: Bool
+        do {
+            removed = try await store.write { connection in
+                let now = WallClock.now()
+                guard try connection.removeSecret(name, at: now) else { return false }
+                try connection.appendAudit(AuditEvent(principal: principal, action: "secret.rm", result: .allowed,
+                                                      reason: "secret '\(name)' removed"), time: now)
+                return true
+            }
+        } catch {
+            throw translate(error)
+        }
+        guard removed else { throw VaultError(.notFound, "no secret named '\(name)'") }
+    }
+
+    /// The current value of a secret as fields, for providers inside the daemon. Throws
+    /// `not_found`, or `internal` naming the secret when its record fails to decrypt.
+    public func openSecret(name: String) async throws -> (type: String, phi: Bool, fields: [String: String]) {
+        let key = try unsealedKeys().secretEncryption
+        guard let record = try await store.read({ try $0.currentSecret(name) }) else {
+            throw VaultError(.notFound, "no secret named '\(name)'")
+        }
+        var plaintext = try open(record, key: key)
+        defer { Sodium.wipe(&plaintext) }
+        guard let fields = try? APIJSON.decode([String: String].self, from: plaintext) else {
+            throw VaultError.corrupt(record.name, version: record.version)
+        }
+        return (record.type, record.phi, fields)
+    }
+
+    private func open(_ record: SecretRecord, key: SecureBytes) throws -> [UInt8] {
+        guard let sealed = record.sealed else { throw VaultError(.notFound, "no secret named '\(record.name)'") }
+        do {
+            return try AEAD.open(sealed, key: key, associatedData: Vault.secretAssociatedData(
+                name: record.name, type: record.type, version: record.version, phi: record.phi))
+        } catch CryptoError.keyWiped {
+            throw VaultError.sealed
+        } catch {
+            throw VaultError.corrupt(record.name, version: record.version)
+        }
+    }
+
+    /// Audit records (no key needed: they hold nothing secret).
+    public func auditRecords(afterSeq: Int64?, since: Double?, limit: Int) async throws -> [AuditRecord] {
+        do {
+            return try await store.read { try $0.auditRecords(afterSeq: afterSeq, since: since, limit: limit) }
+        } catch {
+            throw translate(error)
+        }
+    }
+}

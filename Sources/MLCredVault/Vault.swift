@@ -1,0 +1,117 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import MLCredAPI
+import MLCredCrypto
+import MLCredStore
+
+/// The vault: the root key's lifecycle (init, unseal, seal), sealed secrets, and the keyed audit
+/// chain. One actor, so state changes are serial; blocking work (Argon2id) runs elsewhere.
+public actor Vault {
+    /// Non-secret settings fixed at `init` and checked at every start.
+    public struct Settings: Codable, Sendable, Equatable {
+        public var environment: String
+        public var phi: Bool
+
+        public init(environment: String, phi: Bool) {
+            self.environment = environment
+            self.phi = phi
+        }
+    }
+
+    /// Keys alive while unsealed, all in guarded memory.
+    struct Keys {
+        let root: SecureBytes
+        let secretEncryption: SecureBytes
+        let auditChain: SecureBytes
+        let tokenHash: SecureBytes
+
+        init(root: SecureBytes) throws {
+            self.root = root
+            secretEncryption = try KeyDerivation.subkey(of: root, for: .secretEncryption)
+            auditChain = try KeyDerivation.subkey(of: root, for: .auditChain)
+            tokenHash = try KeyDerivation.subkey(of: root, for: .tokenHash)
+        }
+
+        func wipe() {
+            for key in [root, secretEncryption, auditChain, tokenHash] { key.wipe() }
+        }
+    }
+
+    enum State {
+        case uninitialized
+        case sealed
+        case unsealed(Keys)
+    }
+
+    let store: Store
+    /// The settings this daemon was started with.
+    nonisolated public let settings: Settings
+    let kdfParameters: PasswordKDFParameters
+    var state: State
+    /// Set while init, unseal or seal is running, so they never interleave.
+    var lifecycleBusy = false
+    let throttle = UnsealThrottle()
+
+    /// Opens the vault stored in `store`. Throws `VaultSettingsMismatch` if the vault was
+    /// initialized with another environment or PHI setting than `settings`.
+    public init(store: Store, settings: Settings, kdfParameters: PasswordKDFParameters) async throws {
+        self.store = store
+        self.settings = settings
+        self.kdfParameters = kdfParameters
+        let recorded = try await store.read { try $0.meta(MetaKey.settings) }
+        guard let recorded else {
+            state = .uninitialized
+            return
+        }
+        guard let stored = try? APIJSON.decode(Settings.self, from: Array(recorded.utf8)) else {
+            throw VaultSettingsMismatch(description: "the vault's recorded settings are unreadable: the database was edited")
+        }
+        if stored != settings {
+            throw VaultSettingsMismatch(description: """
+                this vault was initialized for environment '\(stored.environment)' with phi \(stored.phi ? "on" : "off"), \
+                but the daemon was started with environment '\(settings.environment)' and phi \(settings.phi ? "on" : "off"); \
+                start it with --environment \(stored.environment)\(stored.phi ? " --phi" : "") or use another --state-dir
+                """)
+        }
+        state = .sealed
+    }
+
+    /// `(initialized, sealed)`.
+    public var status: (initialized: Bool, sealed: Bool) {
+        switch state {
+        case .uninitialized: (false, true)
+        case .sealed: (true, true)
+        case .unsealed: (true, false)
+        }
+    }
+
+    func unsealedKeys() throws -> Keys {
+        switch state {
+        case .uninitialized: throw VaultError.uninitialized
+        case .sealed: throw VaultError.sealed
+        case .unsealed(let keys): return keys
+        }
+    }
+
+    /// Writes one audit record on its own (denials, failures), in whatever state the vault is.
+    public func audit(_ event: AuditEvent) async throws {
+        _ = try await store.write { try $0.appendAudit(event, time: WallClock.now()) }
+    }
+
+    /// Maps errors from lower layers onto vault errors with caller-safe messages.
+    func translate(_ error: Error) -> Error {
+        if error is VaultError { return error }
+        if let crypto = error as? CryptoError, crypto == .keyWiped { return VaultError.sealed }
+        return VaultError(.internal, "storage error: \(error)")
+    }
+}
+
+/// Keys of the `meta` table.
+enum MetaKey {
+    static let settings = "vault.settings"
+    static let passphraseWrap = "vault.wrap.passphrase"
+    static let keyFileWrap = "vault.wrap.keyfile"
+}

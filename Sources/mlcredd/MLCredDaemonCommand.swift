@@ -1,0 +1,105 @@
+import ArgumentParser
+import Glibc
+import Logging
+import MLCredAPI
+import MLCredDaemon
+
+/// `mlcredd`: argument parsing and wiring; the daemon itself lives in MLCredDaemon.
+@main
+struct MLCredDaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlcredd",
+        abstract: "The mlcred daemon: holds the vault and issues short-lived credentials over a Unix socket.",
+        discussion: """
+            Examples:
+              mlcredd --dev                                  # a personal daemon under ~/.local/share/mlcred
+              mlcredd --environment prod --phi --unseal-key-file unseal.key
+            """,
+        version: mlcredVersion)
+
+    @Option(help: "State directory holding mlcred.db (default /var/lib/mlcred; with --dev $XDG_DATA_HOME/mlcred).")
+    var stateDir: String?
+
+    @Option(help: "Unix socket to serve (default /run/mlcred/mlcred.sock; with --dev $XDG_RUNTIME_DIR/mlcred.sock).")
+    var socket: String?
+
+    @Option(help: "Policy directory (default /etc/mlcred/policies; with --dev ./policies).")
+    var policies: String?
+
+    @Option(help: "Environment label recorded in the vault at init (dev, staging, prod, ...).")
+    var environment: String = "dev"
+
+    @Flag(help: "Run as a PHI enclave: recorded at init; phi roles are issued only here.")
+    var phi = false
+
+    @Option(help: "Members of this group are admins (besides uid 0 and the daemon's uid).")
+    var adminGroup: String = "mlcred-admin"
+
+    @Option(help: "Unseal at start with this 32-byte key file (relative paths are looked up in $CREDENTIALS_DIRECTORY).")
+    var unsealKeyFile: String?
+
+    @Option(help: "File mode of the socket, in octal.")
+    var socketMode: String = "0660"
+
+    @Flag(help: "Developer mode: per-user state, socket and ./policies; works without root.")
+    var dev = false
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown --log-level '\(logLevel)'")
+        }
+        guard let mode = UInt32(socketMode, radix: 8), mode <= 0o777 else {
+            throw ValidationError("--socket-mode must be octal, e.g. 0660")
+        }
+        guard !environment.isEmpty, environment.utf8.allSatisfy({ $0 == 45 || $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) }) else {
+            throw ValidationError("--environment must be lower-case letters, digits, '-' or '_'")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "mlcredd")
+        let configuration = resolve()
+        do {
+            try await Daemon.run(configuration, logger: logger)
+        } catch let error as StartupError {
+            FileHandleStderr.write("mlcredd: error: \(error.description)\n")
+            throw ExitCode(1)
+        }
+    }
+
+    private func resolve() -> DaemonConfiguration {
+        func env(_ name: String) -> String? {
+            guard let value = getenv(name) else { return nil }
+            let text = String(cString: value)
+            return text.isEmpty ? nil : text
+        }
+        var state = "/var/lib/mlcred"
+        var socketPath = "/run/mlcred/mlcred.sock"
+        var policyDir = "/etc/mlcred/policies"
+        if dev {
+            let home = env("HOME") ?? "/tmp"
+            state = (env("XDG_DATA_HOME") ?? home + "/.local/share") + "/mlcred"
+            socketPath = env("XDG_RUNTIME_DIR").map { $0 + "/mlcred.sock" } ?? state + "/mlcred.sock"
+            policyDir = "./policies"
+        }
+        return DaemonConfiguration(
+            stateDirectory: stateDir ?? state, socketPath: socket ?? socketPath, policiesDirectory: policies ?? policyDir,
+            environment: environment, phi: phi, adminGroup: adminGroup, unsealKeyFile: unsealKeyFile,
+            socketMode: mode_t(UInt32(socketMode, radix: 8) ?? 0o660))
+    }
+}
+
+enum FileHandleStderr {
+    static func write(_ text: String) {
+        _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
+    }
+}
