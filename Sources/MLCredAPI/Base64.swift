@@ -14,7 +14,13 @@ public enum Base64 {
 
     /// URL-safe base64 without padding (RFC 7515, JWK, JWT).
     public static func encodeURL(_ bytes: [UInt8]) -> String {
-        encode(bytes).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        String(encode(bytes).compactMap { character -> Character? in
+            switch character {
+            case "+": "-"
+            case "/": "_"
+            case "=": nil
+            default: character
+            }
+        })
     }
 }

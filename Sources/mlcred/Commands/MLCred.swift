@@ -1,0 +1,78 @@
+import ArgumentParser
+import MLCredAPI
+import MLCredClient
+
+/// The `mlcred` command line.
+struct MLCred: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlcred",
+        abstract: "Short-lived, policy-scoped credentials for machine-learning jobs.",
+        discussion: """
+            Exit codes: 0 ok, 1 error, 2 usage, 3 denied, 4 sealed or uninitialized, 5 daemon unreachable.
+            The daemon's socket: --socket, else $MLCRED_SOCKET, else /run/mlcred/mlcred.sock,
+            else $XDG_RUNTIME_DIR/mlcred.sock, else ~/.local/share/mlcred/mlcred.sock.
+            """,
+        version: mlcredVersion,
+        subcommands: [Status.self, Whoami.self, VaultCommand.self, SecretCommand.self, AuditCommand.self])
+}
+
+/// Options every daemon-facing verb takes.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "Path of mlcredd's Unix socket.")
+    var socket: String?
+
+    /// A client for the resolved socket.
+    func client() throws -> MLCredClient {
+        try MLCredClient(socketPath: socket)
+    }
+}
+
+/// `--json` for verbs that print data.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the daemon's state: initialized, sealed, environment, phi, version.",
+        discussion: "Exits 0 whenever the daemon answers, whatever its state.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let status: StatusResponse = try connection.client().call("GET", "/v1/status")
+        if output.json { return try Terminal.printJSON(status) }
+        Terminal.out("""
+            initialized: \(status.initialized ? "yes" : "no")
+            sealed:      \(status.sealed ? "yes" : "no")
+            environment: \(status.environment)
+            phi:         \(status.phi ? "yes" : "no")
+            version:     \(status.version)
+
+            """)
+    }
+}
+
+struct Whoami: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show who you are as the daemon sees you (from the kernel, not from you).")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let answer: WhoamiResponse = try connection.client().call("GET", "/v1/whoami")
+        if output.json { return try Terminal.printJSON(answer) }
+        let principal = answer.principal
+        Terminal.out("""
+            user:        \(principal.user ?? "?") (uid \(principal.uid), gid \(principal.gid))
+            pid:         \(principal.pid)
+            groups:      \(answer.groupNames.isEmpty ? "-" : answer.groupNames.joined(separator: ", "))
+            unit:        \(principal.unit ?? "-")
+            admin:       \(answer.admin ? "yes" : "no")
+            environment: \(answer.environment)
+
+            """)
+    }
+}

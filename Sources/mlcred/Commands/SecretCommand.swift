@@ -1,0 +1,136 @@
+import ArgumentParser
+import MLCredAPI
+import MLCredClient
+
+struct SecretCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secret",
+        abstract: "Store, generate, list and remove secrets (admin). No verb ever shows a stored value.",
+        subcommands: [SecretPut.self, SecretGenerate.self, SecretList.self, SecretRemove.self])
+}
+
+struct SecretPut: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "put",
+        abstract: "Store a new version of a secret from a JSON object (stdin, or --from-file).",
+        discussion: """
+            Fields per type: aws: access_key_id, secret_access_key, [region], [endpoint_url];
+            postgres: host, port, dbname, user, password, [sslmode]; static: any string fields.
+            Values never come from argv, which other users can read.
+
+            Examples:
+              mlcred secret put warehouse --type postgres --from-file warehouse.json
+              printf '%s' '{"token": "..."}' | mlcred secret put hf --type static
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Secret name: letters, digits, '.', '_', '-'.")
+    var name: String
+    @Option(help: "static, aws or postgres.")
+    var type: String
+    @Flag(help: "Label the secret as reaching PHI: only phi roles may use it.")
+    var phi = false
+    @Option(help: "Read the JSON object from this file instead of standard input.")
+    var fromFile: String?
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let client = try connection.client()
+        if fromFile == nil, Terminal.standardInputIsTerminal {
+            Terminal.err("reading the secret as a JSON object from standard input; end with Ctrl-D\n")
+        }
+        let raw = try fromFile.map { try Terminal.readFile($0, limit: 60 * 1024) } ?? Terminal.readStandardInput(limit: 60 * 1024)
+        let fields: [String: SecretFieldValue]
+        do {
+            fields = try APIJSON.decode([String: SecretFieldValue].self, from: raw)
+        } catch {
+            // The input is not quoted back: it is a secret.
+            throw CLIError("the secret must be a JSON object whose values are strings (or a number for 'port')",
+                           hint: "e.g. {\"access_key_id\": \"...\", \"secret_access_key\": \"...\"}", status: .usage)
+        }
+        let meta: SecretMetadata = try client.call("PUT", "/v1/secrets/\(name)",
+                                                   body: SecretPutRequest(type: type, phi: phi ? true : nil, fields: fields))
+        if output.json { return try Terminal.printJSON(meta) }
+        Terminal.out("stored secret \(meta.name) version \(meta.version) (\(meta.type)\(meta.phi ? ", phi" : ""))\n")
+    }
+}
+
+struct SecretGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Create a secret inside the vault; for jwt-signer, an Ed25519 signing key.",
+        discussion: "Example: mlcred secret generate tracking --type jwt-signer --issuer https://mlcred.example")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Secret name.")
+    var name: String
+    @Option(help: "jwt-signer.")
+    var type: String
+    @Option(help: "The `iss` claim of the JWTs it signs (default mlcred).")
+    var issuer: String?
+    @Flag(help: "Label the secret as reaching PHI.")
+    var phi = false
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let meta: SecretMetadata = try connection.client().call(
+            "POST", "/v1/secrets/\(name)/generate", body: SecretGenerateRequest(type: type, issuer: issuer, phi: phi ? true : nil))
+        if output.json { return try Terminal.printJSON(meta) }
+        Terminal.out("generated secret \(meta.name) version \(meta.version) (\(meta.type)\(meta.phi ? ", phi" : ""))\n")
+    }
+}
+
+struct SecretList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List secrets: name, type, version, phi, times. Never values.",
+        discussion: "Every record is test-decrypted; an altered one is reported by name and the command exits 1.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let list: SecretListResponse = try connection.client().call("GET", "/v1/secrets")
+        if output.json {
+            try Terminal.printJSON(list)
+        } else {
+            let rows = list.secrets.map { [$0.name, $0.type, String($0.version), $0.phi ? "yes" : "no", $0.updatedAt, $0.error == nil ? "ok" : "CORRUPT"] }
+            Terminal.out(Table.render(header: ["NAME", "TYPE", "VERSION", "PHI", "UPDATED", "INTEGRITY"], rows: rows))
+        }
+        let broken = list.secrets.compactMap(\.error)
+        if let first = broken.first {
+            throw CLIError(first + (broken.count > 1 ? " (and \(broken.count - 1) more)" : ""),
+                           hint: "restore the state directory from a backup, or put the secret again")
+        }
+    }
+}
+
+struct SecretRemove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm", abstract: "Destroy every stored version of a secret.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Secret name.")
+    var name: String
+
+    func run() throws {
+        _ = try connection.client().callRaw("DELETE", "/v1/secrets/\(name)", body: Optional<String>.none)
+        Terminal.out("removed secret \(name)\n")
+    }
+}
+
+/// Plain text tables.
+enum Table {
+    static func render(header: [String], rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 2)
+            }.joined() + "\n"
+        }
+        return line(header) + rows.map(line).joined()
+    }
+}

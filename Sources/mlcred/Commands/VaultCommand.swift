@@ -1,0 +1,155 @@
+import ArgumentParser
+import Glibc
+import MLCredAPI
+import MLCredClient
+
+struct VaultCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vault", abstract: "Initialize, unseal and seal the vault (admin).",
+        subcommands: [VaultInit.self, VaultUnseal.self, VaultSeal.self])
+}
+
+/// Where a passphrase comes from: never argv, which any user can read in `ps`.
+struct PassphraseOptions: ParsableArguments {
+    @Flag(help: "Read the passphrase from standard input (one trailing newline is removed).")
+    var passphraseStdin = false
+
+    @Option(help: "Read the passphrase from this file (one trailing newline is removed).")
+    var passphraseFile: String?
+
+    func validate() throws {
+        if passphraseStdin && passphraseFile != nil {
+            throw ValidationError("give at most one of --passphrase-stdin and --passphrase-file")
+        }
+    }
+
+    var given: Bool { passphraseStdin || passphraseFile != nil }
+
+    /// The passphrase from stdin, a file, or (when `prompt`) a no-echo prompt; nil if none was asked for.
+    func read(prompt: Bool, confirm: Bool) throws -> String? {
+        var bytes: [UInt8]
+        if passphraseStdin {
+            bytes = Terminal.chompNewline(try Terminal.readStandardInput(limit: 4096))
+        } else if let passphraseFile {
+            bytes = Terminal.chompNewline(try Terminal.readFile(passphraseFile, limit: 4096))
+        } else if prompt {
+            bytes = try Terminal.readHidden(prompt: "Vault passphrase: ")
+            if confirm {
+                let again = try Terminal.readHidden(prompt: "Repeat the passphrase: ")
+                guard again == bytes else { throw CLIError("the passphrases differ", hint: "run the command again", status: .usage) }
+            }
+        } else {
+            return nil
+        }
+        guard !bytes.isEmpty else { throw CLIError("the passphrase is empty", hint: "check the input you gave", status: .usage) }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw CLIError("the passphrase is not valid UTF-8", status: .usage)
+        }
+        return text
+    }
+}
+
+/// Reads or creates a 32-byte key file.
+enum KeyFileIO {
+    static func read(_ path: String) throws -> [UInt8] {
+        let bytes = try Terminal.readFile(path, limit: 1024)
+        if bytes.count == 32 { return bytes }
+        let text = String(decoding: Terminal.chompNewline(bytes), as: UTF8.self)
+        if let decoded = Base64.decode(text), decoded.count == 32 { return decoded }
+        throw CLIError("\(path) is not a key file: it must hold 32 bytes (raw or base64)", status: .usage)
+    }
+
+    /// Creates `path` with 32 fresh random bytes, mode 0400, failing if it exists.
+    static func create(_ path: String) throws -> [UInt8] {
+        let key = try Terminal.readRandom(count: 32)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
+        guard fd >= 0 else {
+            throw CLIError("cannot create \(path): \(String(cString: strerror(errno)))", hint: "choose a new path in a private directory")
+        }
+        defer { close(fd) }
+        guard write(fd, key, 32) == 32, fsync(fd) == 0 else { throw CLIError("cannot write \(path)") }
+        return key
+    }
+}
+
+struct VaultInit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create the vault's root key and leave the vault unsealed (admin).",
+        discussion: """
+            The root key is stored only wrapped: under a key derived from the passphrase (Argon2id)
+            and/or under a 32-byte key file. With --key-file F, F is used if it exists, otherwise
+            created with 32 random bytes (mode 0400). Without any option, the passphrase is asked for.
+
+            Examples:
+              mlcred vault init
+              mlcred vault init --passphrase-file /root/vault-pass --key-file /root/mlcred-unseal.key
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var passphrase: PassphraseOptions
+    @Option(help: "Also (or only) wrap the root key under this 32-byte key file; created if missing.")
+    var keyFile: String?
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let client = try connection.client()
+        let text = try passphrase.read(prompt: keyFile == nil, confirm: true)
+        var key: [UInt8]?
+        var created = false
+        if let keyFile {
+            if access(keyFile, F_OK) == 0 {
+                key = try KeyFileIO.read(keyFile)
+            } else {
+                key = try KeyFileIO.create(keyFile)
+                created = true
+            }
+        }
+        let state: VaultStateResponse = try client.call("POST", "/v1/vault/init",
+                                                        body: VaultKeyRequest(passphrase: text, key: key.map(Base64.encode)))
+        if output.json { return try Terminal.printJSON(state) }
+        Terminal.out("vault initialized and unsealed\n")
+        if created, let keyFile { Terminal.out("wrote a new key file \(keyFile): keep it secret, it unseals this vault\n") }
+    }
+}
+
+struct VaultUnseal: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unseal",
+        abstract: "Unseal the vault with its passphrase or key file (admin).",
+        discussion: "A wrong passphrase is audited and answered after a delay that doubles per failure (up to 30 s).")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var passphrase: PassphraseOptions
+    @Option(help: "Unseal with this 32-byte key file instead of the passphrase.")
+    var keyFile: String?
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if keyFile != nil && passphrase.given { throw ValidationError("give a passphrase or --key-file, not both") }
+    }
+
+    func run() throws {
+        let client = try connection.client()
+        let key = try keyFile.map(KeyFileIO.read)
+        let text = key == nil ? try passphrase.read(prompt: true, confirm: false) : nil
+        let state: VaultStateResponse = try client.call("POST", "/v1/vault/unseal",
+                                                        body: VaultKeyRequest(passphrase: text, key: key.map(Base64.encode)))
+        if output.json { return try Terminal.printJSON(state) }
+        Terminal.out("vault unsealed\n")
+    }
+}
+
+struct VaultSeal: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seal", abstract: "Wipe the vault's keys from the daemon's memory (admin).")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let state: VaultStateResponse = try connection.client().call("POST", "/v1/vault/seal")
+        if output.json { return try Terminal.printJSON(state) }
+        Terminal.out("vault sealed\n")
+    }
+}

@@ -1,0 +1,89 @@
+"""Start-up rules: recorded environment and phi, socket ownership, hardening."""
+import json
+import os
+import sqlite3
+import subprocess
+import time
+
+from conftest import PASSPHRASE
+
+
+def test_restart_with_another_environment_or_phi_refuses_to_start(daemon_factory):
+    d = daemon_factory(environment="staging").start()
+    d.init()
+    d.stop()
+    for kwargs, expected in (({"environment": "prod"}, "environment 'staging'"), ({"phi": True}, "phi off")):
+        d.start(wait=False, **kwargs)
+        assert d.proc.wait(timeout=15) == 1
+        log = d.read_log()
+        assert "mlcredd: error:" in log and expected in log and "--environment staging" in log
+    d.start()  # the original settings still work
+    assert json.loads(d.cli("status", "--json", check=0).out)["environment"] == "staging"
+
+
+def test_settings_edited_in_the_database_make_unseal_fail(daemon_factory):
+    d = daemon_factory(environment="staging").start()
+    d.init()
+    d.stop()
+    db = sqlite3.connect(d.db_path())
+    with db:
+        db.execute("""UPDATE meta SET value = '{"environment":"prod","phi":false}' WHERE key = 'vault.settings'""")
+    db.close()
+    d.start(environment="prod")
+    result = d.unseal()
+    assert result.returncode == 3, "settings are bound to the wrapped root key"
+    assert json.loads(d.cli("status", "--json", check=0).out)["sealed"] is True
+
+
+def test_a_second_daemon_on_the_same_socket_refuses_and_a_stale_socket_is_replaced(daemon_factory, bins):
+    d = daemon_factory().start()
+    second = subprocess.run(d.command() + ["--state-dir", d.state_dir + "-2"], capture_output=True, timeout=15,
+                            env=dict(os.environ, MLCRED_UNSAFE_TEST_KDF="1"))
+    assert second.returncode == 1 and b"already listening" in second.stderr
+    d.cli("status", check=0)
+    d.kill9()
+    assert os.path.exists(d.socket), "a killed daemon leaves its socket file"
+    d.start()
+    d.cli("status", check=0)
+
+
+def test_daemon_has_no_core_limit(daemon):
+    with open(f"/proc/{daemon.proc.pid}/limits") as f:
+        core = [line for line in f if line.startswith("Max core file size")][0].split()
+    assert core[4:6] == ["0", "0"], core
+
+
+def test_dev_mode_works_unprivileged_and_the_daemon_is_not_dumpable(users, workdir, bins):
+    """An ordinary user runs `mlcredd --dev`; even that user cannot read the daemon's memory
+    maps or environment (PR_SET_DUMPABLE 0 hands /proc/PID to root)."""
+    user = users["nonadmin"]
+    home = os.path.join(workdir, "home-" + user)
+    os.makedirs(home, exist_ok=True)
+    subprocess.run(["chown", f"{user}:{user}", home], check=True)
+    env = {"PATH": "/usr/bin:/bin", "HOME": home, "MLCRED_UNSAFE_TEST_KDF": "1"}
+    as_user = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+    log = open(os.path.join(home, "daemon.log"), "wb")
+    proc = subprocess.Popen(as_user + [os.path.join(bins, "mlcredd"), "--dev"], stdout=log, stderr=log, cwd=home, env=env)
+    try:
+        socket_path = os.path.join(home, ".local/share/mlcred/mlcred.sock")
+        cli = as_user + [os.path.join(bins, "mlcred")]
+        for _ in range(500):
+            if subprocess.run(cli + ["status"], env=env, capture_output=True).returncode == 0:
+                break
+            assert proc.poll() is None, open(os.path.join(home, "daemon.log")).read()
+            time.sleep(0.02)
+        assert os.path.exists(socket_path), "the --dev socket lives in the state dir when XDG_RUNTIME_DIR is unset"
+        init = subprocess.run(cli + ["vault", "init", "--passphrase-stdin"], input=PASSPHRASE.encode(), env=env, capture_output=True)
+        assert init.returncode == 0, init.stderr  # the daemon's own uid is an admin
+        assert os.stat(os.path.join(home, ".local/share/mlcred")).st_mode & 0o777 == 0o700
+        peek = subprocess.run(as_user + ["cat", f"/proc/{proc.pid}/environ"], capture_output=True)
+        assert peek.returncode != 0 and b"Permission denied" in peek.stderr
+        assert os.stat(f"/proc/{proc.pid}/environ").st_uid == 0
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+
+
+def test_sigterm_exits_zero_and_removes_the_socket(daemon):
+    assert daemon.stop() == 0
+    assert not os.path.exists(daemon.socket)

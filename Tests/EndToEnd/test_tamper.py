@@ -1,0 +1,98 @@
+"""Records edited behind the daemon's back are detected and named; the daemon keeps serving."""
+import json
+import sqlite3
+
+import pytest
+
+
+def put(d, name, value, phi=False):
+    args = ["secret", "put", name, "--type", "static"] + (["--phi"] if phi else [])
+    d.cli(*args, input=json.dumps({"token": value}), check=0)
+
+
+def edit(d, sql, *params):
+    db = sqlite3.connect(d.db_path(), timeout=10)
+    with db:
+        changed = db.execute(sql, params).rowcount
+    db.close()
+    assert changed >= 1, sql
+
+
+def listing(d):
+    result = d.cli("secret", "list", "--json")
+    return result, {s["name"]: s for s in json.loads(result.out)["secrets"]}
+
+
+@pytest.mark.parametrize("what", ["ciphertext", "name", "version", "phi", "swap"])
+def test_edited_secret_record_fails_with_an_error_naming_it(daemon, what):
+    put(daemon, "alpha", "value-alpha-111")
+    put(daemon, "beta", "value-beta-222")
+    if what == "ciphertext":
+        edit(daemon, "UPDATE secrets SET sealed = CAST(substr(sealed, 1, 30) || X'00' || substr(sealed, 32) AS BLOB) WHERE name = 'alpha'")
+        broken = "alpha"
+    elif what == "name":
+        edit(daemon, "UPDATE secrets SET name = 'gamma' WHERE name = 'alpha'")
+        broken = "gamma"
+    elif what == "version":
+        edit(daemon, "UPDATE secrets SET version = 7 WHERE name = 'alpha'")
+        broken = "alpha"
+    elif what == "phi":
+        edit(daemon, "UPDATE secrets SET phi = 1 WHERE name = 'alpha'")
+        broken = "alpha"
+    else:  # a ciphertext moved from one record to another
+        edit(daemon, "UPDATE secrets SET sealed = (SELECT sealed FROM secrets WHERE name = 'beta') WHERE name = 'alpha'")
+        broken = "alpha"
+    result, secrets = listing(daemon)
+    assert result.returncode == 1
+    assert f"secret '{broken}'" in secrets[broken]["error"] and "failed to decrypt" in secrets[broken]["error"]
+    assert f"secret '{broken}'" in result.err and result.err.startswith("mlcred: error: ")
+    assert "error" not in secrets["beta"], "an intact record is unaffected"
+    assert "value-" not in result.out + result.err
+    # The daemon keeps serving, and keeps working for new writes.
+    assert daemon.proc.poll() is None
+    daemon.cli("status", check=0)
+    put(daemon, "delta", "value-delta-333")
+    assert "error" not in listing(daemon)[1]["delta"]
+
+
+def test_editing_an_audit_row_breaks_verify_at_that_record(daemon):
+    for i in range(4):
+        put(daemon, f"s{i}", f"v{i}")
+    daemon.cli("audit", "verify", check=0)
+    edit(daemon, "UPDATE audit SET reason = 'nothing to see' WHERE seq = 3")
+    result = daemon.cli("audit", "verify")
+    assert result.returncode == 1
+    assert "record 3" in result.err and "edited" in result.err
+    verdict = json.loads(daemon.cli("audit", "verify", "--json").out)
+    assert verdict["ok"] is False and verdict["first_broken"]["seq"] == 3 and verdict["head"]["seq"] == 2
+
+
+def test_deleting_an_audit_row_breaks_verify_at_the_gap(daemon):
+    for i in range(4):
+        put(daemon, f"s{i}", f"v{i}")
+    edit(daemon, "DELETE FROM audit WHERE seq = 2")
+    result = daemon.cli("audit", "verify")
+    assert result.returncode == 1 and "record 2" in result.err and "missing" in result.err
+
+
+def test_renumbering_after_a_deletion_is_still_detected(daemon):
+    for i in range(4):
+        put(daemon, f"s{i}", f"v{i}")
+    edit(daemon, "DELETE FROM audit WHERE seq = 2")
+    edit(daemon, "UPDATE audit SET seq = seq - 1 WHERE seq > 2")
+    result = daemon.cli("audit", "verify")
+    assert result.returncode == 1 and "record 2" in result.err
+
+
+def test_verify_prints_the_head_to_compare_with_a_copy_kept_elsewhere(daemon):
+    put(daemon, "a", "b")
+    ok = daemon.cli("audit", "verify", check=0)
+    records = json.loads(daemon.cli("audit", "show", "--json", check=0).out)
+    assert f"head seq {records[-1]['seq']} mac {records[-1]['mac']}" in ok.out
+
+
+def test_audit_verify_needs_the_vault_unsealed_but_show_works_sealed(daemon):
+    daemon.cli("vault", "seal", check=0)
+    assert daemon.cli("audit", "verify").returncode == 4
+    shown = json.loads(daemon.cli("audit", "show", "--json", check=0).out)
+    assert shown[-1]["action"] == "vault.seal"

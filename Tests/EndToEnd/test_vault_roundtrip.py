@@ -1,0 +1,168 @@
+"""Vault lifecycle and secrets through the real CLI and daemon, with leak checks."""
+import glob
+import json
+import os
+import time
+
+from conftest import PASSPHRASE
+
+SECRET_VALUE = "sk-e2e-VALUE-3b1d5e7f9a"  # must appear nowhere but inside the encrypted record
+
+
+def files_containing(needle, paths):
+    hits = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                if needle.encode() in f.read():
+                    hits.append(path)
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+    return hits
+
+
+def test_round_trip_leaks_neither_the_secret_nor_the_passphrase(daemon_factory):
+    d = daemon_factory().start()
+    d.cli("status", check=0)
+    assert d.cli("secret", "list").returncode == 4  # uninitialized
+
+    d.cli("vault", "init", "--passphrase-stdin", input=PASSPHRASE + "\n", check=0)
+    body = json.dumps({"access_key_id": "AKIAE2EEXAMPLE", "secret_access_key": SECRET_VALUE, "region": "eu-west-1"})
+    put = d.cli("secret", "put", "aws-train", "--type", "aws", input=body, check=0)
+    assert "version 1" in put.out
+    d.cli("secret", "put", "aws-train", "--type", "aws", input=body, check=0)
+    d.cli("vault", "seal", check=0)
+    assert d.cli("secret", "list").returncode == 4  # sealed
+
+    started = time.monotonic()
+    wrong = d.unseal("not-the-passphrase")
+    assert wrong.returncode == 3
+    assert "wrong passphrase" in wrong.err
+    assert time.monotonic() - started >= 0.9, "a wrong passphrase must be answered after a delay"
+    assert d.unseal().returncode == 0
+
+    listing = json.loads(d.cli("secret", "list", "--json", check=0).out)
+    assert [(s["name"], s["type"], s["version"], s["phi"]) for s in listing["secrets"]] == [("aws-train", "aws", 2, False)]
+    assert "error" not in listing["secrets"][0]
+
+    audit = json.loads(d.cli("audit", "show", "--json", check=0).out)
+    unseals = [(r["action"], r["result"]) for r in audit if r["action"] == "vault.unseal"]
+    assert unseals == [("vault.unseal", "denied"), ("vault.unseal", "allowed")]
+    d.cli("audit", "verify", check=0)
+    export = d.cli("audit", "export", check=0).out.splitlines()
+    assert [json.loads(line)["seq"] for line in export] == list(range(1, len(export) + 1))
+
+    d.stop()  # checkpoint nothing away: the WAL is searched as it is, then the database after
+    paths = glob.glob(os.path.join(d.state_dir, "*")) + [d.log_path]
+    assert any(p.endswith("mlcred.db") for p in paths)
+    for needle in (SECRET_VALUE, PASSPHRASE):
+        assert files_containing(needle, paths) == [], f"{needle!r} leaked to disk"
+        assert not any(needle in output for output in d.outputs), f"{needle!r} leaked to CLI output"
+
+
+def test_state_directory_and_database_are_private(daemon):
+    assert os.stat(daemon.state_dir).st_mode & 0o777 == 0o700
+    for suffix in ("", "-wal", "-shm"):
+        path = daemon.db_path() + suffix
+        if os.path.exists(path):
+            assert os.stat(path).st_mode & 0o777 == 0o600, path
+
+
+def test_secret_fields_are_validated_per_type(daemon):
+    bad = [
+        ("aws", {"access_key_id": "A"}, "missing field 'secret_access_key'"),
+        ("aws", {"access_key_id": "A", "secret_access_key": "B", "colour": "x"}, "unknown field 'colour'"),
+        ("postgres", {"host": "h", "port": 70000, "dbname": "d", "user": "u", "password": "p"}, "port"),
+        ("postgres", {"host": "h", "port": "5432", "dbname": "d", "user": "u", "password": "p", "sslmode": "sometimes"}, "sslmode"),
+        ("static", {}, "at least one field"),
+        ("jwt-signer", {"x": "y"}, "secret generate"),
+        ("ftp", {"x": "y"}, "unknown secret type"),
+    ]
+    for kind, fields, message in bad:
+        result = daemon.cli("secret", "put", "bad", "--type", kind, input=json.dumps(fields))
+        assert result.returncode == 1, (kind, fields, result.err)
+        assert message in result.err and result.err.startswith("mlcred: error: "), result.err
+        assert len(result.err.strip().splitlines()) == 1
+    ok = daemon.cli("secret", "put", "pg", "--type", "postgres",
+                    input=json.dumps({"host": "127.0.0.1", "port": 5432, "dbname": "d", "user": "u", "password": "p"}))
+    assert ok.returncode == 0, ok.err
+    not_json = daemon.cli("secret", "put", "x", "--type", "static", input="password=hunter2")
+    assert not_json.returncode == 2 and "hunter2" not in not_json.err
+    assert daemon.cli("secret", "put", "../etc", "--type", "static", input='{"a":"b"}').returncode == 1
+
+
+def test_generated_signer_and_removal(daemon):
+    gen = daemon.cli("secret", "generate", "tracking", "--type", "jwt-signer", "--issuer", "https://mlcred.test", "--json", check=0)
+    meta = json.loads(gen.out)
+    assert meta["type"] == "jwt-signer" and meta["version"] == 1
+    assert "private_key" not in gen.out
+    daemon.cli("secret", "rm", "tracking", check=0)
+    assert json.loads(daemon.cli("secret", "list", "--json", check=0).out)["secrets"] == []
+    assert daemon.cli("secret", "rm", "tracking").returncode == 1
+    again = json.loads(daemon.cli("secret", "generate", "tracking", "--type", "jwt-signer", "--json", check=0).out)
+    assert again["version"] == 2, "versions keep counting after a removal"
+    actions = [r["action"] for r in json.loads(daemon.cli("audit", "show", "--json", check=0).out)]
+    assert actions.count("secret.generate") == 2 and actions.count("secret.rm") == 1
+
+
+def test_key_file_init_and_unattended_unseal_at_start(daemon_factory):
+    d = daemon_factory().start()
+    key = os.path.join(d.root, "unseal.key")
+    d.cli("vault", "init", "--key-file", key, check=0)
+    assert os.stat(key).st_size == 32 and os.stat(key).st_mode & 0o777 == 0o400
+    d.cli("vault", "seal", check=0)
+    d.cli("vault", "unseal", "--key-file", key, check=0)
+    assert json.loads(d.cli("status", "--json", check=0).out)["sealed"] is False
+    d.stop()
+    d.start(extra=["--unseal-key-file", key])
+    assert json.loads(d.cli("status", "--json", check=0).out)["sealed"] is False
+    d.stop()
+    wrong = os.path.join(d.root, "wrong.key")
+    with open(wrong, "wb") as f:
+        f.write(os.urandom(32))
+    d.start(wait=False, extra=["--unseal-key-file", wrong])
+    assert d.proc.wait(timeout=15) == 1
+    assert "wrong key file" in d.read_log()
+
+
+def test_wrong_passphrases_back_off_and_the_right_one_still_unseals(daemon):
+    daemon.cli("vault", "seal", check=0)
+    started = time.monotonic()
+    assert daemon.unseal("wrong-1-xxxxxxxx").returncode == 3
+    assert daemon.unseal("wrong-2-xxxxxxxx").returncode == 3
+    elapsed = time.monotonic() - started
+    assert elapsed >= 2.9, f"delays 1 s then 2 s expected, took {elapsed:.2f}s"
+    assert daemon.unseal().returncode == 0
+    denied = [r for r in json.loads(daemon.cli("audit", "show", "--json", check=0).out)
+              if r["action"] == "vault.unseal" and r["result"] == "denied"]
+    assert len(denied) == 2
+    daemon.cli("audit", "verify", check=0)
+
+
+def test_status_json_has_the_spec_fields_in_every_state(daemon_factory):
+    d = daemon_factory(environment="staging").start()
+    fields = {"initialized", "sealed", "environment", "phi", "version"}
+    s = json.loads(d.cli("status", "--json", check=0).out)
+    assert set(s) == fields and (s["initialized"], s["sealed"], s["environment"]) == (False, True, "staging")
+    d.init()
+    s = json.loads(d.cli("status", "--json", check=0).out)
+    assert (s["initialized"], s["sealed"]) == (True, False)
+    d.cli("vault", "seal", check=0)
+    assert json.loads(d.cli("status", "--json", check=0).out)["sealed"] is True
+
+
+def test_init_twice_is_a_conflict_and_a_short_passphrase_is_refused(daemon_factory):
+    d = daemon_factory().start()
+    short = d.cli("vault", "init", "--passphrase-stdin", input="short")
+    assert short.returncode == 1 and "too short" in short.err
+    d.init()
+    again = d.cli("vault", "init", "--passphrase-stdin", input=PASSPHRASE)
+    assert again.returncode == 1 and "already initialized" in again.err
+
+
+def test_unreachable_daemon_exits_5_with_a_hint(daemon_factory):
+    d = daemon_factory()
+    result = d.cli("status")
+    assert result.returncode == 5
+    assert result.err.startswith("mlcred: error: cannot reach mlcredd") and "hint:" in result.err
+    assert d.cli("vault", "frobnicate").returncode == 2
