@@ -1,0 +1,125 @@
+import Foundation
+import XCTest
+import MLCredAPI
+import MLCredCrypto
+@testable import MLCredStore
+
+final class StoreTests: XCTestCase {
+    var directory = ""
+
+    override func setUpWithError() throws {
+        try Sodium.initialize()
+        directory = NSTemporaryDirectory() + "mlcred-store-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func makeStore() throws -> Store { try Store(path: directory + "/mlcred.db") }
+
+    let principal = Principal(uid: 1000, gid: 1000, user: "alice", pid: 42, groups: [1000], unit: nil)
+
+    func testWriterRunsInWALWithSynchronousFull() async throws {
+        let store = try makeStore()
+        let initial = try await store.writerSynchronousSetting()
+        XCTAssertEqual(initial, 2)
+        _ = try await store.write { try $0.setMeta("k", "v") }
+        let afterWrites = try await store.writerSynchronousSetting()
+        XCTAssertEqual(afterWrites, 2, "FULL holds after writes")
+        let mode = try await store.pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        XCTAssertEqual(mode, "wal")
+        // Reopening (a restart) sets it again.
+        let reopened = try makeStore()
+        let reopenedSetting = try await reopened.writerSynchronousSetting()
+        XCTAssertEqual(reopenedSetting, 2)
+    }
+
+    func testConcurrentWritesAreGroupedAndAFailingJobFailsAlone() async throws {
+        let store = try makeStore()
+        struct Boom: Error {}
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    do {
+                        _ = try await store.write { connection in
+                            try connection.setMeta("key\(index)", "value")
+                            if index % 10 == 0 { throw Boom() }
+                        }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            var outcomes: [Bool] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        XCTAssertEqual(results.filter { $0 }.count, 180)
+        let stored = try await store.read { connection in
+            try (0..<200).filter { try connection.meta("key\($0)") != nil }
+        }
+        XCTAssertEqual(stored.count, 180)
+        XCTAssertTrue(stored.allSatisfy { $0 % 10 != 0 }, "a failed job's changes are rolled back")
+    }
+
+    func testAuditChainVerifiesAndNamesTheFirstEditedRecord() async throws {
+        let store = try makeStore()
+        let key = try SecureBytes.random(count: 32)
+        try await store.setAuditKey(key)
+        for index in 0..<5 {
+            _ = try await store.write { [principal] in
+                try $0.appendAudit(AuditEvent(principal: principal, action: "test.\(index)", result: .allowed), time: 1_700_000_000)
+            }
+        }
+        var verdict = try await store.read { try $0.verifyAudit(key: key) }
+        XCTAssertTrue(verdict.ok)
+        XCTAssertEqual(verdict.checked, 5)
+        XCTAssertEqual(verdict.head?.seq, 5)
+        try await store.pool.write { try $0.execute(sql: "UPDATE audit SET action = 'forged' WHERE seq = 4") }
+        verdict = try await store.read { try $0.verifyAudit(key: key) }
+        XCTAssertFalse(verdict.ok)
+        XCTAssertEqual(verdict.firstBroken?.seq, 4)
+        XCTAssertEqual(verdict.head?.seq, 3)
+        let wrongKey = try SecureBytes.random(count: 32)
+        let withWrongKey = try await store.read { try $0.verifyAudit(key: wrongKey) }
+        XCTAssertEqual(withWrongKey.firstBroken?.seq, 1)
+    }
+
+    func testRecordsWrittenWhileSealedAreChainedAtUnseal() async throws {
+        let store = try makeStore()
+        let key = try SecureBytes.random(count: 32)
+        try await store.setAuditKey(key)
+        _ = try await store.write { [principal] in try $0.appendAudit(AuditEvent(principal: principal, action: "a", result: .allowed), time: 1) }
+        try await store.setAuditKey(nil)
+        for _ in 0..<3 {
+            _ = try await store.write { [principal] in try $0.appendAudit(AuditEvent(principal: principal, action: "sealed", result: .denied), time: 2) }
+        }
+        let pending = try await store.read { try $0.auditRecords(afterSeq: 0, since: nil, limit: 10) }
+        XCTAssertEqual(pending.map { $0.mac == nil }, [false, true, true, true])
+        let chained = try await store.write { connection in
+            connection.installAuditKey(key)
+            return try connection.chainPendingAudit()
+        }
+        XCTAssertEqual(chained, 3)
+        let verdict = try await store.read { try $0.verifyAudit(key: key) }
+        XCTAssertTrue(verdict.ok)
+    }
+
+    func testAuditPagesByAfterSinceAndTail() async throws {
+        let store = try makeStore()
+        for index in 0..<10 {
+            _ = try await store.write { [principal] in
+                try $0.appendAudit(AuditEvent(principal: principal, action: "a\(index)", result: .allowed), time: 1_700_000_000 + Double(index) * 60)
+            }
+        }
+        let tail = try await store.read { try $0.auditRecords(afterSeq: nil, since: nil, limit: 3) }
+        XCTAssertEqual(tail.map(\.seq), [8, 9, 10])
+        let after = try await store.read { try $0.auditRecords(afterSeq: 7, since: nil, limit: 100) }
+        XCTAssertEqual(after.map(\.seq), [8, 9, 10])
+        let since = try await store.read { try $0.auditRecords(afterSeq: nil, since: 1_700_000_000 + 8 * 60, limit: 100) }
+        XCTAssertEqual(since.map(\.seq), [9, 10])
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import XCTest
+import MLCredAPI
+import MLCredCrypto
+@testable import MLCredStore
+@testable import MLCredVault
+
+final class VaultTests: XCTestCase {
+    var directory = ""
+    let admin = Principal(uid: 0, gid: 0, user: "root", pid: 1, groups: [], unit: nil)
+    let passphrase = Array("a long enough passphrase".utf8)
+
+    override func setUpWithError() throws {
+        try Sodium.initialize()
+        directory = NSTemporaryDirectory() + "mlcred-vault-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func openVault(environment: String = "dev", phi: Bool = false) async throws -> (Vault, Store) {
+        let store = try Store(path: directory + "/mlcred.db")
+        let vault = try await Vault(store: store, settings: .init(environment: environment, phi: phi), kdfParameters: .unsafeTestOnly)
+        return (vault, store)
+    }
+
+    func testInitLeavesTheVaultUnsealedAndARestartFindsItSealed() async throws {
+        var (vault, _) = try await openVault()
+        var state = await vault.status
+        XCTAssertEqual(state.initialized, false)
+        try await vault.initialize(passphrase: passphrase, keyFileKey: nil, principal: admin)
+        state = await vault.status
+        XCTAssertEqual(state.sealed, false)
+        (vault, _) = try await openVault()
+        state = await vault.status
+        XCTAssertEqual(state.initialized, true)
+        XCTAssertEqual(state.sealed, true)
+        try await vault.unseal(passphrase: passphrase, keyFileKey: nil, principal: admin)
+        state = await vault.status
+        XCTAssertEqual(state.sealed, false)
+    }
+
+    func testAStartWithOtherSettingsThanAtInitIsRefused() async throws {
+        let (vault, _) = try await openVault(environment: "staging", phi: true)
+        try await vault.initialize(passphrase: passphrase, keyFileKey: nil, principal: admin)
+        do {
+            _ = try await openVault(environment: "prod", phi: true)
+            XCTFail("expected a mismatch")
+        } catch let error as VaultSettingsMismatch {
+            XCTAssertTrue(error.description.contains("environment 'staging'"))
+        }
+        do {
+            _ = try await openVault(environment: "staging", phi: false)
+            XCTFail("expected a mismatch")
+        } catch is VaultSettingsMismatch {}
+    }
+
+    func testSecretValuesRoundTripAndAreVersioned() async throws {
+        let (vault, _) = try await openVault()
+        try await vault.initialize(passphrase: passphrase, keyFileKey: nil, principal: admin)
+        let request = SecretPutRequest(type: "postgres", phi: true, fields: [
+            "host": .string("db"), "port": .number(5432), "dbname": .string("d"), "user": .string("u"), "password": .string("pw"),
+        ])
+        _ = try await vault.putSecret(name: "warehouse", request: request, principal: admin)
+        let second = try await vault.putSecret(name: "warehouse", request: request, principal: admin)
+        XCTAssertEqual(second.version, 2)
+        let opened = try await vault.openSecret(name: "warehouse")
+        XCTAssertEqual(opened.fields["port"], "5432")
+        XCTAssertEqual(opened.fields["password"], "pw")
+        XCTAssertTrue(opened.phi)
+    }
+
+    func testASwappedCiphertextFailsNamingTheSecret() async throws {
+        let (vault, store) = try await openVault()
+        try await vault.initialize(passphrase: passphrase, keyFileKey: nil, principal: admin)
+        for name in ["a", "b"] {
+            _ = try await vault.putSecret(name: name, request: SecretPutRequest(type: "static", phi: nil, fields: ["k": .string(name)]), principal: admin)
+        }
+        try await store.pool.write { try $0.execute(sql: "UPDATE secrets SET sealed = (SELECT sealed FROM secrets WHERE name = 'b') WHERE name = 'a'") }
+        do {
+            _ = try await vault.openSecret(name: "a")
+            XCTFail("expected a decryption failure")
+        } catch let error as VaultError {
+            XCTAssertEqual(error.code, .internal)
+            XCTAssertTrue(error.message.contains("secret 'a'"))
+        }
+        let listed = try await vault.listSecrets()
+        XCTAssertNotNil(listed.first { $0.name == "a" }?.error)
+        XCTAssertNil(listed.first { $0.name == "b" }?.error)
+    }
+
+    func testSealWipesKeysAndRefusesSecretOperations() async throws {
+        let (vault, _) = try await openVault()
+        try await vault.initialize(passphrase: passphrase, keyFileKey: nil, principal: admin)
+        try await vault.seal(principal: admin)
+        do {
+            _ = try await vault.listSecrets()
+            XCTFail("expected sealed")
+        } catch let error as VaultError {
+            XCTAssertEqual(error.code, .sealed)
+        }
+    }
+
+    func testUnsealBackOffDoublesAndIsCapped() async {
+        let throttle = UnsealThrottle()
+        var delays: [Double] = []
+        for _ in 0..<8 { delays.append(await throttle.recordFailure(uid: 7)) }
+        XCTAssertEqual(delays, [1, 2, 4, 8, 16, 30, 30, 30])
+        let other = await throttle.recordFailure(uid: 8)
+        XCTAssertEqual(other, 1, "per uid")
+        await throttle.recordSuccess(uid: 7)
+        let afterSuccess = await throttle.recordFailure(uid: 7)
+        XCTAssertEqual(afterSuccess, 1, "reset by a success")
+    }
+
+    func testKeyFileUnsealsAndAWrongOneIsDenied() async throws {
+        var (vault, _) = try await openVault()
+        let key = Sodium.randomBytes(32)
+        try await vault.initialize(passphrase: nil, keyFileKey: key, principal: admin)
+        (vault, _) = try await openVault()
+        do {
+            try await vault.unseal(passphrase: nil, keyFileKey: Sodium.randomBytes(16), principal: admin)
+            XCTFail("expected denied")
+        } catch let error as VaultError {
+            XCTAssertEqual(error.code, .denied)
+        }
+        try await vault.unseal(passphrase: nil, keyFileKey: key, principal: admin)
+        let state = await vault.status
+        XCTAssertFalse(state.sealed)
+    }
+
+    func testTimestampsRoundTrip() {
+        let text = Timestamp.format(epochSeconds: 1_795_000_000.25)
+        XCTAssertEqual(text, "2026-11-18T11:06:40.250Z")
+        XCTAssertEqual(Timestamp.parse(text), 1_795_000_000.25)
+        XCTAssertEqual(Timestamp.parse("2026-11-18"), 1_794_960_000)
+        XCTAssertNil(Timestamp.parse("yesterday"))
+    }
+}
