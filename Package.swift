@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // libsodium, the system library (Debian: libsodium-dev).
@@ -35,11 +36,17 @@ let package = Package(
         ),
         // The vault: root key lifecycle, sealed secrets, the keyed audit chain.
         .target(name: "MLCredVault", dependencies: ["MLCredCrypto", "MLCredStore", "MLCredAPI"]),
+        // Parse, validate and evaluate role policies (pure: no I/O beyond reading the policy files).
+        .target(name: "MLCredPolicy", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        // Turn a secret + grant into a lease; renew; revoke. One file per provider behind one protocol.
+        .target(name: "MLCredProviders", dependencies: ["MLCredCrypto", "MLCredPolicy", "MLCredAPI"]),
+        // Tokens, credentials and leases: policy decisions, issuance, revocation, expiry.
+        .target(name: "MLCredBroker", dependencies: ["MLCredVault", "MLCredStore", "MLCredPolicy", "MLCredProviders", "MLCredCrypto", "MLCredAPI"]),
         // Socket server, peer attestation, routes.
         .target(
             name: "MLCredDaemon",
             dependencies: [
-                "MLCredVault", "MLCredAPI", "CLinux",
+                "MLCredVault", "MLCredAPI", "CLinux", "MLCredBroker", "MLCredPolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -60,11 +67,12 @@ let package = Package(
         .executableTarget(
             name: "mlcred",
             dependencies: [
-                "MLCredClient", "MLCredAPI",
+                "MLCredClient", "MLCredAPI", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "MLCredCryptoTests", dependencies: ["MLCredCrypto"]),
+        .testTarget(name: "MLCredPolicyTests", dependencies: ["MLCredPolicy"]),
         .testTarget(name: "MLCredStoreTests", dependencies: ["MLCredStore", "MLCredCrypto", "MLCredAPI"]),
         .testTarget(name: "MLCredVaultTests", dependencies: ["MLCredVault", "MLCredStore", "MLCredCrypto"]),
     ],

@@ -1,7 +1,14 @@
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "CLinux.h"
 
 int mlc_peer_credentials(int fd, uid_t *uid, gid_t *gid, pid_t *pid) {
@@ -30,4 +37,93 @@ int mlc_set_parent_death_signal(int sig) {
 
 int mlc_accept_cloexec(int fd) {
     return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+int mlc_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd, int *exec_errno) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        *exec_errno = errno;
+        return -1;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        *exec_errno = errno;
+        close(report[0]);
+        close(report[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        /* Child: only async-signal-safe calls from here to exec. */
+        close(report[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (getppid() != parent) {
+            _exit(127); /* the parent died before the death signal was armed */
+        }
+        sigset_t empty;
+        sigemptyset(&empty);
+        sigprocmask(SIG_SETMASK, &empty, NULL);
+        int reset[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+        for (unsigned i = 0; i < sizeof(reset) / sizeof(reset[0]); i++) {
+            signal(reset[i], SIG_DFL);
+        }
+        if (stdout_fd >= 0 && dup2(stdout_fd, 1) < 0) _exit(127);
+        if (stderr_fd >= 0 && dup2(stderr_fd, 2) < 0) _exit(127);
+        execvpe(file, argv, envp);
+        int err = errno;
+        ssize_t ignored = write(report[1], &err, sizeof(err));
+        (void)ignored;
+        _exit(127);
+    }
+    close(report[1]);
+    int err = 0;
+    ssize_t n;
+    do {
+        n = read(report[0], &err, sizeof(err));
+    } while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof(err)) {
+        *exec_errno = err;
+        int status;
+        waitpid(pid, &status, 0);
+        return -1;
+    }
+    return pid;
+}
+
+static volatile pid_t forward_target = 0;
+
+static void forward_handler(int sig, siginfo_t *info, void *context) {
+    (void)context;
+    if (info != NULL && info->si_code == SI_KERNEL) {
+        return;
+    }
+    if (forward_target > 0) {
+        kill(forward_target, sig);
+    }
+}
+
+void mlc_forward_signals(pid_t child) {
+    forward_target = child;
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_sigaction = forward_handler;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (unsigned i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+        sigaction(signals[i], &action, NULL);
+    }
+}
+
+void mlc_ignore_sigpipe(void) {
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int mlc_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
 }

@@ -35,11 +35,13 @@ public struct APIErrorBody: Codable, Sendable, Equatable {
     public struct Detail: Codable, Sendable, Equatable {
         public var code: APIErrorCode
         public var message: String
+        /// Further lines, e.g. every policy diagnostic of a failed reload.
+        public var details: [String]?
     }
 
     public var error: Detail
 
-    public init(code: APIErrorCode, message: String) {
-        self.error = Detail(code: code, message: message)
+    public init(code: APIErrorCode, message: String, details: [String]? = nil) {
+        self.error = Detail(code: code, message: message, details: details)
     }
 }

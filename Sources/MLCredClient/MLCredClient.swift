@@ -30,6 +30,9 @@ public struct MLCredClient {
         let (status, answer) = try connection.send(method: method, path: path, body: encoded, bearer: bearer)
         guard (200..<300).contains(status) else {
             if let error = try? APIJSON.decode(APIErrorBody.self, from: answer) {
+                if let details = error.error.details, !details.isEmpty {
+                    throw ClientError.apiDetailed(status: status, code: error.error.code, message: error.error.message, details: details)
+                }
                 throw ClientError.api(status: status, code: error.error.code, message: error.error.message)
             }
             throw ClientError.protocolError("HTTP \(status) without an error body")

@@ -3,7 +3,9 @@ import Dispatch
 import Glibc
 import Logging
 import MLCredAPI
+import MLCredBroker
 import MLCredCrypto
+import MLCredPolicy
 import MLCredStore
 import MLCredVault
 
@@ -75,12 +77,26 @@ public enum Daemon {
             try await unsealAtStart(vault: vault, keyFile: keyFile, logger: logger)
         }
 
+        let policies: PolicyStore
+        do {
+            policies = try PolicyStore(directory: configuration.policiesDirectory, now: WallClock.now())
+        } catch let error as PolicyLoadError {
+            throw StartupError("invalid policies in \(configuration.policiesDirectory):\n" + error.description)
+        }
+        logger.notice("policies loaded", metadata: [
+            "directory": "\(configuration.policiesDirectory)", "roles": "\(policies.set.roles.count)", "digest": "\(policies.set.digest)",
+        ])
+        let broker = Broker(vault: vault, store: store, policies: policies)
+        let sweeper = Sweeper(broker: broker, logger: logger)
+        await sweeper.adoptBoundTokens()
+        let sweeping = Task { await sweeper.run() }
+
         let adminGroup = NameDirectory.groupID(named: configuration.adminGroup)
         if adminGroup == nil {
             logger.warning("admin group '\(configuration.adminGroup)' does not exist: only uid 0 and the daemon's uid are admins")
         }
         let names = NameDirectory()
-        let router = Router(vault: vault, names: names, adminGroup: adminGroup, logger: logger)
+        let router = Router(vault: vault, broker: broker, sweeper: sweeper, names: names, adminGroup: adminGroup, logger: logger)
         let server = DaemonServer(router: router, names: names, logger: logger, socketPath: configuration.socketPath)
         do {
             try server.start(path: configuration.socketPath, mode: configuration.socketMode)
@@ -93,7 +109,10 @@ public enum Daemon {
             "phi": "\(configuration.phi)", "initialized": "\(state.initialized)", "sealed": "\(state.sealed)",
         ])
 
-        await SignalWaiter.waitForTermination(logger: logger)
+        await SignalWaiter.waitForTermination(logger: logger) {
+            Task { _ = try? await router.reloadPolicies(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid())) }
+        }
+        sweeping.cancel()
         logger.notice("shutting down: draining requests in flight")
         await server.shutdown()
         logger.notice("stopped")
@@ -179,9 +198,9 @@ enum ProcessHardening {
     }
 }
 
-/// Waits for SIGTERM or SIGINT. SIGHUP is logged (policy reload arrives with policies).
+/// Waits for SIGTERM or SIGINT; runs `onHangup` for each SIGHUP.
 enum SignalWaiter {
-    static func waitForTermination(logger: Logger) async {
+    static func waitForTermination(logger: Logger, onHangup: @escaping @Sendable () -> Void) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let queue = DispatchQueue(label: "mlcred.signals")
             let once = OnceBox(continuation)
@@ -195,7 +214,10 @@ enum SignalWaiter {
             }
             signal(SIGHUP, SIG_IGN)
             let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-            hangup.setEventHandler { logger.notice("SIGHUP: nothing to reload yet (no policies loaded)") }
+            hangup.setEventHandler {
+                logger.notice("SIGHUP: reloading policies")
+                onHangup()
+            }
             hangup.resume()
             sources.append(hangup)
             SignalSources.keep(sources)

@@ -43,6 +43,45 @@ extension Store {
                 """)
             try db.execute(sql: "CREATE INDEX audit_time ON audit(time)")
         }
+        migrator.registerMigration("v2-tokens-leases") { db in
+            // Tokens are stored only as a keyed BLAKE2b hash; the accessor names them safely.
+            try db.execute(sql: """
+                CREATE TABLE tokens (
+                    accessor TEXT PRIMARY KEY NOT NULL,
+                    token_hash TEXT NOT NULL UNIQUE,
+                    role TEXT NOT NULL,
+                    phi INTEGER NOT NULL,
+                    uid INTEGER NOT NULL,
+                    user TEXT,
+                    pid INTEGER NOT NULL,
+                    bound_start_time INTEGER,
+                    issued_at REAL NOT NULL,
+                    expires_at REAL NOT NULL,
+                    max_expires_at REAL NOT NULL,
+                    revoked_at REAL,
+                    revoke_reason TEXT
+                ) STRICT
+                """)
+            try db.execute(sql: "CREATE INDEX tokens_live ON tokens(expires_at) WHERE revoked_at IS NULL")
+            try db.execute(sql: """
+                CREATE TABLE leases (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    accessor TEXT NOT NULL REFERENCES tokens(accessor),
+                    role TEXT NOT NULL,
+                    grant_name TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    secret TEXT NOT NULL,
+                    provider_id TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    expires_at REAL NOT NULL,
+                    state TEXT NOT NULL,
+                    last_error TEXT,
+                    revoked_at REAL
+                ) STRICT
+                """)
+            try db.execute(sql: "CREATE INDEX leases_accessor ON leases(accessor)")
+            try db.execute(sql: "CREATE INDEX leases_active ON leases(expires_at) WHERE state = 'active'")
+        }
         return migrator
     }
 }

@@ -115,3 +115,15 @@ enum MetaKey {
     static let passphraseWrap = "vault.wrap.passphrase"
     static let keyFileWrap = "vault.wrap.keyfile"
 }
+
+extension Vault {
+    /// The keyed BLAKE2b hash a token is stored and looked up under. Needs the vault unsealed.
+    public func hashToken(_ token: String) throws -> String {
+        let key = try unsealedKeys().tokenHash
+        do {
+            return Hex.encode(try MAC.blake2b(Array(token.utf8), key: key))
+        } catch {
+            throw translate(error)
+        }
+    }
+}

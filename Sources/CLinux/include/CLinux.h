@@ -18,4 +18,24 @@ int mlc_set_parent_death_signal(int sig);
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC).
 int mlc_accept_cloexec(int fd);
 
+/// pidfd_open(pid, 0): a descriptor for the process `pid`, or -1 with errno set.
+int mlc_pidfd_open(pid_t pid);
+
+/// Forks and execs `file` (PATH lookup) with `argv` and `envp`. In the child: the parent-death
+/// signal is SIGKILL (the job never outlives `mlcred run`), signal dispositions and mask are
+/// reset, and `stdout_fd` / `stderr_fd` (when >= 0) become fds 1 and 2. Returns the child's pid,
+/// or -1 with `*exec_errno` set when the exec failed (e.g. ENOENT).
+pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd, int *exec_errno);
+
+/// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to this process by another process to
+/// `child`. Signals the kernel generated for the terminal's process group (Ctrl-C) are not
+/// forwarded: the child, in the same group, already received them.
+void mlc_forward_signals(pid_t child);
+
+/// Ignores SIGPIPE in this process (the child gets the default back in mlc_spawn).
+void mlc_ignore_sigpipe(void);
+
+/// pipe2(fds, O_CLOEXEC).
+int mlc_pipe_cloexec(int fds[2]);
+
 #endif

@@ -92,6 +92,41 @@ public enum PeerAttestation {
         return nil
     }
 
+    /// The start time of `pid` (clock ticks after boot, field 22 of /proc/PID/stat): with the
+    /// pid, it names one process for good, across pid reuse.
+    public static func startTime(pid: Int32) -> UInt64? {
+        guard let text = readSmallFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        // Fields after the command name (which may hold spaces and parentheses) start at field 3.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+
+    /// A pidfd for the process that holds `pid` now, if it started at `startTime`.
+    public static func openProcess(pid: Int32, startTime: UInt64) -> Int32? {
+        let fd = mlc_pidfd_open(pid)
+        guard fd >= 0 else { return nil }
+        // Checked after opening: if the start time matches now, the pidfd holds that process.
+        guard PeerAttestation.startTime(pid: pid) == startTime else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    /// Whether the process behind `pidfd` has exited.
+    public static func hasExited(pidfd: Int32) -> Bool {
+        var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) != 0
+    }
+
+    /// The start time of the peer process, if it is still the process the kernel attested (its
+    /// pidfd is open and alive after /proc was read).
+    public static func boundStartTime(of peer: PeerIdentity) -> UInt64? {
+        guard peer.pidfd >= 0, let start = startTime(pid: peer.principal.pid), !hasExited(pidfd: peer.pidfd) else { return nil }
+        return start
+    }
+
     static func readSmallFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

@@ -17,8 +17,9 @@ public struct HTTPRequest: Sendable {
             path = String(uri[..<mark])
             var query: [String: String] = [:]
             for pair in uri[uri.index(after: mark)...].split(separator: "&") {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                query[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let key = parts.first, !key.isEmpty else { continue }  // "?=" and "?&" carry nothing
+                query[String(key)] = parts.count > 1 ? String(parts[1]) : ""
             }
             self.query = query
         } else {
@@ -48,8 +49,8 @@ public struct HTTPResponse: Sendable {
     }
 
     /// An error answer in the SPEC §9 shape.
-    public static func error(_ code: APIErrorCode, _ message: String) -> HTTPResponse {
-        let body = (try? APIJSON.encode(APIErrorBody(code: code, message: message))) ?? Array(#"{"error":{"code":"internal","message":"internal"}}"#.utf8)
+    public static func error(_ code: APIErrorCode, _ message: String, details: [String]? = nil) -> HTTPResponse {
+        let body = (try? APIJSON.encode(APIErrorBody(code: code, message: message, details: details))) ?? Array(#"{"error":{"code":"internal","message":"internal"}}"#.utf8)
         return HTTPResponse(status: code.httpStatus, body: body + [0x0A])
     }
 }

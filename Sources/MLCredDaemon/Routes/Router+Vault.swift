@@ -14,7 +14,7 @@ extension Router {
         let groupNames = peer.principal.groups.map { names.groupName(gid: $0) ?? String($0) }
         return .json(WhoamiResponse(
             principal: peer.principal, groupNames: groupNames, admin: peer.isAdmin(adminGroup: adminGroup),
-            environment: vault.settings.environment))
+            environment: vault.settings.environment, roles: broker.assumableRoles(subject: subject(peer))))
     }
 
     func vaultInit(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {

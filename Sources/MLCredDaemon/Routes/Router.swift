@@ -1,5 +1,7 @@
 import Logging
 import MLCredAPI
+import MLCredBroker
+import MLCredPolicy
 import MLCredStore
 import MLCredVault
 
@@ -7,13 +9,17 @@ import MLCredVault
 /// of every refusal.
 public final class Router: Sendable {
     let vault: Vault
+    let broker: Broker
+    let sweeper: Sweeper
     let names: NameDirectory
     let adminGroup: UInt32?
     let logger: Logger
 
-    /// A router over `vault`; `adminGroup` is the gid of the admin group, nil if it does not exist.
-    public init(vault: Vault, names: NameDirectory, adminGroup: UInt32?, logger: Logger) {
+    /// A router over `vault` and `broker`; `adminGroup` is the gid of the admin group, nil if it does not exist.
+    public init(vault: Vault, broker: Broker, sweeper: Sweeper, names: NameDirectory, adminGroup: UInt32?, logger: Logger) {
         self.vault = vault
+        self.broker = broker
+        self.sweeper = sweeper
         self.names = names
         self.adminGroup = adminGroup
         self.logger = logger
@@ -27,7 +33,7 @@ public final class Router: Sendable {
         } catch let error as VaultError {
             response = .error(error.code, error.message)
         } catch let error as RouteError {
-            response = .error(error.code, error.message)
+            response = .error(error.code, error.message, details: error.details)
         } catch {
             logger.error("internal error", metadata: ["path": "\(request.path)", "error": "\(error)"])
             response = .error(.internal, "internal error; see the daemon log")
@@ -71,6 +77,42 @@ public final class Router: Sendable {
         case ("POST", "audit", 2) where tail[1] == "verify":
             try await requireAdmin(peer, action: "audit.verify")
             return .json(try await vault.verifyAudit())
+        case ("POST", "tokens", 1):
+            return try await issueToken(request, peer)
+        case ("POST", "tokens", 2) where tail[1] == "renew":
+            let body = request.body.isEmpty ? RenewRequest(ttl: nil) : try decode(RenewRequest.self, request)
+            return .json(try await broker.renew(authorization: request.authorization, principal: peer.principal, request: body))
+        case ("POST", "tokens", 2) where tail[1] == "revoke":
+            try await broker.revoke(authorization: request.authorization, principal: peer.principal)
+            return .json(["revoked": true])
+        case ("GET", "tokens", 1):
+            try await requireAdmin(peer, action: "token.list")
+            return .json(TokenListResponse(tokens: try await broker.listTokens()))
+        case ("POST", "tokens", 3) where tail[2] == "revoke":
+            try await requireAdmin(peer, action: "token.revoke")
+            guard try await broker.revoke(accessor: tail[1], principal: peer.principal, reason: "revoked by an admin") else {
+                throw RouteError(.notFound, "no live token with accessor '\(tail[1])'")
+            }
+            return .json(["revoked": tail[1]])
+        case ("POST", "credentials", 1):
+            let body = request.body.isEmpty ? CredentialsRequest(grants: nil) : try decode(CredentialsRequest.self, request)
+            return .json(try await broker.fetchCredentials(authorization: request.authorization, principal: peer.principal,
+                                                           subject: subject(peer), request: body))
+        case ("GET", "leases", 1):
+            try await requireAdmin(peer, action: "lease.list")
+            return .json(LeaseListResponse(leases: try await broker.listLeases(all: request.query["all"] == "true")))
+        case ("POST", "leases", 3) where tail[2] == "revoke":
+            try await requireAdmin(peer, action: "lease.revoke")
+            try await broker.revokeLease(id: tail[1], principal: peer.principal)
+            return .json(["revoked": tail[1]])
+        case ("GET", "jwks", 1):
+            return .json(try await broker.jwks())
+        case ("GET", "policies", 1):
+            try await requireAdmin(peer, action: "policy.list")
+            return .json(broker.policies.summary())
+        case ("POST", "policies", 2) where tail[1] == "reload":
+            try await requireAdmin(peer, action: "policy.reload")
+            return try await reloadPolicies(principal: peer.principal)
         default:
             break
         }
@@ -120,9 +162,11 @@ public final class Router: Sendable {
 struct RouteError: Error {
     let code: APIErrorCode
     let message: String
+    let details: [String]?
 
-    init(_ code: APIErrorCode, _ message: String) {
+    init(_ code: APIErrorCode, _ message: String, details: [String]? = nil) {
         self.code = code
         self.message = message
+        self.details = details
     }
 }

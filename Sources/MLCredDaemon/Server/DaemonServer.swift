@@ -93,7 +93,7 @@ public final class DaemonServer: Sendable {
                     if peer.pidfd >= 0 { close(peer.pidfd) }
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
                     try channel.pipeline.syncOperations.addHandler(
                         HTTPConnectionHandler(peer: peer, router: router, inFlight: inFlight))
                 }

@@ -119,17 +119,34 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var buffer = context.channel.allocator.buffer(capacity: response.body.count)
         buffer.writeBytes(response.body)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        // The state changes before `.end` is written: NIO's pipelining handler delivers the next
+        // queued request synchronously inside that write, and it must find the handler idle.
         if keepAlive {
             state = .idle
             armDeadline(context: context)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         } else {
             state = .closing
-            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
+        var answerable = false
+        switch state {
+        case .idle, .receiving: answerable = true
+        case .responding, .closing: answerable = false
+        }
+        guard let parseError = error as? HTTPParserError, answerable else {
+            context.close(promise: nil)
+            return
+        }
+        // Unparseable input still gets the SPEC §9 error shape, then the connection closes.
+        state = .closing
+        deadline?.cancel()
+        let response: HTTPResponse = parseError == .headerOverflow
+            ? .error(.tooLarge, "request headers exceed \(Limits.maxHeaderBytes / 1024) KiB")
+            : .error(.badRequest, "malformed HTTP request")
+        write(context: context, version: .http1_1, response: response, keepAlive: false)
     }
 }

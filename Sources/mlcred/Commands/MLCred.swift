@@ -13,7 +13,8 @@ struct MLCred: ParsableCommand {
             else $XDG_RUNTIME_DIR/mlcred.sock, else ~/.local/share/mlcred/mlcred.sock.
             """,
         version: mlcredVersion,
-        subcommands: [Status.self, Whoami.self, VaultCommand.self, SecretCommand.self, AuditCommand.self])
+        subcommands: [Run.self, Env.self, TokenCommand.self, CredentialProcess.self, Whoami.self, Status.self,
+                      VaultCommand.self, SecretCommand.self, PolicyCommand.self, LeaseCommand.self, AuditCommand.self])
 }
 
 /// Options every daemon-facing verb takes.
@@ -72,6 +73,7 @@ struct Whoami: ParsableCommand {
             unit:        \(principal.unit ?? "-")
             admin:       \(answer.admin ? "yes" : "no")
             environment: \(answer.environment)
+            roles:       \(answer.roles.isEmpty ? "- (none here)" : answer.roles.joined(separator: ", "))
 
             """)
     }

@@ -31,10 +31,14 @@ struct CLIError: Error {
                             hint: "start mlcredd (or mlcredd --dev), or point --socket / MLCRED_SOCKET at its socket", status: .unreachable)
         case .protocolError(let message):
             return CLIError("unexpected answer from mlcredd: \(message)", hint: "check that the socket belongs to mlcredd of the same version")
+        case .apiDetailed(let status, let code, let message, _):
+            return from(.api(status: status, code: code, message: message))
         case .api(_, let code, let message):
             switch code {
             case .denied:
-                return CLIError(message, hint: "run as root, as the daemon's user, or as a member of its admin group", status: .denied)
+                let hint = message.contains("admin") ? "run as root, as the daemon's user, or as a member of its admin group"
+                    : "'mlcred whoami' lists the roles you may assume here"
+                return CLIError(message, hint: hint, status: .denied)
             case .sealed:
                 return CLIError(message, hint: "an admin must run 'mlcred vault unseal'", status: .sealed)
             case .uninitialized:

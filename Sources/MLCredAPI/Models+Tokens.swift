@@ -1,0 +1,249 @@
+/// `POST /v1/tokens`.
+public struct TokenRequest: Codable, Sendable {
+    public var role: String
+    /// A duration such as `30m`; capped at the role's ttl.
+    public var ttl: String?
+    /// `process`: bind the token to the calling process (what `mlcred run` asks for); the daemon
+    /// revokes it when that process is gone. Required for phi roles.
+    public var bind: String?
+
+    public init(role: String, ttl: String?, bind: String?) {
+        self.role = role
+        self.ttl = ttl
+        self.bind = bind
+    }
+}
+
+/// The answer to `POST /v1/tokens`. The only place a token text ever appears.
+public struct TokenResponse: Codable, Sendable {
+    public var token: String
+    public var accessor: String
+    public var role: String
+    public var phi: Bool
+    public var expiresAt: String
+    public var maxExpiresAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case token, accessor, role, phi
+        case expiresAt = "expires_at"
+        case maxExpiresAt = "max_expires_at"
+    }
+
+    public init(token: String, accessor: String, role: String, phi: Bool, expiresAt: String, maxExpiresAt: String) {
+        self.token = token
+        self.accessor = accessor
+        self.role = role
+        self.phi = phi
+        self.expiresAt = expiresAt
+        self.maxExpiresAt = maxExpiresAt
+    }
+}
+
+/// `POST /v1/tokens/renew`.
+public struct RenewRequest: Codable, Sendable {
+    public var ttl: String?
+
+    public init(ttl: String?) { self.ttl = ttl }
+}
+
+/// A token as admins see it: never the token itself.
+public struct TokenInfo: Codable, Sendable, Equatable {
+    public var accessor: String
+    public var role: String
+    public var phi: Bool
+    public var uid: UInt32
+    public var user: String?
+    public var pid: Int32
+    public var bound: Bool
+    public var issuedAt: String
+    public var expiresAt: String
+    public var maxExpiresAt: String
+    /// `active`, `revoked` or `expired`.
+    public var state: String
+    public var revokeReason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case accessor, role, phi, uid, user, pid, bound, state
+        case issuedAt = "issued_at"
+        case expiresAt = "expires_at"
+        case maxExpiresAt = "max_expires_at"
+        case revokeReason = "revoke_reason"
+    }
+
+    public init(accessor: String, role: String, phi: Bool, uid: UInt32, user: String?, pid: Int32, bound: Bool,
+                issuedAt: String, expiresAt: String, maxExpiresAt: String, state: String, revokeReason: String?) {
+        self.accessor = accessor
+        self.role = role
+        self.phi = phi
+        self.uid = uid
+        self.user = user
+        self.pid = pid
+        self.bound = bound
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.maxExpiresAt = maxExpiresAt
+        self.state = state
+        self.revokeReason = revokeReason
+    }
+}
+
+/// `GET /v1/tokens`.
+public struct TokenListResponse: Codable, Sendable {
+    public var tokens: [TokenInfo]
+
+    public init(tokens: [TokenInfo]) { self.tokens = tokens }
+}
+
+/// `POST /v1/credentials`.
+public struct CredentialsRequest: Codable, Sendable {
+    /// Grant names to fetch; nil = every grant of the role in this environment.
+    public var grants: [String]?
+
+    public init(grants: [String]?) { self.grants = grants }
+}
+
+/// One lease (SPEC §7).
+public struct LeaseInfo: Codable, Sendable, Equatable {
+    public var id: String
+    public var accessor: String
+    public var role: String
+    public var grant: String
+    public var type: String
+    public var providerID: String
+    public var expiresAt: String
+    public var state: String
+    public var lastError: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, accessor, role, grant, type, state
+        case providerID = "provider_id"
+        case expiresAt = "expires_at"
+        case lastError = "last_error"
+    }
+
+    public init(id: String, accessor: String, role: String, grant: String, type: String, providerID: String,
+                expiresAt: String, state: String, lastError: String?) {
+        self.id = id
+        self.accessor = accessor
+        self.role = role
+        self.grant = grant
+        self.type = type
+        self.providerID = providerID
+        self.expiresAt = expiresAt
+        self.state = state
+        self.lastError = lastError
+    }
+}
+
+/// The answer to `POST /v1/credentials`.
+public struct CredentialsResponse: Codable, Sendable {
+    /// Environment variables for the job.
+    public var env: [String: String]
+    /// Files for the job: relative name → content (AWS config arrives with the AWS providers).
+    public var files: [String: String]
+    public var leases: [LeaseInfo]
+    public var expiresAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case env, files, leases
+        case expiresAt = "expires_at"
+    }
+
+    public init(env: [String: String], files: [String: String], leases: [LeaseInfo], expiresAt: String) {
+        self.env = env
+        self.files = files
+        self.leases = leases
+        self.expiresAt = expiresAt
+    }
+}
+
+/// `GET /v1/leases`.
+public struct LeaseListResponse: Codable, Sendable {
+    public var leases: [LeaseInfo]
+
+    public init(leases: [LeaseInfo]) { self.leases = leases }
+}
+
+/// `GET /v1/jwks`: the public keys of every jwt-signer secret.
+public struct JWKSet: Codable, Sendable {
+    public struct Key: Codable, Sendable {
+        public var kty = "OKP"
+        public var crv = "Ed25519"
+        public var alg = "EdDSA"
+        public var use = "sig"
+        public var kid: String
+        public var x: String
+
+        public init(kid: String, x: String) {
+            self.kid = kid
+            self.x = x
+        }
+    }
+
+    public var keys: [Key]
+
+    public init(keys: [Key]) { self.keys = keys }
+}
+
+/// A role as `GET /v1/policies` shows it.
+public struct RoleSummary: Codable, Sendable, Equatable {
+    public struct GrantSummary: Codable, Sendable, Equatable {
+        public var name: String
+        public var type: String
+        public var secret: String
+        public var environments: [String]?
+
+        public init(name: String, type: String, secret: String, environments: [String]?) {
+            self.name = name
+            self.type = type
+            self.secret = secret
+            self.environments = environments
+        }
+    }
+
+    public var name: String
+    public var file: String
+    public var phi: Bool
+    public var environments: [String]?
+    public var principals: [String]
+    public var ttl: String
+    public var maxTTL: String
+    public var grants: [GrantSummary]
+
+    enum CodingKeys: String, CodingKey {
+        case name, file, phi, environments, principals, ttl, grants
+        case maxTTL = "max_ttl"
+    }
+
+    public init(name: String, file: String, phi: Bool, environments: [String]?, principals: [String], ttl: String, maxTTL: String,
+                grants: [GrantSummary]) {
+        self.name = name
+        self.file = file
+        self.phi = phi
+        self.environments = environments
+        self.principals = principals
+        self.ttl = ttl
+        self.maxTTL = maxTTL
+        self.grants = grants
+    }
+}
+
+/// `GET /v1/policies` and the answer of a successful reload.
+public struct PolicyListResponse: Codable, Sendable {
+    public var directory: String
+    public var digest: String
+    public var loadedAt: String
+    public var roles: [RoleSummary]
+
+    enum CodingKeys: String, CodingKey {
+        case directory, digest, roles
+        case loadedAt = "loaded_at"
+    }
+
+    public init(directory: String, digest: String, loadedAt: String, roles: [RoleSummary]) {
+        self.directory = directory
+        self.digest = digest
+        self.loadedAt = loadedAt
+        self.roles = roles
+    }
+}

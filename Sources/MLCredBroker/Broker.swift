@@ -1,0 +1,245 @@
+import MLCredAPI
+import MLCredPolicy
+import MLCredProviders
+import MLCredStore
+import MLCredVault
+
+/// Tokens, credentials and leases: every decision goes through `PolicyEvaluator`, every
+/// effect is written with its audit record in one transaction before the answer leaves.
+public final class Broker: Sendable {
+    let vault: Vault
+    let store: Store
+    /// The policy set in force.
+    public let policies: PolicyStore
+    let environment: String
+    let phiDaemon: Bool
+    let providers: [GrantType: any CredentialProvider]
+
+    public init(vault: Vault, store: Store, policies: PolicyStore, providers: [any CredentialProvider] = [JWTProvider(), StaticProvider()]) {
+        self.vault = vault
+        self.store = store
+        self.policies = policies
+        environment = vault.settings.environment
+        phiDaemon = vault.settings.phi
+        var byType: [GrantType: any CredentialProvider] = [:]
+        for provider in providers {
+            for type in provider.grantTypes { byType[type] = provider }
+        }
+        self.providers = byType
+    }
+
+    /// The decision for `subject` asking for `role` here, with its reasons.
+    public func decide(role: String, subject: PolicySubject) -> PolicyDecision {
+        PolicyEvaluator.decide(role: role, in: policies.set, subject: subject, environment: environment, phiDaemon: phiDaemon)
+    }
+
+    /// Roles `subject` may assume here.
+    public func assumableRoles(subject: PolicySubject) -> [String] {
+        PolicyEvaluator.assumableRoles(in: policies.set, subject: subject, environment: environment, phiDaemon: phiDaemon)
+    }
+
+    func audit(_ event: AuditEvent) async {
+        try? await vault.audit(event)
+    }
+
+    /// Issues a token for `request.role`. `boundStartTime` is the start time of the calling
+    /// process when the token is to be bound to it (`bind = process`).
+    public func issueToken(principal: Principal, subject: PolicySubject, request: TokenRequest,
+                           boundStartTime: UInt64?) async throws -> TokenResponse {
+        _ = try await vault.hashToken("")  // fails early, with the right code, if sealed
+        let decision = decide(role: request.role, subject: subject)
+        guard decision.allowed, let role = policies.set.roles[request.role] else {
+            await audit(AuditEvent(principal: principal, action: "token.issue", role: request.role, result: .denied, reason: decision.summary))
+            throw VaultError(.denied, "role '\(request.role)' denied: \(decision.summary)")
+        }
+        if role.phi && boundStartTime == nil {
+            let reason = "phi role '\(role.name)' is issued only to 'mlcred run' (a token bound to its process), never as a bare token or env"
+            await audit(AuditEvent(principal: principal, action: "token.issue", role: role.name, result: .denied, reason: reason))
+            throw VaultError(.denied, reason)
+        }
+        var ttl = role.ttlSeconds
+        if let text = request.ttl {
+            guard let requested = PolicyDuration.parse(text) else {
+                throw VaultError(.badRequest, "bad ttl '\(text)': use e.g. \"30m\" or \"1h\"")
+            }
+            ttl = min(requested, role.ttlSeconds)
+        }
+        ttl = min(ttl, role.maxTTLSeconds)
+        let token = TokenFormat.generate()
+        let hash = try await vault.hashToken(token)
+        let now = WallClock.now()
+        let record = TokenRecord(
+            accessor: TokenFormat.identifier(), tokenHash: hash, role: role.name, phi: role.phi, uid: principal.uid,
+            user: principal.user, pid: principal.pid, boundStartTime: boundStartTime, issuedAt: now,
+            expiresAt: now + Double(ttl), maxExpiresAt: now + Double(role.maxTTLSeconds))
+        let reason = decision.summary + (boundStartTime != nil ? "; bound to pid \(principal.pid)" : "")
+        try await write { connection in
+            try connection.insertToken(record)
+            try connection.appendAudit(AuditEvent(principal: principal, action: "token.issue", role: role.name, result: .allowed,
+                                                  reason: reason, accessor: record.accessor), time: now)
+        }
+        return TokenResponse(token: token, accessor: record.accessor, role: role.name, phi: role.phi,
+                             expiresAt: Timestamp.format(epochSeconds: record.expiresAt),
+                             maxExpiresAt: Timestamp.format(epochSeconds: record.maxExpiresAt))
+    }
+
+    /// The live token presented as `Authorization: Bearer`, owned by the caller's uid.
+    /// 401 for a missing, malformed, unknown, expired or revoked token; 403 (audited) for a
+    /// token of another uid.
+    public func authenticate(authorization: String?, principal: Principal, action: String) async throws -> TokenRecord {
+        guard let authorization, authorization.hasPrefix("Bearer ") else {
+            throw VaultError(.unauthenticated, "this route needs 'Authorization: Bearer <token>'")
+        }
+        let token = String(authorization.dropFirst("Bearer ".count))
+        guard TokenFormat.isWellFormed(token) else {
+            throw VaultError(.unauthenticated, "malformed token")
+        }
+        let hash = try await vault.hashToken(token)
+        guard let record = try await read({ try $0.token(hash: hash) }) else {
+            throw VaultError(.unauthenticated, "unknown token")
+        }
+        if record.uid != principal.uid {
+            // Threat: a token copied out of another user's job. It stays useless to anyone else.
+            await audit(AuditEvent(principal: principal, action: action, role: record.role, result: .denied,
+                                   reason: "token of uid \(record.uid) presented by uid \(principal.uid)", accessor: record.accessor))
+            throw VaultError(.denied, "this token belongs to another user")
+        }
+        if record.revokedAt != nil { throw VaultError(.unauthenticated, "token revoked") }
+        if record.expiresAt <= WallClock.now() { throw VaultError(.unauthenticated, "token expired") }
+        return record
+    }
+
+    /// Extends a token's life by up to the role's ttl, never past its max_ttl from issue.
+    public func renew(authorization: String?, principal: Principal, request: RenewRequest) async throws -> TokenInfo {
+        let record = try await authenticate(authorization: authorization, principal: principal, action: "token.renew")
+        guard let role = policies.set.roles[record.role] else {
+            throw VaultError(.denied, "role '\(record.role)' no longer exists")
+        }
+        var ttl = role.ttlSeconds
+        if let text = request.ttl {
+            guard let requested = PolicyDuration.parse(text) else { throw VaultError(.badRequest, "bad ttl '\(text)'") }
+            ttl = min(requested, ttl)
+        }
+        let now = WallClock.now()
+        let expiresAt = max(record.expiresAt, min(now + Double(ttl), record.maxExpiresAt))
+        try await write { connection in
+            try connection.setTokenExpiry(accessor: record.accessor, expiresAt: expiresAt)
+            for lease in try connection.leases(accessor: record.accessor) where lease.state == "active" && lease.type == "static" {
+                try connection.setLeaseExpiry(id: lease.id, expiresAt: expiresAt)
+            }
+            try connection.appendAudit(AuditEvent(principal: principal, action: "token.renew", role: record.role, result: .allowed,
+                                                  reason: "expires \(Timestamp.format(epochSeconds: expiresAt))", accessor: record.accessor), time: now)
+        }
+        var renewed = record
+        renewed.expiresAt = expiresAt
+        return Self.info(renewed, now: now)
+    }
+
+    /// Revokes the presented token and every lease under it.
+    public func revoke(authorization: String?, principal: Principal) async throws {
+        let record = try await authenticate(authorization: authorization, principal: principal, action: "token.revoke")
+        try await revoke(accessor: record.accessor, principal: principal, reason: "revoked by its holder")
+    }
+
+    /// Revokes a token by accessor (admins, the sweeper). Returns false if it was not live.
+    @discardableResult
+    public func revoke(accessor: String, principal: Principal, reason: String, expired: Bool = false) async throws -> Bool {
+        let now = WallClock.now()
+        let outcome = try await write { connection -> (Bool, [LeaseRecord]) in
+            let result = try connection.revokeToken(accessor: accessor, reason: reason, at: now, leaseState: expired ? "expired" : "revoked")
+            guard result.revoked, let token = try connection.token(accessor: accessor) else { return (false, []) }
+            try connection.appendAudit(AuditEvent(principal: principal, action: expired ? "token.expire" : "token.revoke", role: token.role,
+                                                  result: .allowed, reason: reason + "; \(result.leases.count) leases ended",
+                                                  accessor: accessor), time: now)
+            return (true, result.leases)
+        }
+        for lease in outcome.1 { await revokeAtProvider(lease, principal: principal) }
+        return outcome.0
+    }
+
+    /// Revokes one lease (admin).
+    public func revokeLease(id: String, principal: Principal) async throws {
+        let now = WallClock.now()
+        let lease = try await write { connection -> LeaseRecord? in
+            guard let lease = try connection.lease(id: id), try connection.setLeaseState(id: id, state: "revoked", at: now) else { return nil }
+            try connection.appendAudit(AuditEvent(principal: principal, action: "lease.revoke", role: lease.role, grant: lease.grant,
+                                                  result: .allowed, reason: "lease \(id)", accessor: lease.accessor), time: now)
+            return lease
+        }
+        guard let lease else { throw VaultError(.notFound, "no active lease '\(id)'") }
+        await revokeAtProvider(lease, principal: principal)
+    }
+
+    func revokeAtProvider(_ lease: LeaseRecord, principal: Principal) async {
+        guard let type = GrantType(rawValue: lease.type), let provider = providers[type] else { return }
+        do {
+            try await provider.revoke(providerID: lease.providerID, secret: nil, grant: nil)
+        } catch {
+            let message = (error as? ProviderError)?.message ?? "\(error)"
+            try? await write { connection in
+                try connection.setLeaseState(id: lease.id, state: "revoke_failed", at: WallClock.now(), error: message)
+                try connection.appendAudit(AuditEvent(principal: principal, action: "lease.revoke", role: lease.role, grant: lease.grant,
+                                                      result: .error, reason: message, accessor: lease.accessor), time: WallClock.now())
+            }
+        }
+    }
+
+    /// Marks every token past its expiry as expired, ending its leases. Returns how many.
+    public func expireDue(principal: Principal) async -> Int {
+        let now = WallClock.now()
+        guard let due = try? await read({ try $0.expiredUnrevokedTokens(now: now, limit: 500) }) else { return 0 }
+        var count = 0
+        for token in due where (try? await revoke(accessor: token.accessor, principal: principal, reason: "expired", expired: true)) == true {
+            count += 1
+        }
+        return count
+    }
+
+    /// Live tokens bound to a process (the sweeper watches them).
+    public func boundTokens() async throws -> [TokenRecord] {
+        try await read { try $0.boundLiveTokens() }
+    }
+
+    /// Tokens for admins: live ones unless `all`.
+    public func listTokens() async throws -> [TokenInfo] {
+        let now = WallClock.now()
+        return try await read { try $0.liveTokens(now: now) }.map { Self.info($0, now: now) }
+    }
+
+    /// Leases for admins.
+    public func listLeases(all: Bool) async throws -> [LeaseInfo] {
+        try await read { try $0.leases(all: all, limit: 10000) }.map(Self.info)
+    }
+
+    static func info(_ token: TokenRecord, now: Double) -> TokenInfo {
+        let state = token.revokedAt != nil ? (token.revokeReason == "expired" ? "expired" : "revoked") : (token.expiresAt <= now ? "expired" : "active")
+        return TokenInfo(accessor: token.accessor, role: token.role, phi: token.phi, uid: token.uid, user: token.user, pid: token.pid,
+                         bound: token.boundStartTime != nil, issuedAt: Timestamp.format(epochSeconds: token.issuedAt),
+                         expiresAt: Timestamp.format(epochSeconds: token.expiresAt),
+                         maxExpiresAt: Timestamp.format(epochSeconds: token.maxExpiresAt), state: state, revokeReason: token.revokeReason)
+    }
+
+    static func info(_ lease: LeaseRecord) -> LeaseInfo {
+        LeaseInfo(id: lease.id, accessor: lease.accessor, role: lease.role, grant: lease.grant, type: lease.type,
+                  providerID: lease.providerID, expiresAt: Timestamp.format(epochSeconds: lease.expiresAt), state: lease.state,
+                  lastError: lease.lastError)
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
+        do {
+            return try await store.write(body)
+        } catch let error as VaultError {
+            throw error
+        } catch {
+            throw VaultError(.internal, "storage error: \(error)")
+        }
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
+        do {
+            return try await store.read(body)
+        } catch {
+            throw VaultError(.internal, "storage error: \(error)")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import MLCredCrypto
+
+/// Token text (SPEC §7): `mlc_` + base62 of 32 random bytes (43 characters) + a 6-character
+/// base62 CRC32 of that part, so secret scanners can recognise a token and typos fail fast.
+public enum TokenFormat {
+    static let prefix = "mlc_"
+    static let bodyLength = 43
+    static let checkLength = 6
+    static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    /// A fresh random token.
+    public static func generate() -> String {
+        let body = base62(Sodium.randomBytes(32), width: bodyLength)
+        return prefix + body + check(body)
+    }
+
+    /// Whether `text` has the shape and checksum of a token (says nothing about validity).
+    public static func isWellFormed(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count == prefix.utf8.count + bodyLength + checkLength, text.hasPrefix(prefix) else { return false }
+        let rest = bytes.dropFirst(prefix.utf8.count)
+        guard rest.allSatisfy({ alphabet.contains($0) }) else { return false }
+        let body = String(decoding: rest.prefix(bodyLength), as: UTF8.self)
+        return String(decoding: rest.suffix(checkLength), as: UTF8.self) == check(body)
+    }
+
+    static func check(_ body: String) -> String {
+        let crc = CRC32.checksum(Array(body.utf8))
+        return base62([UInt8(crc >> 24), UInt8((crc >> 16) & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8(crc & 0xFF)], width: checkLength)
+    }
+
+    /// Big-endian bytes as base62, left-padded with '0' to `width`.
+    static func base62(_ bytes: [UInt8], width: Int) -> String {
+        var number = bytes
+        var digits: [UInt8] = []
+        while number.contains(where: { $0 != 0 }) {
+            var remainder = 0
+            var next: [UInt8] = []
+            for byte in number {
+                let value = remainder * 256 + Int(byte)
+                let quotient = value / 62
+                remainder = value % 62
+                if !next.isEmpty || quotient != 0 { next.append(UInt8(quotient)) }
+            }
+            digits.append(alphabet[remainder])
+            number = next
+        }
+        while digits.count < width { digits.append(alphabet[0]) }
+        return String(decoding: digits.reversed(), as: UTF8.self)
+    }
+
+    /// A random non-secret identifier (accessors, lease ids): 24 hex characters.
+    public static func identifier() -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: Sodium.randomBytes(12).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+    }
+}
+
+/// CRC-32 (IEEE 802.3), as zlib computes it.
+enum CRC32 {
+    static let table: [UInt32] = (0..<256).map { index in
+        var value = UInt32(index)
+        for _ in 0..<8 { value = value & 1 == 1 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
+        return value
+    }
+
+    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        return crc ^ 0xFFFF_FFFF
+    }
+}

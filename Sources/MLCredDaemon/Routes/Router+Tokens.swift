@@ -1,0 +1,60 @@
+import Glibc
+import MLCredAPI
+import MLCredBroker
+import MLCredPolicy
+import MLCredStore
+import MLCredVault
+
+extension Router {
+    /// The caller as policies see it: kernel uid, gid and groups, with names.
+    func subject(_ peer: PeerIdentity) -> PolicySubject {
+        let principal = peer.principal
+        var gids = principal.groups
+        if !gids.contains(principal.gid) { gids.insert(principal.gid, at: 0) }
+        return PolicySubject(uid: principal.uid, user: principal.user, gid: principal.gid,
+                             groups: gids.map { ($0, names.groupName(gid: $0)) }, unit: principal.unit)
+    }
+
+    func issueToken(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
+        let body = try decode(TokenRequest.self, request)
+        var startTime: UInt64?
+        switch body.bind {
+        case nil, "none":
+            break
+        case "process":
+            // Bound to the process on the other end of this connection, as the kernel names it.
+            guard let start = PeerAttestation.boundStartTime(of: peer) else {
+                throw RouteError(.badRequest, "cannot bind the token to the calling process (it exited, or this kernel lacks SO_PEERPIDFD)")
+            }
+            startTime = start
+        case let other?:
+            throw RouteError(.badRequest, "unknown bind '\(other)' (expected 'process')")
+        }
+        let answer = try await broker.issueToken(principal: peer.principal, subject: subject(peer), request: body, boundStartTime: startTime)
+        if startTime != nil {
+            let watched = dup(peer.pidfd)
+            if watched >= 0 {
+                _ = fcntl(watched, F_SETFD, FD_CLOEXEC)
+                sweeper.watch(accessor: answer.accessor, pidfd: watched)
+            }
+        }
+        return .json(answer)
+    }
+
+    func reloadPolicies(principal: Principal) async throws -> HTTPResponse {
+        do {
+            let set = try broker.policies.reload(now: WallClock.now())
+            try? await vault.audit(AuditEvent(principal: principal, action: "policy.reload", result: .allowed,
+                                              reason: "loaded \(set.roles.count) roles, digest \(set.digest)"))
+            logger.notice("policies reloaded", metadata: ["roles": "\(set.roles.count)", "digest": "\(set.digest)"])
+            return .json(broker.policies.summary())
+        } catch let error as PolicyLoadError {
+            let count = error.diagnostics.count
+            try? await vault.audit(AuditEvent(principal: principal, action: "policy.reload", result: .error,
+                                              reason: "\(count) errors; kept digest \(broker.policies.set.digest)"))
+            for diagnostic in error.diagnostics { logger.error("policy: \(diagnostic)") }
+            throw RouteError(.badRequest, "policy reload failed with \(count) error\(count == 1 ? "" : "s"); the last good set stays in force",
+                             details: error.diagnostics.map(\.description))
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Glibc
+import Logging
+import MLCredAPI
+import MLCredBroker
+import Synchronization
+
+/// Ends what must end without being asked: tokens past their expiry, and tokens bound to a
+/// `mlcred run` process that is gone (even SIGKILLed), within `interval` seconds.
+public final class Sweeper: Sendable {
+    /// How often the sweeper looks.
+    public static let intervalSeconds = 1.0
+
+    private let broker: Broker
+    private let logger: Logger
+    /// accessor → pidfd of the process the token is bound to.
+    private let watched = Mutex<[String: Int32]>([:])
+    private let principal = Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid())
+
+    public init(broker: Broker, logger: Logger) {
+        self.broker = broker
+        self.logger = logger
+    }
+
+    /// Watches `pidfd` (the sweeper takes ownership) and revokes `accessor` when it exits.
+    public func watch(accessor: String, pidfd: Int32) {
+        watched.withLock { $0[accessor] = pidfd }
+    }
+
+    /// Re-attaches to tokens bound before a restart; revokes those whose process is gone.
+    public func adoptBoundTokens() async {
+        guard let tokens = try? await broker.boundTokens() else { return }
+        for token in tokens {
+            if let start = token.boundStartTime, let fd = PeerAttestation.openProcess(pid: token.pid, startTime: start) {
+                watch(accessor: token.accessor, pidfd: fd)
+            } else {
+                _ = try? await broker.revoke(accessor: token.accessor, principal: principal,
+                                             reason: "bound process \(token.pid) exited while the daemon was down")
+            }
+        }
+    }
+
+    /// Runs until the task is cancelled.
+    public func run() async {
+        while !Task.isCancelled {
+            await sweepOnce()
+            try? await Task.sleep(nanoseconds: UInt64(Self.intervalSeconds * 1e9))
+        }
+    }
+
+    func sweepOnce() async {
+        let exited: [(String, Int32)] = watched.withLock { map in
+            let gone = map.filter { PeerAttestation.hasExited(pidfd: $0.value) }
+            for (accessor, fd) in gone {
+                close(fd)
+                map[accessor] = nil
+            }
+            return gone.map { ($0.key, $0.value) }
+        }
+        for (accessor, _) in exited {
+            do {
+                try await broker.revoke(accessor: accessor, principal: principal, reason: "bound process exited")
+            } catch {
+                logger.error("could not revoke a token whose process exited", metadata: ["accessor": "\(accessor)", "error": "\(error)"])
+            }
+        }
+        let expired = await broker.expireDue(principal: principal)
+        if expired > 0 { logger.info("expired tokens", metadata: ["count": "\(expired)"]) }
+        // Stop watching tokens that ended another way.
+        let live = Set(((try? await broker.boundTokens()) ?? []).map(\.accessor))
+        watched.withLock { map in
+            for (accessor, fd) in map where !live.contains(accessor) {
+                close(fd)
+                map[accessor] = nil
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+/// The caller as policies see it.
+public struct PolicySubject: Sendable, Equatable {
+    public var uid: UInt32
+    public var user: String?
+    public var gid: UInt32
+    /// Supplementary gids, with their names where known.
+    public var groups: [(gid: UInt32, name: String?)]
+    public var unit: String?
+
+    public init(uid: UInt32, user: String?, gid: UInt32, groups: [(gid: UInt32, name: String?)], unit: String?) {
+        self.uid = uid
+        self.user = user
+        self.gid = gid
+        self.groups = groups
+        self.unit = unit
+    }
+
+    public static func == (a: PolicySubject, b: PolicySubject) -> Bool {
+        a.uid == b.uid && a.user == b.user && a.gid == b.gid && a.unit == b.unit
+            && a.groups.map(\.gid) == b.groups.map(\.gid) && a.groups.map(\.name) == b.groups.map(\.name)
+    }
+
+    var label: String { user.map { "\($0) (uid \(uid))" } ?? "uid \(uid)" }
+}
+
+/// A decision and the chain of reasons that led to it.
+public struct PolicyDecision: Sendable, Equatable {
+    public var allowed: Bool
+    public var reasons: [String]
+
+    /// The last reason: the one that decided.
+    public var summary: String { reasons.last ?? (allowed ? "allowed" : "denied") }
+}
+
+/// The one evaluator: the daemon issues with it and `policy explain` explains with it, so
+/// the two can never disagree. Deny by default.
+public enum PolicyEvaluator {
+    public static func decide(role roleName: String, in set: PolicySet, subject: PolicySubject,
+                              environment: String, phiDaemon: Bool) -> PolicyDecision {
+        guard let role = set.roles[roleName] else {
+            return PolicyDecision(allowed: false, reasons: ["no role named '\(roleName)'"])
+        }
+        var reasons = ["role '\(role.name)' from \(role.file)"]
+        if role.phi && !phiDaemon {
+            reasons.append("role '\(role.name)' is phi: it is issued only by a --phi daemon (PHI enclave)")
+            return PolicyDecision(allowed: false, reasons: reasons)
+        }
+        if let environments = role.environments, !environments.contains(environment) {
+            reasons.append("role '\(role.name)' is limited to environments \(environments.joined(separator: ", ")); this daemon is '\(environment)'")
+            return PolicyDecision(allowed: false, reasons: reasons)
+        }
+        for pattern in role.principals where matches(pattern, subject) {
+            reasons.append("\(subject.label) matches principal '\(pattern)'")
+            return PolicyDecision(allowed: true, reasons: reasons)
+        }
+        reasons.append("\(subject.label) matches none of role '\(role.name)''s principals")
+        return PolicyDecision(allowed: false, reasons: reasons)
+    }
+
+    /// The roles `subject` may assume here, sorted.
+    public static func assumableRoles(in set: PolicySet, subject: PolicySubject, environment: String, phiDaemon: Bool) -> [String] {
+        set.roles.keys.sorted().filter {
+            decide(role: $0, in: set, subject: subject, environment: environment, phiDaemon: phiDaemon).allowed
+        }
+    }
+
+    static func matches(_ pattern: PrincipalPattern, _ subject: PolicySubject) -> Bool {
+        switch pattern {
+        case .uid(let uid): subject.uid == uid
+        case .user(let name): subject.user == name
+        case .gid(let gid): subject.gid == gid || subject.groups.contains { $0.gid == gid }
+        case .group(let name): subject.groups.contains { $0.name == name }
+        case .unit(let name): subject.unit == name
+        }
+    }
+}

@@ -1,0 +1,452 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Glibc
+import TOMLKit
+
+/// Loads and validates a policy directory: one role per TOML file at any depth (`tests/` and
+/// hidden entries excluded). Reports every problem of every file at once.
+public enum PolicyLoader {
+    /// Default `ttl` when a role sets none.
+    public static let defaultTTLSeconds = 3600
+    /// Keys a role file may hold.
+    static let roleKeys: Set<String> = ["name", "description", "phi", "environments", "principals", "ttl", "max_ttl", "grant"]
+    /// Keys every grant may hold, and those of each type.
+    static let commonGrantKeys: Set<String> = ["name", "secret", "type", "environments", "env"]
+    static let grantKeys: [GrantType: Set<String>] = [
+        .awsAssumeRole: ["role_arn", "session_policy", "session_policy_file", "duration", "external_id", "session_tags"],
+        .awsSessionToken: ["duration"],
+        .awsFederationToken: ["session_policy", "session_policy_file", "duration"],
+        .postgresRole: ["create", "revoke"],
+        .jwt: ["audience", "claims"],
+        .static: [],
+    ]
+    /// Claims a grant may not set: the broker owns them.
+    public static let reservedClaims: Set<String> = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"]
+
+    /// Loads `directory`. Throws `PolicyLoadError` with every diagnostic if anything is wrong.
+    public static func load(directory: String) throws -> PolicySet {
+        var diagnostics: [PolicyDiagnostic] = []
+        let files: [String]
+        do {
+            files = try policyFiles(in: directory)
+        } catch let error as PolicyLoadError {
+            throw error
+        }
+        var roles: [Role] = []
+        var digestInput: [UInt8] = []
+        for file in files {
+            guard let source = readFile(directory + "/" + file) else {
+                diagnostics.append(PolicyDiagnostic(file: file, line: 1, message: "cannot read the file"))
+                continue
+            }
+            digestInput += Array(file.utf8) + [0] + Array(source.utf8) + [0]
+            let (role, problems) = parseRole(source: source, file: file, directory: directory)
+            diagnostics += problems
+            if let role { roles.append(role) }
+        }
+        diagnostics += duplicateNames(roles, files: files, directory: directory)
+        guard diagnostics.isEmpty else { throw PolicyLoadError(diagnostics: diagnostics.sorted()) }
+        var byName: [String: Role] = [:]
+        for role in roles { byName[role.name] = role }
+        return PolicySet(roles: byName, digest: Digest.fnv1a64Hex(digestInput))
+    }
+
+    /// Relative paths of the role files, sorted.
+    static func policyFiles(in directory: String) throws -> [String] {
+        var out: [String] = []
+        func walk(_ relative: String) throws {
+            let path = relative.isEmpty ? directory : directory + "/" + relative
+            guard let dir = opendir(path) else {
+                throw PolicyLoadError(diagnostics: [PolicyDiagnostic(file: relative.isEmpty ? directory : relative, line: 0,
+                                                                     message: "cannot read the directory: \(String(cString: strerror(errno)))")])
+            }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name.hasPrefix(".") { continue }
+                let child = relative.isEmpty ? name : relative + "/" + name
+                var info = stat()
+                guard stat(directory + "/" + child, &info) == 0 else { continue }
+                if (info.st_mode & S_IFMT) == S_IFDIR {
+                    if relative.isEmpty && name == "tests" { continue }
+                    try walk(child)
+                } else if name.hasSuffix(".toml") {
+                    out.append(child)
+                }
+            }
+        }
+        try walk("")
+        return out.sorted()
+    }
+
+    static func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0 { return nil }
+            if n == 0 { break }
+            data += chunk.prefix(n)
+            if data.count > 1 << 20 { return nil }
+        }
+        return String(validating: data, as: UTF8.self)
+    }
+
+    /// Parses and validates one role file.
+    static func parseRole(source: String, file: String, directory: String) -> (Role?, [PolicyDiagnostic]) {
+        var problems: [PolicyDiagnostic] = []
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: source)
+        } catch let error as TOMLParseError {
+            return (nil, [PolicyDiagnostic(file: file, line: error.source.begin.line, column: error.source.begin.column,
+                                           message: "TOML syntax: \(error.description)")])
+        } catch {
+            return (nil, [PolicyDiagnostic(file: file, line: 1, message: "TOML syntax error")])
+        }
+        let index = SourceIndex(source: source)
+        func problem(_ line: Int, _ message: String) {
+            problems.append(PolicyDiagnostic(file: file, line: line, message: message))
+        }
+        func top(_ key: String) -> Int { index.line(ofTopLevel: key) }
+
+        for key in table.keys where !roleKeys.contains(key) {
+            problem(top(key), "unknown key '\(key)' (allowed: \(roleKeys.sorted().joined(separator: ", ")))")
+        }
+        var name = ""
+        if let value = table["name"] {
+            if let text = value.string, Names.isValidRoleName(text) {
+                name = text
+            } else {
+                problem(top("name"), "'name' must be a string of lower-case letters, digits, '.', '_' or '-'")
+            }
+        } else {
+            problem(1, "missing 'name'")
+        }
+        var description: String?
+        if let value = table["description"] {
+            if let text = value.string { description = text } else { problem(top("description"), "'description' must be a string") }
+        }
+        var phi = false
+        if let value = table["phi"] {
+            if let flag = value.bool { phi = flag } else { problem(top("phi"), "'phi' must be true or false") }
+        }
+        let environments = stringList(table["environments"], key: "environments", line: top("environments"), problem: problem)
+        if let environments, environments.isEmpty { problem(top("environments"), "'environments' is empty: omit it to mean every environment") }
+        var principals: [PrincipalPattern] = []
+        if let list = stringList(table["principals"], key: "principals", line: top("principals"), problem: problem) {
+            for entry in list {
+                if let pattern = PrincipalPattern.parse(entry) {
+                    principals.append(pattern)
+                } else {
+                    problem(top("principals"), "bad principal '\(entry)': use user:NAME, uid:N, group:NAME, gid:N or unit:NAME.service")
+                }
+            }
+        } else if table["principals"] == nil {
+            problem(1, "missing 'principals': a role with no principals admits nobody")
+        }
+        let ttl = duration(table["ttl"], key: "ttl", line: top("ttl"), problem: problem) ?? defaultTTLSeconds
+        let maxTTL = duration(table["max_ttl"], key: "max_ttl", line: top("max_ttl"), problem: problem) ?? ttl
+        if ttl > maxTTL {
+            problem(top("ttl"), "ttl (\(PolicyDuration.format(ttl))) is greater than max_ttl (\(PolicyDuration.format(maxTTL)))")
+        }
+
+        var grants: [Grant] = []
+        if let value = table["grant"] {
+            if let array = value.array {
+                for (position, element) in array.enumerated() {
+                    guard let grantTable = element.table else {
+                        problem(index.line(ofGrant: position), "each [[grant]] must be a table")
+                        continue
+                    }
+                    if let grant = parseGrant(grantTable, position: position, index: index, directory: directory, problem: problem) {
+                        grants.append(grant)
+                    }
+                }
+            } else {
+                problem(top("grant"), "'grant' must be an array of tables: write [[grant]]")
+            }
+        }
+        var seen: [String: Int] = [:]
+        for grant in grants {
+            if let first = seen[grant.name] {
+                problem(grant.line, "duplicate grant name '\(grant.name)' (first at line \(first)); set 'name' to tell them apart")
+            }
+            seen[grant.name] = seen[grant.name] ?? grant.line
+            if phi, grant.type == .static {
+                problem(grant.line, "static grant '\(grant.name)' in phi role: static grants hand out a stored value as it is and are refused in phi roles")
+            }
+            if let narrowed = grant.environments, let roleEnvironments = environments {
+                for environment in narrowed where !roleEnvironments.contains(environment) {
+                    problem(index.line(ofGrant: grants.firstIndex(of: grant) ?? 0, key: "environments"),
+                            "grant '\(grant.name)' names environment '\(environment)', which the role does not allow")
+                }
+            }
+        }
+        guard problems.isEmpty else { return (nil, problems) }
+        return (Role(name: name, description: description, phi: phi, environments: environments, principals: principals,
+                     ttlSeconds: ttl, maxTTLSeconds: maxTTL, grants: grants, file: file), [])
+    }
+
+    static func parseGrant(_ table: TOMLTable, position: Int, index: SourceIndex, directory: String,
+                           problem: (Int, String) -> Void) -> Grant? {
+        let header = index.line(ofGrant: position)
+        func line(_ key: String) -> Int { index.line(ofGrant: position, key: key) }
+        var failed = false
+        func fail(_ lineNumber: Int, _ message: String) {
+            failed = true
+            problem(lineNumber, message)
+        }
+        guard let typeText = table["type"]?.string else {
+            fail(table["type"] == nil ? header : line("type"), "grant needs 'type' (\(GrantType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            return nil
+        }
+        guard let type = GrantType(rawValue: typeText) else {
+            fail(line("type"), "unknown grant type '\(typeText)' (expected \(GrantType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            return nil
+        }
+        let allowed = commonGrantKeys.union(grantKeys[type] ?? [])
+        for key in table.keys where !allowed.contains(key) {
+            fail(line(key), "unknown key '\(key)' for a \(type.rawValue) grant (allowed: \(allowed.sorted().joined(separator: ", ")))")
+        }
+        guard let secret = table["secret"]?.string, Names.isValidSecretName(secret) else {
+            fail(table["secret"] == nil ? header : line("secret"), "grant needs 'secret': the name of a stored secret")
+            return nil
+        }
+        var name = secret
+        if let value = table["name"] {
+            if let text = value.string, Names.isValidRoleName(text) { name = text } else { fail(line("name"), "grant 'name' must be a simple name") }
+        }
+        var grant = Grant(name: name, secret: secret, type: type, line: header)
+        grant.environments = stringList(table["environments"], key: "environments", line: line("environments"), problem: fail)
+        if let envTable = table["env"] {
+            if let envTable = envTable.table {
+                for key in envTable.keys {
+                    guard Names.isValidEnvironmentVariable(key), let field = envTable[key]?.string, !field.isEmpty else {
+                        fail(line("env"), "env entries map a variable name (A-Z, 0-9, _) to a credential field name, e.g. { HF_TOKEN = \"token\" }")
+                        continue
+                    }
+                    grant.env[key] = field
+                }
+            } else {
+                fail(line("env"), "'env' must be a table, e.g. { HF_TOKEN = \"token\" }")
+            }
+        }
+        switch type {
+        case .jwt:
+            if let audience = table["audience"]?.string, !audience.isEmpty {
+                grant.audience = audience
+            } else {
+                fail(table["audience"] == nil ? header : line("audience"), "jwt grant needs 'audience'")
+            }
+            if let claims = table["claims"] {
+                if let claimTable = claims.table {
+                    for key in claimTable.keys {
+                        if reservedClaims.contains(key) {
+                            fail(line("claims"), "claim '\(key)' is set by mlcred and may not be overridden (reserved: \(reservedClaims.sorted().joined(separator: ", ")))")
+                        } else if let value = claimTable[key].flatMap(policyValue) {
+                            grant.claims[key] = value
+                        } else {
+                            fail(line("claims"), "claim '\(key)' has a value JSON cannot hold")
+                        }
+                    }
+                } else {
+                    fail(line("claims"), "'claims' must be a table")
+                }
+            }
+        case .awsAssumeRole, .awsSessionToken, .awsFederationToken:
+            if type == .awsAssumeRole {
+                if let arn = table["role_arn"]?.string, arn.hasPrefix("arn:") {
+                    grant.roleARN = arn
+                } else {
+                    fail(table["role_arn"] == nil ? header : line("role_arn"), "aws-assume-role grant needs 'role_arn' (arn:aws:iam::ACCOUNT:role/NAME)")
+                }
+                grant.externalID = table["external_id"]?.string
+                if let tags = table["session_tags"]?.table {
+                    for key in tags.keys { grant.sessionTags[key] = tags[key]?.string }
+                }
+            }
+            if let value = table["duration"] {
+                if let text = value.string, let seconds = PolicyDuration.parse(text), (900...43200).contains(seconds) {
+                    grant.durationSeconds = seconds
+                } else {
+                    fail(line("duration"), "'duration' must be a duration from 15m to 12h")
+                }
+            }
+            if let inline = table["session_policy"] {
+                if let text = inline.string, JSONCheck.isObject(text) { grant.sessionPolicy = text } else {
+                    fail(line("session_policy"), "'session_policy' must be a JSON IAM policy document")
+                }
+            }
+            if let fileValue = table["session_policy_file"] {
+                if let relative = fileValue.string, !relative.hasPrefix("/"), !relative.split(separator: "/").contains("..") {
+                    if let text = readFile(directory + "/" + relative) {
+                        if JSONCheck.isObject(text) {
+                            grant.sessionPolicyFile = relative
+                            grant.sessionPolicy = text
+                        } else {
+                            fail(line("session_policy_file"), "session_policy_file '\(relative)' is not a JSON IAM policy document")
+                        }
+                    } else {
+                        fail(line("session_policy_file"), "session_policy_file '\(relative)' does not exist or cannot be read")
+                    }
+                } else {
+                    fail(line("session_policy_file"), "'session_policy_file' must be a path inside the policy directory")
+                }
+            }
+        case .postgresRole:
+            if let list = stringList(table["create"], key: "create", line: line("create"), problem: fail), !list.isEmpty {
+                grant.create = list
+            } else if table["create"] == nil {
+                fail(header, "postgres-role grant needs 'create' statements")
+            }
+            grant.revoke = stringList(table["revoke"], key: "revoke", line: line("revoke"), problem: fail)
+        case .static:
+            break
+        }
+        return failed ? nil : grant
+    }
+
+    static func stringList(_ value: TOMLValueConvertible?, key: String, line: Int, problem: (Int, String) -> Void) -> [String]? {
+        guard let value else { return nil }
+        guard let array = value.array else {
+            problem(line, "'\(key)' must be an array of strings")
+            return nil
+        }
+        var out: [String] = []
+        for element in array {
+            guard let text = element.string else {
+                problem(line, "'\(key)' must be an array of strings")
+                return nil
+            }
+            out.append(text)
+        }
+        return out
+    }
+
+    static func duration(_ value: TOMLValueConvertible?, key: String, line: Int, problem: (Int, String) -> Void) -> Int? {
+        guard let value else { return nil }
+        guard let text = value.string, let seconds = PolicyDuration.parse(text) else {
+            problem(line, "bad duration for '\(key)': use e.g. \"90s\", \"30m\", \"1h\", \"1h30m\", \"2d\"")
+            return nil
+        }
+        return seconds
+    }
+
+    static func policyValue(_ value: TOMLValueConvertible) -> PolicyValue? {
+        if let text = value.string { return .string(text) }
+        if let number = value.int { return .integer(number) }
+        if let number = value.double { return .double(number) }
+        if let flag = value.bool { return .bool(flag) }
+        if let array = value.array {
+            var out: [PolicyValue] = []
+            for element in array {
+                guard let converted = policyValue(element) else { return nil }
+                out.append(converted)
+            }
+            return .array(out)
+        }
+        if let table = value.table {
+            var out: [String: PolicyValue] = [:]
+            for key in table.keys {
+                guard let converted = table[key].flatMap(policyValue) else { return nil }
+                out[key] = converted
+            }
+            return .table(out)
+        }
+        return nil
+    }
+
+    /// Every file whose role name another file also uses, reported in each of them.
+    static func duplicateNames(_ roles: [Role], files: [String], directory: String) -> [PolicyDiagnostic] {
+        // Names of files that failed validation still count: read them again cheaply.
+        var byName: [String: [(file: String, line: Int)]] = [:]
+        for file in files {
+            guard let source = readFile(directory + "/" + file), let table = try? TOMLTable(string: source),
+                  let name = table["name"]?.string else { continue }
+            byName[name, default: []].append((file, SourceIndex(source: source).line(ofTopLevel: "name")))
+        }
+        var out: [PolicyDiagnostic] = []
+        for (name, places) in byName where places.count > 1 {
+            for place in places {
+                let others = places.filter { $0.file != place.file }.map(\.file).joined(separator: ", ")
+                out.append(PolicyDiagnostic(file: place.file, line: place.line, message: "duplicate role name '\(name)' (also in \(others))"))
+            }
+        }
+        return out
+    }
+}
+
+/// Name rules shared by roles, grants and variables.
+public enum Names {
+    public static func isValidRoleName(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard let first = bytes.first, bytes.count <= 128, (first >= 97 && first <= 122) || (first >= 48 && first <= 57) else { return false }
+        return bytes.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 || $0 == 46 }
+    }
+
+    public static func isValidSecretName(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard let first = bytes.first, bytes.count <= 128, first != 46, first != 45 else { return false }
+        return bytes.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 || $0 == 46 }
+    }
+
+    public static func isValidEnvironmentVariable(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard let first = bytes.first, bytes.count <= 128, !(first >= 48 && first <= 57) else { return false }
+        return bytes.allSatisfy { ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+    }
+}
+
+/// Minimal JSON checks for policy documents.
+enum JSONCheck {
+    static func isObject(_ text: String) -> Bool {
+        guard let data = text.data(using: .utf8),
+              let object = try? JSONDecoder().decode([String: JSONAny].self, from: data) else { return false }
+        return !object.isEmpty
+    }
+
+    struct JSONAny: Decodable {
+        init(from decoder: Decoder) throws {
+            if var array = try? decoder.unkeyedContainer() {
+                while !array.isAtEnd { _ = try array.decode(JSONAny.self) }
+            } else if let object = try? decoder.container(keyedBy: AnyKey.self) {
+                for key in object.allKeys { _ = try object.decode(JSONAny.self, forKey: key) }
+            } else {
+                let single = try decoder.singleValueContainer()
+                if single.decodeNil() { return }
+                if (try? single.decode(Bool.self)) != nil { return }
+                if (try? single.decode(Double.self)) != nil { return }
+                _ = try single.decode(String.self)
+            }
+        }
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int?
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { return nil }
+    }
+}
+
+/// A non-cryptographic digest to name a loaded policy set in logs and the audit.
+enum Digest {
+    static func fnv1a64Hex(_ bytes: [UInt8]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        let text = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - text.count) + text
+    }
+}

@@ -1,0 +1,66 @@
+import MLCredAPI
+import MLCredCrypto
+import MLCredPolicy
+
+/// `jwt` grants: an EdDSA (Ed25519) JWT signed by a `jwt-signer` secret, verifiable with
+/// `GET /v1/jwks`. Claims: `iss` (the signer's issuer), `sub` (the principal), `aud`, `exp`
+/// (the token's expiry), `nbf`, `iat`, `jti`, plus the grant's own claims, which cannot
+/// override those.
+public struct JWTProvider: CredentialProvider {
+    public let grantTypes: [GrantType] = [.jwt]
+    /// Default variable holding the JWT.
+    public static let defaultVariable = "MLCRED_JWT"
+
+    public init() {}
+
+    public func issue(secret: OpenedSecret, context: IssuanceContext) async throws -> IssuedCredential {
+        guard let privateKey = secret.fields["private_key"].flatMap(Base64.decode), privateKey.count == Ed25519.secretKeyLength,
+              let kid = secret.fields["kid"] else {
+            throw ProviderError(.internal, "jwt-signer secret '\(secret.name)' has no usable signing key")
+        }
+        let key = try SecureBytes.copying(privateKey)
+        defer { key.wipe() }
+        let jti = Hex.lowercase(Sodium.randomBytes(16))
+        var claims = context.grant.claims
+        claims["iss"] = .string(secret.fields["issuer"] ?? "mlcred")
+        claims["sub"] = .string(context.subject)
+        claims["aud"] = .string(context.grant.audience ?? "")
+        claims["iat"] = .integer(Int(context.now))
+        claims["nbf"] = .integer(Int(context.now))
+        claims["exp"] = .integer(Int(context.expiresAt))
+        claims["jti"] = .string(jti)
+        let header: [String: PolicyValue] = ["alg": .string("EdDSA"), "typ": .string("JWT"), "kid": .string(kid)]
+        let signingInput = Base64.encodeURL(try APIJSON.encode(header)) + "." + Base64.encodeURL(try APIJSON.encode(claims))
+        let signature = try Ed25519.sign(Array(signingInput.utf8), secretKey: key)
+        let jwt = signingInput + "." + Base64.encodeURL(signature)
+        var env: [String: String] = [:]
+        if context.grant.env.isEmpty {
+            env[Self.defaultVariable] = jwt
+        } else {
+            for (variable, field) in context.grant.env {
+                guard field == "token" else {
+                    throw ProviderError(.badRequest, "grant '\(context.grant.name)': a jwt credential has one field, 'token' (env names '\(field)')")
+                }
+                env[variable] = jwt
+            }
+        }
+        return IssuedCredential(env: env, providerID: jti, expiresAt: context.expiresAt)
+    }
+
+    /// A JWT cannot be recalled once handed out; it dies at its `exp`, bounded by the token.
+    public func revoke(providerID: String, secret: OpenedSecret?, grant: Grant?) async throws {}
+
+    /// The JWK of a jwt-signer secret's public key.
+    public static func jwk(of secret: OpenedSecret) -> JWKSet.Key? {
+        guard let kid = secret.fields["kid"], let x = secret.fields["public_key"] else { return nil }
+        return JWKSet.Key(kid: kid, x: x)
+    }
+}
+
+/// Lower-case hex.
+enum Hex {
+    static func lowercase(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,165 @@
+import ArgumentParser
+import MLCredAPI
+import MLCredClient
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command with short-lived credentials for a role; revoke them when it ends.",
+        discussion: """
+            Obtains a token bound to this process, fetches the role's credentials, starts CMD with them
+            in its environment (plus MLCRED_TOKEN, MLCRED_SOCKET, MLCRED_ROLE, MLCRED_EXPIRES_AT),
+            forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT, renews the token while CMD runs, and when CMD
+            exits revokes the token and every lease, then exits with CMD's code (128+N for signal N).
+            If mlcred itself is killed, the daemon revokes the token and the job is killed with it.
+            Credential values in CMD's output become <mlcred:masked> (always for phi roles).
+
+            Examples:
+              mlcred run --role train -- python train.py --epochs 3
+              mlcred run --role notebook --ttl 30m -- jupyter lab
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The role to assume.")
+    var role: String
+    @Option(help: "Token lifetime, e.g. 30m (capped at the role's ttl; renewed up to its max_ttl).")
+    var ttl: String?
+    @Flag(help: "Do not mask credential values in the job's output (refused for phi roles).")
+    var noMask = false
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
+    var command: [String] = []
+
+    func validate() throws {
+        guard !(command.first == "--" ? Array(command.dropFirst()) : command).isEmpty else {
+            throw ValidationError("give the command to run after --")
+        }
+    }
+
+    func run() throws {
+        let client = try connection.client()
+        let job = command.first == "--" ? Array(command.dropFirst()) : command
+        let token: TokenResponse = try client.call("POST", "/v1/tokens", body: TokenRequest(role: role, ttl: ttl, bind: "process"))
+        if token.phi && noMask {
+            _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
+            throw CLIError("--no-mask is refused for phi role '\(role)': its output is always masked", status: .denied)
+        }
+        let credentials: CredentialsResponse
+        do {
+            credentials = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil), bearer: token.token)
+        } catch {
+            _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
+            throw error
+        }
+        let code = try JobRunner(client: client, token: token, credentials: credentials, mask: token.phi || !noMask, command: job).run()
+        throw ExitCode(code)
+    }
+}
+
+struct Env: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a role's credentials as shell exports, a dotenv file or JSON (refused for phi roles).",
+        discussion: """
+            The token behind them is not bound to a process: it lives until its ttl and should be revoked
+            with 'mlcred token revoke' when done. Prefer 'mlcred run'.
+
+            Example: eval "$(mlcred env --role notebook)"
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The role to assume.")
+    var role: String
+    @Option(help: "Token lifetime, e.g. 30m.")
+    var ttl: String?
+    @Option(help: "sh, dotenv or json.")
+    var format: String = "sh"
+
+    func validate() throws {
+        guard ["sh", "dotenv", "json"].contains(format) else { throw ValidationError("--format must be sh, dotenv or json") }
+    }
+
+    func run() throws {
+        let client = try connection.client()
+        let token: TokenResponse = try client.call("POST", "/v1/tokens", body: TokenRequest(role: role, ttl: ttl, bind: nil))
+        let credentials: CredentialsResponse = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil), bearer: token.token)
+        var env = credentials.env
+        env["MLCRED_TOKEN"] = token.token
+        env["MLCRED_SOCKET"] = absolutePath(client.socketPath)
+        env["MLCRED_ROLE"] = token.role
+        env["MLCRED_EXPIRES_AT"] = token.expiresAt
+        switch format {
+        case "json":
+            try Terminal.printJSON(env)
+        case "dotenv":
+            for key in env.keys.sorted() { Terminal.out("\(key)=\"\(Quoting.doubleQuoted(env[key] ?? ""))\"\n") }
+        default:
+            for key in env.keys.sorted() { Terminal.out("export \(key)=\(Quoting.singleQuoted(env[key] ?? ""))\n") }
+        }
+    }
+}
+
+enum Quoting {
+    static func singleQuoted(_ text: String) -> String {
+        "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+
+    static func doubleQuoted(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            case "$": out += "\\$"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}
+
+struct CredentialProcess: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "credential-process",
+        abstract: "Print AWS credentials in the credential_process format, under $MLCRED_TOKEN.",
+        discussion: "Called by AWS SDKs through the config file 'mlcred run' writes; they refresh through it on their own.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The grant to fetch (default: the role's AWS grant).")
+    var grant: String?
+
+    func run() throws {
+        guard let token = SocketLocatorEnvironment.value("MLCRED_TOKEN") else {
+            throw CLIError("MLCRED_TOKEN is not set", hint: "run this under 'mlcred run'", status: .usage)
+        }
+        let credentials: CredentialsResponse = try connection.client().call(
+            "POST", "/v1/credentials", body: CredentialsRequest(grants: grant.map { [$0] }), bearer: token)
+        guard let keyID = credentials.env["AWS_ACCESS_KEY_ID"], let secret = credentials.env["AWS_SECRET_ACCESS_KEY"] else {
+            throw CLIError("the role has no AWS grant\(grant.map { " named '\($0)'" } ?? "")", hint: "check the role's grants with 'mlcred policy list'")
+        }
+        var document: [String: String] = ["AccessKeyId": keyID, "SecretAccessKey": secret]
+        document["SessionToken"] = credentials.env["AWS_SESSION_TOKEN"]
+        document["Expiration"] = credentials.env["AWS_CREDENTIAL_EXPIRATION"] ?? credentials.expiresAt
+        struct Output: Encodable {
+            let version = 1
+            let fields: [String: String]
+            func encode(to encoder: Encoder) throws {
+                var container = encoder.container(keyedBy: Key.self)
+                try container.encode(version, forKey: Key("Version"))
+                for (key, value) in fields { try container.encode(value, forKey: Key(key)) }
+            }
+            struct Key: CodingKey {
+                var stringValue: String
+                var intValue: Int? { nil }
+                init(_ text: String) { stringValue = text }
+                init?(stringValue: String) { self.stringValue = stringValue }
+                init?(intValue: Int) { nil }
+            }
+        }
+        Terminal.out(String(decoding: try APIJSON.encode(Output(fields: document)), as: UTF8.self) + "\n")
+    }
+}
+
+enum SocketLocatorEnvironment {
+    static func value(_ name: String) -> String? {
+        currentEnvironment()[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import MLCredAPI
+import MLCredClient
+
+struct TokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Obtain a token for a role (prints the token only), or list and revoke tokens (admin).",
+        subcommands: [TokenIssue.self, TokenList.self, TokenRevoke.self],
+        defaultSubcommand: TokenIssue.self)
+}
+
+struct TokenIssue: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "issue",
+        abstract: "Print a new token for a role (refused for phi roles). Same as 'mlcred token --role R'.",
+        discussion: "The token is bound to your uid and lives until its ttl or until revoked. Example: mlcred token --role train --ttl 30m")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The role to assume.")
+    var role: String
+    @Option(help: "Token lifetime, e.g. 30m (capped at the role's ttl).")
+    var ttl: String?
+
+    func run() throws {
+        let token: TokenResponse = try connection.client().call("POST", "/v1/tokens", body: TokenRequest(role: role, ttl: ttl, bind: nil))
+        Terminal.out(token.token + "\n")
+    }
+}
+
+struct TokenList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List live tokens by accessor (admin). Never the tokens.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let list: TokenListResponse = try connection.client().call("GET", "/v1/tokens")
+        if output.json { return try Terminal.printJSON(list.tokens) }
+        let rows = list.tokens.map {
+            [$0.accessor, $0.role, "\($0.user ?? "?")(\($0.uid))", String($0.pid), $0.bound ? "process" : "-", $0.expiresAt, $0.state]
+        }
+        Terminal.out(Table.render(header: ["ACCESSOR", "ROLE", "USER", "PID", "BOUND", "EXPIRES", "STATE"], rows: rows))
+    }
+}
+
+struct TokenRevoke: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a token and its leases by accessor (admin).")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The token's accessor (from 'mlcred token list').")
+    var accessor: String
+
+    func run() throws {
+        _ = try connection.client().callRaw("POST", "/v1/tokens/\(accessor)/revoke", body: Optional<String>.none)
+        Terminal.out("revoked token \(accessor)\n")
+    }
+}
+
+struct LeaseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lease", abstract: "List and revoke leases (admin).", subcommands: [LeaseList.self, LeaseRevoke.self])
+}
+
+struct LeaseList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List active leases (and failed revocations).")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Flag(help: "Include ended leases.")
+    var all = false
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let list: LeaseListResponse = try connection.client().call("GET", "/v1/leases" + (all ? "?all=true" : ""))
+        if output.json { return try Terminal.printJSON(list.leases) }
+        let rows = list.leases.map { [$0.id, $0.accessor, $0.role, $0.grant, $0.type, $0.providerID, $0.expiresAt, $0.state, $0.lastError ?? ""] }
+        Terminal.out(Table.render(header: ["ID", "ACCESSOR", "ROLE", "GRANT", "TYPE", "PROVIDER_ID", "EXPIRES", "STATE", "LAST_ERROR"], rows: rows))
+    }
+}
+
+struct LeaseRevoke: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke one lease.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The lease id.")
+    var id: String
+
+    func run() throws {
+        _ = try connection.client().callRaw("POST", "/v1/leases/\(id)/revoke", body: Optional<String>.none)
+        Terminal.out("revoked lease \(id)\n")
+    }
+}
+
+struct PolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "List and reload the daemon's policies (admin).", subcommands: [PolicyList.self, PolicyReload.self])
+}
+
+struct PolicyList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Show the roles the daemon has loaded.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let list: PolicyListResponse = try connection.client().call("GET", "/v1/policies")
+        if output.json { return try Terminal.printJSON(list) }
+        Terminal.out("policies from \(list.directory), digest \(list.digest), loaded \(list.loadedAt)\n")
+        let rows = list.roles.map { role in
+            [role.name, role.phi ? "yes" : "no", role.environments?.joined(separator: ",") ?? "*", role.ttl + "/" + role.maxTTL,
+             role.principals.joined(separator: " "), role.grants.map { "\($0.name):\($0.type)" }.joined(separator: " ")]
+        }
+        Terminal.out(Table.render(header: ["ROLE", "PHI", "ENVIRONMENTS", "TTL/MAX", "PRINCIPALS", "GRANTS"], rows: rows))
+    }
+}
+
+struct PolicyReload: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload", abstract: "Reload the policy directory; on any error the last good set stays in force (exit 1).")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        do {
+            let list: PolicyListResponse = try connection.client().call("POST", "/v1/policies/reload")
+            Terminal.out("reloaded \(list.roles.count) roles from \(list.directory) (digest \(list.digest))\n")
+        } catch ClientError.apiDetailed(_, _, let message, let details) {
+            for line in details { Terminal.err(line + "\n") }
+            throw CLIError(message, hint: "fix the files above and reload again")
+        }
+    }
+}

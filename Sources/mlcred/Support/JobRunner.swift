@@ -1,0 +1,193 @@
+import CLinux
+import Glibc
+import MLCredAPI
+import MLCredClient
+
+/// `mlcred run`'s engine: starts the job with its credentials, relays (and masks) its output,
+/// renews the token while it runs, and revokes everything when it ends.
+struct JobRunner {
+    let client: MLCredClient
+    let token: TokenResponse
+    let credentials: CredentialsResponse
+    let mask: Bool
+    let command: [String]
+
+    /// How long revocation is retried after the job ends (SPEC §8).
+    static let revokeRetrySeconds = 30.0
+
+    /// Runs the job; returns its exit code (128+N for signal N).
+    func run() throws -> Int32 {
+        var environment = currentEnvironment()
+        for (key, value) in credentials.env { environment[key] = value }
+        environment["MLCRED_TOKEN"] = token.token
+        environment["MLCRED_SOCKET"] = absolutePath(client.socketPath)
+        environment["MLCRED_ROLE"] = token.role
+        environment["MLCRED_EXPIRES_AT"] = token.expiresAt
+
+        let masker = OutputMasker(values: Array(credentials.env.values) + [token.token])
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        if mask {
+            guard mlc_pipe_cloexec(&outPipe) == 0, mlc_pipe_cloexec(&errPipe) == 0 else {
+                throw CLIError("cannot create pipes for the job's output")
+            }
+        }
+        var execErrno: Int32 = 0
+        let pid = withCStrings(command) { argv in
+            withCStrings(environment.map { "\($0.key)=\($0.value)" }) { envp in
+                mlc_spawn(command[0], argv, envp, outPipe[1], errPipe[1], &execErrno)
+            }
+        }
+        if mask {
+            close(outPipe[1])
+            close(errPipe[1])
+        }
+        guard pid > 0 else {
+            revokeWithRetry()
+            throw CLIError("cannot run \(command[0]): \(String(cString: strerror(execErrno)))", hint: "check the command name and PATH", status: .error)
+        }
+        mlc_forward_signals(pid)
+        let pidfd = mlc_pidfd_open(pid)
+
+        var streams: [(fd: Int32, target: Int32, masker: OutputMasker)] = []
+        if mask {
+            streams = [(outPipe[0], 1, masker), (errPipe[0], 2, OutputMasker(values: Array(credentials.env.values) + [token.token]))]
+        }
+        var renewAt = renewTime(expiresAt: token.expiresAt)
+        var exited = false
+        var status: Int32 = 0
+        while !exited || !streams.isEmpty {
+            var fds = streams.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            if !exited && pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
+            let waitMillis: Int32 = exited ? 200 : Int32(max(10, min(1000, (renewAt - now()) * 1000)))
+            let ready = poll(&fds, nfds_t(fds.count), pidfd >= 0 || exited ? waitMillis : 100)
+            if ready < 0 && errno != EINTR { break }
+            if exited && ready == 0 {
+                // The job is gone and its output has gone quiet: a grandchild may hold the pipe.
+                break
+            }
+            var closed: [Int] = []
+            for (index, stream) in streams.enumerated() where fds[index].revents != 0 {
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                let count = read(stream.fd, &buffer, buffer.count)
+                if count > 0 {
+                    writeAll(stream.target, stream.masker.process(Array(buffer.prefix(count))))
+                } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+                    closed.append(index)
+                }
+            }
+            for index in closed.reversed() {
+                writeAll(streams[index].target, streams[index].masker.flush())
+                close(streams[index].fd)
+                streams.remove(at: index)
+            }
+            if !exited {
+                var raw: Int32 = 0
+                let waited = waitpid(pid, &raw, WNOHANG)
+                if waited == pid {
+                    exited = true
+                    status = raw
+                } else if now() >= renewAt {
+                    renewAt = renew() ?? .infinity
+                }
+            }
+        }
+        for stream in streams {
+            writeAll(stream.target, stream.masker.flush())
+            close(stream.fd)
+        }
+        if !exited {
+            waitpid(pid, &status, 0)
+        }
+        if pidfd >= 0 { close(pidfd) }
+        revokeWithRetry()
+        if status & 0x7F == 0 { return (status >> 8) & 0xFF }  // WIFEXITED → WEXITSTATUS
+        return 128 + (status & 0x7F)  // killed by a signal
+    }
+
+    /// Renews the token; returns when to renew next, or nil to stop renewing.
+    private func renew() -> Double? {
+        do {
+            let info: TokenInfo = try client.call("POST", "/v1/tokens/renew", body: RenewRequest(ttl: nil), bearer: token.token)
+            if info.expiresAt == info.maxExpiresAt { return nil }
+            return renewTime(expiresAt: info.expiresAt)
+        } catch {
+            Terminal.err("mlcred: warning: could not renew the token: \(error)\n")
+            return now() + 30
+        }
+    }
+
+    /// Two thirds of the remaining life from now.
+    private func renewTime(expiresAt: String) -> Double {
+        guard let expiry = Timestamp.parse(expiresAt) else { return .infinity }
+        return now() + max(1, (expiry - now()) * 2 / 3)
+    }
+
+    /// Revokes the token and its leases, retrying until the daemon confirms (or says it is
+    /// already gone) for up to 30 s.
+    private func revokeWithRetry() {
+        let deadline = now() + Self.revokeRetrySeconds
+        while true {
+            do {
+                _ = try client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
+                return
+            } catch ClientError.api(_, let code, _) where code == .unauthenticated {
+                return  // already revoked or expired
+            } catch {
+                if now() >= deadline {
+                    Terminal.err("mlcred: warning: could not revoke the token (\(error)); it expires at \(token.expiresAt)\n")
+                    return
+                }
+                usleep(500_000)
+            }
+        }
+    }
+
+    private func now() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += n
+        }
+    }
+}
+
+/// The process environment as a dictionary.
+func currentEnvironment() -> [String: String] {
+    var out: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        if let equals = text.firstIndex(of: "=") {
+            out[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        pointer += 1
+    }
+    return out
+}
+
+func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+    guard getcwd(&buffer, buffer.count) != nil else { return path }
+    return String(cString: buffer) + "/" + path
+}
+
+/// Calls `body` with a NULL-terminated C array of `strings`.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { for pointer in pointers { free(pointer) } }
+    return pointers.withUnsafeBufferPointer { buffer in
+        body(buffer.baseAddress!)
+    }
+}
