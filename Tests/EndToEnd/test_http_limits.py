@@ -383,7 +383,7 @@ def test_pipelined_requests_on_one_connection_are_all_answered_in_order(daemon):
         pytest.fail("the second pipelined request (GET /v1/whoami) was never answered")
     finally:
         conn.close()
-    assert second is not None and second.status == 200 and "uid" in json.loads(second.body), second
+    assert second is not None and second.status == 200 and json.loads(second.body)["principal"]["uid"] == 0, second
     assert_daemon_still_serves(daemon)
 
 
