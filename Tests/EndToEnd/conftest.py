@@ -15,6 +15,8 @@ SOURCE_BIN_DIR = os.environ.get("MLCRED_BIN_DIR", os.path.join(os.path.dirname(_
 NONADMIN_USER = "mlcred-t-alice"
 ADMIN_GROUP_USER = "mlcred-t-ops"
 ADMIN_GROUP = "mlcred-t-admins"
+ML_USER = "mlcred-t-mlbob"
+ML_GROUP = "mlcred-t-ml"
 PASSPHRASE = "e2e-Passphrase-7f3a9c"  # a value to search for: it must never appear anywhere
 
 
@@ -64,9 +66,27 @@ def users():
     if not is_root():
         pytest.skip("creating users needs root (CI runs as root)")
     ensure_group(ADMIN_GROUP)
+    ensure_group(ML_GROUP)
     ensure_user(NONADMIN_USER)
     ensure_user(ADMIN_GROUP_USER, groups=[ADMIN_GROUP])
-    return {"nonadmin": NONADMIN_USER, "admin_group_member": ADMIN_GROUP_USER, "admin_group": ADMIN_GROUP}
+    ensure_user(ML_USER, groups=[ML_GROUP])
+    return {"nonadmin": NONADMIN_USER, "admin_group_member": ADMIN_GROUP_USER, "admin_group": ADMIN_GROUP,
+            "ml": ML_USER, "ml_group": ML_GROUP}
+
+
+def write_policies(root, files):
+    """Writes role files {relative path: text} into a fresh policy directory under `root`."""
+    directory = os.path.join(root, "policies")
+    for relative, text in files.items():
+        path = os.path.join(directory, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    for base, dirs, names in os.walk(directory):
+        os.chmod(base, 0o755)
+        for name in names:
+            os.chmod(os.path.join(base, name), 0o644)
+    return directory
 
 
 class Daemon:
@@ -138,10 +158,10 @@ class Daemon:
         except FileNotFoundError:
             return ""
 
-    def cli(self, *args, input=None, user=None, check=None, timeout=120):
+    def cli(self, *args, input=None, user=None, check=None, timeout=120, env_extra=None):
         """Runs mlcred against this daemon, optionally as `user` (setpriv, with its groups)."""
         cmd = [os.path.join(self.bins, "mlcred"), *args]
-        env = {"PATH": "/usr/bin:/bin", "MLCRED_SOCKET": self.socket, "HOME": "/nonexistent"}
+        env = {"PATH": "/usr/bin:/bin", "MLCRED_SOCKET": self.socket, "HOME": "/nonexistent", **(env_extra or {})}
         if user:
             cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"] + cmd
         result = subprocess.run(cmd, input=input.encode() if isinstance(input, str) else input,
@@ -159,7 +179,7 @@ class Daemon:
     def unseal(self, passphrase=PASSPHRASE):
         return self.cli("vault", "unseal", "--passphrase-stdin", input=passphrase)
 
-    def http(self, method, path, body=None, timeout=30, raw=None):
+    def http(self, method, path, body=None, timeout=30, raw=None, token=None):
         """One HTTP/1.1 request over the socket; returns (status, parsed JSON or None)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
@@ -167,7 +187,8 @@ class Daemon:
             sock.connect(self.socket)
             if raw is None:
                 data = b"" if body is None else json.dumps(body).encode()
-                raw = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                auth = f"Authorization: Bearer {token}\r\n" if token else ""
+                raw = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}"
                        f"Content-Length: {len(data)}\r\n\r\n").encode() + data
             sock.sendall(raw)
             response = b""

@@ -1,0 +1,239 @@
+"""Roles, tokens and credentials end to end: a real user in a real group, PyJWT verifying
+against /v1/jwks, cross-uid and expired tokens, invalid policy sets."""
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from conftest import write_policies
+
+VENV_PYTHON = os.environ.get("MLCRED_VENV", "/opt/mlcred-venv") + "/bin/python"
+
+TRAIN = """
+name = "train"
+principals = ["group:{group}"]
+ttl = "10m"
+max_ttl = "1h"
+
+[[grant]]
+name = "tracking"
+secret = "tracking"
+type = "jwt"
+audience = "mlflow"
+claims = {{ scope = "experiments:write", team = "ml" }}
+"""
+
+OTHER = """
+name = "finance"
+principals = ["group:finance-nobody"]
+
+[[grant]]
+secret = "tracking"
+type = "jwt"
+audience = "ledger"
+"""
+
+SHORT = """
+name = "short"
+principals = ["uid:0", "group:{group}"]
+ttl = "2s"
+max_ttl = "2s"
+
+[[grant]]
+secret = "tracking"
+type = "jwt"
+audience = "x"
+"""
+
+VERIFY = r'''
+import json, os, socket, sys, time
+import jwt
+from jwt.algorithms import OKPAlgorithm
+
+def get(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(os.environ["MLCRED_SOCKET"])
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return json.loads(data.partition(b"\r\n\r\n")[2])
+
+token = os.environ["MLCRED_JWT"]
+header = jwt.get_unverified_header(token)
+keys = {k["kid"]: k for k in get("/v1/jwks")["keys"]}
+key = OKPAlgorithm.from_jwk(json.dumps(keys[header["kid"]]))
+claims = jwt.decode(token, key=key, algorithms=["EdDSA"], audience="mlflow", issuer="https://mlcred.test",
+                    options={"require": ["exp", "iat", "nbf", "jti", "sub", "aud", "iss"]})
+assert claims["exp"] > time.time(), claims
+assert claims["scope"] == "experiments:write" and claims["team"] == "ml", claims
+try:
+    jwt.decode(token, key=key, algorithms=["EdDSA"], audience="someone-else")
+    sys.exit("a JWT for another audience must not verify")
+except jwt.InvalidAudienceError:
+    pass
+print("VERIFIED sub=" + claims["sub"] + " role=" + os.environ["MLCRED_ROLE"])
+'''
+
+
+@pytest.fixture
+def broker(daemon_factory, users, workdir):
+    group = users["ml_group"]
+    d = daemon_factory()
+    policies = write_policies(d.root, {"train.toml": TRAIN.format(group=group), "finance.toml": OTHER,
+                                       "short.toml": SHORT.format(group=group)})
+    d.start(extra=["--policies", policies])
+    d.init()
+    d.cli("secret", "generate", "tracking", "--type", "jwt-signer", "--issuer", "https://mlcred.test", check=0)
+    return d
+
+
+def test_a_group_member_runs_a_job_whose_jwt_verifies_against_jwks(broker, users, workdir):
+    script = os.path.join(workdir, "verify_jwt.py")
+    with open(script, "w") as f:
+        f.write(VERIFY)
+    os.chmod(script, 0o644)
+    user = users["ml"]
+    me = json.loads(broker.cli("whoami", "--json", user=user, check=0).out)
+    assert me["roles"] == ["short", "train"]  # not finance: not in its group
+    result = broker.cli("run", "--role", "train", "--", VENV_PYTHON, script, user=user)
+    assert result.returncode == 0, result.err
+    assert f"VERIFIED sub={user} role=train" in result.out
+    issued = [r for r in json.loads(broker.cli("audit", "show", "--json", "--limit", "100", check=0).out)
+              if r["action"] == "credential.issue"]
+    assert issued and issued[-1]["principal"]["user"] == user and issued[-1]["grant"] == "tracking" and issued[-1]["accessor"]
+
+
+def test_a_role_the_user_is_not_in_is_refused_with_exit_3_and_one_line(broker, users):
+    result = broker.cli("run", "--role", "finance", "--", "true", user=users["ml"])
+    assert result.returncode == 3
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlcred: error: role 'finance' denied") and "matches none" in lines[0]
+    denied = [r for r in json.loads(broker.cli("audit", "show", "--json", check=0).out) if r["result"] == "denied"]
+    assert denied[-1]["action"] == "token.issue" and denied[-1]["role"] == "finance"
+    assert broker.cli("run", "--role", "nosuchrole", "--", "true", user=users["ml"]).returncode == 3
+
+
+def test_a_token_presented_by_another_uid_is_refused_and_audited(broker, users):
+    token = broker.cli("token", "--role", "train", user=users["ml"], check=0).out.strip()
+    assert token.startswith("mlc_") and len(token) == 53
+    status, body = broker.http("POST", "/v1/credentials", {}, token=token)  # as root: another uid
+    assert status == 403 and body["error"]["code"] == "denied"
+    status, _ = broker.http("POST", "/v1/tokens/renew", {}, token=token)
+    assert status == 403
+    audit = json.loads(broker.cli("audit", "show", "--json", check=0).out)
+    refusal = [r for r in audit if r["result"] == "denied" and "presented by uid 0" in (r["reason"] or "")]
+    assert refusal and refusal[-1]["principal"]["uid"] == 0 and refusal[-1]["accessor"]
+    assert token not in json.dumps(audit), "the audit never holds a token"
+
+
+def test_expired_revoked_unknown_and_malformed_tokens_get_401(broker):
+    token = broker.cli("token", "--role", "short", check=0).out.strip()
+    status, body = broker.http("POST", "/v1/credentials", {}, token=token)
+    assert status == 200 and "MLCRED_JWT" in body["env"]
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        status, body = broker.http("POST", "/v1/credentials", {}, token=token)
+        if status == 401:
+            break
+        time.sleep(0.1)
+    assert status == 401 and body["error"]["code"] == "unauthenticated"
+    live = broker.cli("token", "--role", "short", check=0).out.strip()
+    status, _ = broker.http("POST", "/v1/tokens/revoke", {}, token=live)
+    assert status == 200
+    status, body = broker.http("POST", "/v1/credentials", {}, token=live)
+    assert status == 401 and "revoked" in body["error"]["message"]
+    assert broker.http("POST", "/v1/credentials", {}, token="mlc_" + "A" * 49)[0] == 401
+    assert broker.http("POST", "/v1/credentials", {})[0] == 401
+
+
+def test_token_ttl_is_capped_by_the_role_and_renewal_by_max_ttl(broker, users):
+    status, body = broker.http("POST", "/v1/tokens", {"role": "short", "ttl": "1h"})
+    assert status == 200
+    issued = body
+    from datetime import datetime
+    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
+    assert parse(issued["expires_at"]) - time.time() <= 2.5
+    status, renewed = broker.http("POST", "/v1/tokens/renew", {}, token=issued["token"])
+    assert status == 200 and parse(renewed["expires_at"]) <= parse(issued["max_expires_at"]) + 0.001
+
+
+def test_admin_lists_and_revokes_tokens_by_accessor(broker, users):
+    token = broker.cli("token", "--role", "train", user=users["ml"], check=0).out.strip()
+    listed = json.loads(broker.cli("token", "list", "--json", check=0).out)
+    mine = [t for t in listed if t["user"] == users["ml"]]
+    assert mine and mine[0]["role"] == "train" and mine[0]["bound"] is False and "token" not in mine[0]
+    assert token not in json.dumps(listed)
+    assert broker.cli("token", "list", user=users["ml"]).returncode == 3
+    broker.cli("token", "revoke", mine[0]["accessor"], check=0)
+    status, _ = broker.http("POST", "/v1/tokens/renew", {}, token=token)
+    assert status in (401, 403)
+
+
+def test_jwks_serves_each_signer_public_key(broker):
+    status, body = broker.http("GET", "/v1/jwks")
+    assert status == 200 and len(body["keys"]) == 1
+    key = body["keys"][0]
+    assert (key["kty"], key["crv"], key["alg"]) == ("OKP", "Ed25519", "EdDSA") and "d" not in key
+
+
+def test_a_phi_secret_is_refused_to_a_non_phi_role(daemon_factory):
+    d = daemon_factory()
+    policies = write_policies(d.root, {"r.toml": 'name = "r"\nprincipals = ["uid:0"]\n[[grant]]\nsecret = "s"\ntype = "static"\n'})
+    d.start(extra=["--policies", policies])
+    d.init()
+    d.cli("secret", "put", "s", "--type", "static", "--phi", input='{"k": "phi-value-123"}', check=0)
+    result = d.cli("run", "--role", "r", "--", "true")
+    assert result.returncode == 3 and "labelled phi" in result.err
+    d.cli("secret", "put", "s", "--type", "static", input='{"k": "plain-value-123"}', check=0)
+    assert d.cli("run", "--role", "r", "--", "true").returncode == 0
+
+
+INVALID = {
+    "unknown-key.toml": 'name = "a"\nprincipals = ["uid:0"]\ncolour = "blue"\n',
+    "bad-duration.toml": 'name = "b"\nprincipals = ["uid:0"]\n\nttl = "ten minutes"\n',
+    "dup-one.toml": 'name = "dup"\nprincipals = ["uid:0"]\n',
+    "nested/dup-two.toml": '# another file\nname = "dup"\nprincipals = ["uid:0"]\n',
+    "bad-principal.toml": 'name = "c"\nprincipals = ["uid:0", "team:ml"]\n',
+    "phi-static.toml": 'name = "d"\nphi = true\nprincipals = ["uid:0"]\n\n[[grant]]\nsecret = "x"\ntype = "static"\n',
+    "ttl-over-max.toml": 'name = "e"\nprincipals = ["uid:0"]\nttl = "2h"\nmax_ttl = "1h"\n',
+    "unknown-grant.toml": 'name = "f"\nprincipals = ["uid:0"]\n[[grant]]\nsecret = "x"\ntype = "ftp"\n',
+}
+EXPECTED = [
+    "unknown-key.toml:3: unknown key 'colour'",
+    "bad-duration.toml:4: bad duration for 'ttl'",
+    "dup-one.toml:1: duplicate role name 'dup'",
+    "nested/dup-two.toml:2: duplicate role name 'dup'",
+    "bad-principal.toml:2: bad principal 'team:ml'",
+    "phi-static.toml:5: static grant 'x' in phi role",
+    "ttl-over-max.toml:3: ttl (2h) is greater than max_ttl (1h)",
+    "unknown-grant.toml:5: unknown grant type 'ftp'",
+]
+
+
+def test_an_invalid_policy_set_stops_the_start_with_every_error_at_its_line(daemon_factory):
+    d = daemon_factory()
+    policies = write_policies(d.root, INVALID)
+    d.start(wait=False, extra=["--policies", policies])
+    assert d.proc.wait(timeout=15) == 1
+    log = d.read_log()
+    for expected in EXPECTED:
+        assert expected in log, f"missing {expected!r} in:\n{log}"
+    assert not os.path.exists(d.socket)
+
+
+def test_policy_reload_with_a_broken_file_keeps_the_last_good_set(broker, users):
+    policies = os.path.join(broker.root, "policies")
+    with open(os.path.join(policies, "broken.toml"), "w") as f:
+        f.write('name = "broken"\nprincipals = ["uid:0"]\nttl = "forever"\n')
+    result = broker.cli("policy", "reload")
+    assert result.returncode == 1 and "broken.toml:3: bad duration" in result.err and "last good set" in result.err
+    roles = [r["name"] for r in json.loads(broker.cli("policy", "list", "--json", check=0).out)["roles"]]
+    assert sorted(roles) == ["finance", "short", "train"]
+    assert broker.cli("run", "--role", "train", "--", "true", user=users["ml"]).returncode == 0
+    audit = json.loads(broker.cli("audit", "show", "--json", check=0).out)
+    assert any(r["action"] == "policy.reload" and r["result"] == "error" for r in audit)
+    os.remove(os.path.join(policies, "broken.toml"))
+    broker.cli("policy", "reload", check=0)
