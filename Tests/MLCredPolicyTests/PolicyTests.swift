@@ -1,0 +1,109 @@
+import Foundation
+import XCTest
+@testable import MLCredPolicy
+
+final class PolicyTests: XCTestCase {
+    var directory = ""
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "mlcred-policy-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory + "/tests", withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func write(_ files: [String: String]) throws {
+        for (name, text) in files {
+            let path = directory + "/" + name
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+    }
+
+    func diagnostics(_ files: [String: String]) throws -> [String] {
+        try write(files)
+        do {
+            _ = try PolicyLoader.load(directory: directory)
+            return []
+        } catch let error as PolicyLoadError {
+            return error.diagnostics.map(\.description)
+        }
+    }
+
+    func testDurations() {
+        XCTAssertEqual(PolicyDuration.parse("90s"), 90)
+        XCTAssertEqual(PolicyDuration.parse("1h30m"), 5400)
+        XCTAssertEqual(PolicyDuration.parse("2d"), 172_800)
+        for bad in ["", "10", "h", "1x", "-1h", "0s", "1h 30m", "99999999999999999999h"] {
+            XCTAssertNil(PolicyDuration.parse(bad), bad)
+        }
+        XCTAssertEqual(PolicyDuration.format(5400), "1h30m")
+    }
+
+    func testAValidRoleLoadsWithDefaults() throws {
+        try write(["team/train.toml": """
+            name = "train"
+            principals = ["group:ml", "uid:1001", "user:alice", "gid:50"]
+            [[grant]]
+            secret = "tracking"
+            type = "jwt"
+            audience = "mlflow"
+            claims = { scope = "w", nested = { a = [1, 2] } }
+            """, "tests/case.toml": "this is not a role = [", "README.md": "ignored"])
+        let set = try PolicyLoader.load(directory: directory)
+        let role = try XCTUnwrap(set.roles["train"])
+        XCTAssertEqual(role.ttlSeconds, 3600)
+        XCTAssertEqual(role.maxTTLSeconds, 3600)
+        XCTAssertEqual(role.file, "team/train.toml")
+        XCTAssertEqual(role.grants.first?.name, "tracking")
+        XCTAssertEqual(role.grants.first?.claims["scope"], .string("w"))
+        XCTAssertEqual(role.principals, [.group("ml"), .uid(1001), .user("alice"), .gid(50)])
+    }
+
+    func testEveryErrorIsReportedAtItsLineAllAtOnce() throws {
+        let found = try diagnostics([
+            "a.toml": "name = \"a\"\nprincipals = [\"uid:0\"]\n\n[[grant]]\nsecret = \"t\"\ntype = \"jwt\"\naudience = \"x\"\nclaims = { sub = \"me\" }\n",
+            "b.toml": "name = \"b\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"t\"\ntype = \"jwt\"\n",
+            "c.toml": "name = \"c\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"t\"\ntype = \"static\"\nextra = 1\n",
+            "d.toml": "name = \"d\"\nprincipals = [\"uid:0\"\n",
+            "e.toml": "name = \"e\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"aws\"\ntype = \"aws-assume-role\"\nrole_arn = \"arn:aws:iam::1:role/x\"\nsession_policy_file = \"missing.json\"\n",
+        ])
+        XCTAssertTrue(found.contains { $0.hasPrefix("a.toml:8: claim 'sub' is set by mlcred") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("b.toml:3: jwt grant needs 'audience'") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("c.toml:6: unknown key 'extra'") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("d.toml:2:23: TOML syntax") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("e.toml:7: session_policy_file 'missing.json' does not exist") }, "\(found)")
+    }
+
+    func testEvaluatorIsDenyByDefaultAndExplainsItself() throws {
+        try write([
+            "r.toml": "name = \"r\"\nprincipals = [\"group:ml\", \"user:alice\"]\nenvironments = [\"prod\"]\n",
+            "p.toml": "name = \"p\"\nphi = true\nprincipals = [\"group:ml\"]\n",
+        ])
+        let set = try PolicyLoader.load(directory: directory)
+        let bob = PolicySubject(uid: 1002, user: "bob", gid: 1002, groups: [(1002, "bob"), (3000, "ml")], unit: nil)
+        let eve = PolicySubject(uid: 1003, user: "eve", gid: 1003, groups: [(1003, "eve")], unit: nil)
+        var decision = PolicyEvaluator.decide(role: "r", in: set, subject: bob, environment: "prod", phiDaemon: false)
+        XCTAssertTrue(decision.allowed)
+        XCTAssertTrue(decision.summary.contains("group:ml"))
+        decision = PolicyEvaluator.decide(role: "r", in: set, subject: eve, environment: "prod", phiDaemon: false)
+        XCTAssertFalse(decision.allowed)
+        decision = PolicyEvaluator.decide(role: "r", in: set, subject: bob, environment: "dev", phiDaemon: false)
+        XCTAssertFalse(decision.allowed)
+        XCTAssertTrue(decision.summary.contains("limited to environments prod"))
+        XCTAssertFalse(PolicyEvaluator.decide(role: "p", in: set, subject: bob, environment: "dev", phiDaemon: false).allowed)
+        XCTAssertTrue(PolicyEvaluator.decide(role: "p", in: set, subject: bob, environment: "dev", phiDaemon: true).allowed)
+        XCTAssertFalse(PolicyEvaluator.decide(role: "nope", in: set, subject: bob, environment: "dev", phiDaemon: true).allowed)
+        XCTAssertEqual(PolicyEvaluator.assumableRoles(in: set, subject: bob, environment: "prod", phiDaemon: true), ["p", "r"])
+    }
+
+    func testTheExamplePoliciesAreValid() throws {
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("policies").path
+        let set = try PolicyLoader.load(directory: examples)
+        XCTAssertEqual(set.roles["train-phi"]?.phi, true)
+        XCTAssertNotNil(set.roles["demo"])
+    }
+}
