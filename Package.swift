@@ -71,6 +71,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The benchmark driver behind scripts/bench (not installed).
+        .executableTarget(name: "mlcred-bench", dependencies: ["MLCredClient", "MLCredAPI", "MLCredStore"]),
         .testTarget(name: "MLCredCryptoTests", dependencies: ["MLCredCrypto"]),
         .testTarget(name: "MLCredPolicyTests", dependencies: ["MLCredPolicy"]),
         .testTarget(name: "MLCredStoreTests", dependencies: ["MLCredStore", "MLCredCrypto", "MLCredAPI"]),

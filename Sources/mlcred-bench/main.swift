@@ -1,0 +1,270 @@
+// The benchmark driver of scripts/bench: measures the product against a running daemon and
+// prints each figure beside its floor (a plain Unix-socket echo between two processes; one
+// SQLite synchronous=FULL commit).
+import Foundation
+import Glibc
+import MLCredAPI
+import MLCredClient
+import MLCredStore
+
+func now() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
+struct LoadResult {
+    var operations: Int
+    var seconds: Double
+    var latencies: [Double]
+    var errors: Int
+
+    func line(_ label: String) -> String {
+        let sorted = latencies.sorted()
+        func p(_ q: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] * 1000 }
+        return String(format: "  %@ %9.0f/s   p50 %7.3f ms   p99 %7.3f ms   errors %d",
+                      label.padding(toLength: 36, withPad: " ", startingAt: 0), Double(operations) / seconds, p(0.5), p(0.99), errors)
+    }
+}
+
+/// A per-thread worker: set up once, then time one operation per call.
+protocol Worker: AnyObject {
+    func operate() throws
+}
+
+final class Collector: @unchecked Sendable {
+    var latencies: [[Double]]
+    var errors: [Int]
+    init(_ count: Int) {
+        latencies = Array(repeating: [], count: count)
+        errors = Array(repeating: 0, count: count)
+    }
+}
+
+/// Runs `clients` threads for `seconds`, each with its own worker.
+func load(clients: Int, seconds: Double, makeWorker: @escaping @Sendable () throws -> Worker) -> LoadResult {
+    let collector = Collector(clients)
+    let group = DispatchGroup()
+    let start = now()
+    let deadline = start + seconds
+    for index in 0..<clients {
+        group.enter()
+        Thread.detachNewThread {
+            defer { group.leave() }
+            guard let worker = try? makeWorker() else {
+                collector.errors[index] += 1
+                return
+            }
+            var local: [Double] = []
+            local.reserveCapacity(200_000)
+            while now() < deadline {
+                let t0 = now()
+                do {
+                    try worker.operate()
+                    local.append(now() - t0)
+                } catch {
+                    collector.errors[index] += 1
+                }
+            }
+            collector.latencies[index] = local
+        }
+    }
+    group.wait()
+    let all = collector.latencies.flatMap { $0 }
+    return LoadResult(operations: all.count, seconds: now() - start, latencies: all, errors: collector.errors.reduce(0, +))
+}
+
+struct BenchError: Error { let message: String }
+
+/// Token issue + jwt credential fetch, on one keep-alive connection.
+final class IssueAndFetch: Worker {
+    let connection: HTTPConnection
+    let request: [UInt8]
+
+    init(socket: String, role: String) throws {
+        connection = try HTTPConnection(path: socket)
+        request = try APIJSON.encode(TokenRequest(role: role, ttl: nil, bind: nil))
+    }
+
+    func operate() throws {
+        let (status, body) = try connection.send(method: "POST", path: "/v1/tokens", body: request)
+        guard status == 200 else { throw BenchError(message: "token: HTTP \(status)") }
+        let token = try APIJSON.decode(TokenResponse.self, from: body)
+        let (fetched, _) = try connection.send(method: "POST", path: "/v1/credentials", body: Array("{}".utf8), bearer: token.token)
+        guard fetched == 200 else { throw BenchError(message: "credentials: HTTP \(fetched)") }
+    }
+}
+
+/// Token issue only.
+final class IssueOnly: Worker {
+    let connection: HTTPConnection
+    let request: [UInt8]
+
+    init(socket: String, role: String) throws {
+        connection = try HTTPConnection(path: socket)
+        request = try APIJSON.encode(TokenRequest(role: role, ttl: nil, bind: nil))
+    }
+
+    func operate() throws {
+        let (status, _) = try connection.send(method: "POST", path: "/v1/tokens", body: request)
+        guard status == 200 else { throw BenchError(message: "token: HTTP \(status)") }
+    }
+}
+
+/// A request/response round trip of the same size over a plain Unix socket: the floor.
+final class EchoClient: Worker {
+    let fd: Int32
+    let message = [UInt8](repeating: 65, count: 300)
+    var buffer = [UInt8](repeating: 0, count: 4096)
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = unixAddress(path)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else { throw BenchError(message: "echo connect failed") }
+    }
+
+    func operate() throws {
+        guard write(fd, message, message.count) == message.count else { throw BenchError(message: "echo write") }
+        var received = 0
+        while received < message.count {
+            let n = read(fd, &buffer, buffer.count)
+            guard n > 0 else { throw BenchError(message: "echo read") }
+            received += n
+        }
+    }
+}
+
+func unixAddress(_ path: String) -> sockaddr_un {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+    }
+    return address
+}
+
+func echoServer(path: String) -> Never {
+    unlink(path)
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var address = unixAddress(path)
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    listen(fd, 128)
+    while true {
+        let client = accept(fd, nil, nil)
+        if client < 0 { continue }
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = read(client, &buffer, buffer.count)
+                if n <= 0 { break }
+                _ = write(client, buffer, n)
+            }
+            close(client)
+        }
+    }
+}
+
+func rss(pid: Int32) -> String {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kib = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return "?" }
+    return String(format: "%.1f MiB", kib / 1024)
+}
+
+func timeCommand(_ arguments: [String], environment: [String: String], runs: Int) -> Double {
+    var samples: [Double] = []
+    for _ in 0..<runs {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        let t0 = now()
+        try? process.run()
+        process.waitUntilExit()
+        samples.append(now() - t0)
+    }
+    samples.sort()
+    return samples[samples.count / 2] * 1000
+}
+
+// MARK: main
+
+let arguments = CommandLine.arguments
+if arguments.count == 3, arguments[1] == "--echo-server" { echoServer(path: arguments[2]) }
+guard arguments.count >= 6 else {
+    print("usage: mlcred-bench SOCKET DAEMON_PID MLCRED_BINARY SCRATCH_DIR TOKENS [SECONDS]")
+    exit(2)
+}
+let socketPath = arguments[1]
+let daemonPID = Int32(arguments[2]) ?? 0
+let mlcredBinary = arguments[3]
+let scratch = arguments[4]
+let bulkTokens = Int(arguments[5]) ?? 1_000_000
+let seconds = arguments.count > 6 ? Double(arguments[6]) ?? 5 : 5
+let role = "bench"
+
+print("daemon RSS idle: \(rss(pid: daemonPID))   (target: under 20 MiB)")
+
+// Floors.
+let echoPath = scratch + "/echo.sock"
+let echo = Process()
+echo.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+echo.arguments = ["--echo-server", echoPath]
+try echo.run()
+while access(echoPath, F_OK) != 0 { usleep(1000) }
+var echoFloor: [Int: LoadResult] = [:]
+for clients in [1, 8, 32] {
+    echoFloor[clients] = load(clients: clients, seconds: seconds / 2) { try EchoClient(path: echoPath) }
+}
+echo.terminate()
+
+let store = try Store(path: scratch + "/floor.db")
+var commits: [Double] = []
+for index in 0..<200 {
+    let t0 = now()
+    _ = try await store.write { try $0.setMeta("k\(index % 10)", String(index)) }
+    commits.append(now() - t0)
+}
+commits.sort()
+print(String(format: "floor: one SQLite synchronous=FULL commit (WAL): p50 %.3f ms, p99 %.3f ms",
+             commits[commits.count / 2] * 1000, commits[commits.count * 99 / 100] * 1000))
+
+print("\ntoken issue + jwt credential fetch (durable), beside a plain Unix-socket echo (two round trips = the same work on the wire):")
+for clients in [1, 8, 32] {
+    let result = load(clients: clients, seconds: seconds) { try IssueAndFetch(socket: socketPath, role: role) }
+    print(result.line("mlcred, \(clients) clients"))
+    if let floor = echoFloor[clients] { print(floor.line("echo floor, \(clients) clients")) }
+}
+print("  (target, SPEC §11: 20,000/s at 32 clients, p99 under 2 ms)")
+
+print("\nmlcred run -- true, against true alone (median of 30):")
+let trueAlone = timeCommand(["/bin/true"], environment: ["PATH": "/usr/bin:/bin"], runs: 30)
+let viaRun = timeCommand([mlcredBinary, "run", "--role", role, "--", "/bin/true"],
+                         environment: ["PATH": "/usr/bin:/bin", "MLCRED_SOCKET": socketPath], runs: 30)
+print(String(format: "  true: %.2f ms   mlcred run -- true: %.2f ms   overhead %.2f ms   (target: under 10 ms)", trueAlone, viaRun, viaRun - trueAlone))
+
+print("\nissuing \(bulkTokens) tokens (32 clients)...")
+let bulkStart = now()
+final class Counter: @unchecked Sendable { var value = 0; let lock = NSLock() }
+let issued = Counter()
+let perClient = bulkTokens / 32
+let group = DispatchGroup()
+for _ in 0..<32 {
+    group.enter()
+    Thread.detachNewThread {
+        defer { group.leave() }
+        guard let worker = try? IssueOnly(socket: socketPath, role: role) else { return }
+        for _ in 0..<perClient where (try? worker.operate()) != nil {
+            issued.lock.lock(); issued.value += 1; issued.lock.unlock()
+        }
+    }
+}
+group.wait()
+print(String(format: "  issued %d tokens in %.1f s (%.0f/s); daemon RSS holding them: %@   (target: under 100 MiB)",
+             issued.value, now() - bulkStart, Double(issued.value) / (now() - bulkStart), rss(pid: daemonPID)))
