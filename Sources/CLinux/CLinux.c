@@ -96,6 +96,7 @@ pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int st
 }
 
 static volatile pid_t forward_target = 0;
+static volatile sig_atomic_t pending_signal = 0;
 
 static void forward_handler(int sig, siginfo_t *info, void *context) {
     (void)context;
@@ -104,11 +105,12 @@ static void forward_handler(int sig, siginfo_t *info, void *context) {
     }
     if (forward_target > 0) {
         kill(forward_target, sig);
+    } else {
+        pending_signal = sig; /* the child is not started yet: deliver it when it is */
     }
 }
 
-void mlc_forward_signals(pid_t child) {
-    forward_target = child;
+void mlc_prepare_signal_forwarding(void) {
     struct sigaction action;
     memset(&action, 0, sizeof(action));
     action.sa_sigaction = forward_handler;
@@ -117,6 +119,14 @@ void mlc_forward_signals(pid_t child) {
     int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
     for (unsigned i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
         sigaction(signals[i], &action, NULL);
+    }
+}
+
+void mlc_forward_signals(pid_t child) {
+    forward_target = child;
+    if (pending_signal != 0) {
+        kill(child, pending_signal);
+        pending_signal = 0;
     }
 }
 

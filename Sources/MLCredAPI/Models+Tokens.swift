@@ -121,6 +121,20 @@ public struct LeaseInfo: Codable, Sendable, Equatable {
         case lastError = "last_error"
     }
 
+    /// Encodes every SPEC §7 field, `last_error` as null when there is none.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(accessor, forKey: .accessor)
+        try container.encode(role, forKey: .role)
+        try container.encode(grant, forKey: .grant)
+        try container.encode(type, forKey: .type)
+        try container.encode(providerID, forKey: .providerID)
+        try container.encode(expiresAt, forKey: .expiresAt)
+        try container.encode(state, forKey: .state)
+        try container.encode(lastError, forKey: .lastError)
+    }
+
     public init(id: String, accessor: String, role: String, grant: String, type: String, providerID: String,
                 expiresAt: String, state: String, lastError: String?) {
         self.id = id

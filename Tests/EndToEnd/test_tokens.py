@@ -237,3 +237,11 @@ def test_policy_reload_with_a_broken_file_keeps_the_last_good_set(broker, users)
     assert any(r["action"] == "policy.reload" and r["result"] == "error" for r in audit)
     os.remove(os.path.join(policies, "broken.toml"))
     broker.cli("policy", "reload", check=0)
+
+
+def test_lease_list_json_has_every_spec_field(broker):
+    broker.cli("run", "--role", "train", "--", "true", check=0)
+    leases = json.loads(broker.cli("lease", "list", "--all", "--json", check=0).out)
+    assert leases, "the job's lease is listed"
+    assert set(leases[0]) == {"id", "accessor", "role", "grant", "type", "provider_id", "expires_at", "state", "last_error"}
+    assert leases[0]["last_error"] is None and leases[0]["state"] == "revoked" and leases[0]["type"] == "jwt"

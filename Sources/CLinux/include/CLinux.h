@@ -27,9 +27,14 @@ int mlc_pidfd_open(pid_t pid);
 /// or -1 with `*exec_errno` set when the exec failed (e.g. ENOENT).
 pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd, int *exec_errno);
 
-/// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to this process by another process to
-/// `child`. Signals the kernel generated for the terminal's process group (Ctrl-C) are not
-/// forwarded: the child, in the same group, already received them.
+/// Installs handlers that forward SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to this process by
+/// another process to the child named by `mlc_forward_signals` (a signal arriving before
+/// then is held and delivered when the child is named). Signals the kernel generated for the
+/// terminal's process group (Ctrl-C) are not forwarded: the child, in the same group,
+/// already received them.
+void mlc_prepare_signal_forwarding(void);
+
+/// Names the child signals are forwarded to, delivering any signal held meanwhile.
 void mlc_forward_signals(pid_t child);
 
 /// Ignores SIGPIPE in this process (the child gets the default back in mlc_spawn).

@@ -14,6 +14,8 @@ struct JobRunner {
 
     /// How long revocation is retried after the job ends (SPEC §8).
     static let revokeRetrySeconds = 30.0
+    /// How long output is still relayed after the job exits (background children may hold the pipe).
+    static let drainSeconds = 2.0
 
     /// Runs the job; returns its exit code (128+N for signal N).
     func run() throws -> Int32 {
@@ -33,6 +35,7 @@ struct JobRunner {
             }
         }
         var execErrno: Int32 = 0
+        mlc_prepare_signal_forwarding()
         let pid = withCStrings(command) { argv in
             withCStrings(environment.map { "\($0.key)=\($0.value)" }) { envp in
                 mlc_spawn(command[0], argv, envp, outPipe[1], errPipe[1], &execErrno)
@@ -55,37 +58,43 @@ struct JobRunner {
         }
         var renewAt = renewTime(expiresAt: token.expiresAt)
         var exited = false
+        var exitedAt = 0.0
         var status: Int32 = 0
         while !exited || !streams.isEmpty {
-            var fds = streams.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-            if !exited && pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
-            let waitMillis: Int32 = exited ? 200 : Int32(max(10, min(1000, (renewAt - now()) * 1000)))
-            let ready = poll(&fds, nfds_t(fds.count), pidfd >= 0 || exited ? waitMillis : 100)
-            if ready < 0 && errno != EINTR { break }
-            if exited && ready == 0 {
-                // The job is gone and its output has gone quiet: a grandchild may hold the pipe.
+            if exited && now() - exitedAt > Self.drainSeconds {
+                // The job is gone; whatever still writes (a background child) keeps no credential alive.
                 break
             }
+            var fds = streams.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            if !exited && pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
+            let waitMillis: Int32 = exited ? 100 : (pidfd >= 0 ? Int32(max(10, min(1000, (renewAt - now()) * 1000))) : 50)
+            let ready = poll(&fds, nfds_t(fds.count), waitMillis)
+            if ready < 0 && errno != EINTR { break }
+            if exited && ready == 0 { break }  // the job is gone and its output has gone quiet
             var closed: [Int] = []
-            for (index, stream) in streams.enumerated() where fds[index].revents != 0 {
+            for (index, stream) in streams.enumerated() where ready > 0 && fds[index].revents != 0 {
                 var buffer = [UInt8](repeating: 0, count: 65536)
                 let count = read(stream.fd, &buffer, buffer.count)
                 if count > 0 {
-                    writeAll(stream.target, stream.masker.process(Array(buffer.prefix(count))))
+                    if !writeAll(stream.target, stream.masker.process(Array(buffer.prefix(count)))) {
+                        // Our reader went away (e.g. `| head`): close the job's pipe so its next
+                        // write fails as it would have without run in between.
+                        closed.append(index)
+                    }
                 } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
                     closed.append(index)
                 }
             }
             for index in closed.reversed() {
-                writeAll(streams[index].target, streams[index].masker.flush())
+                _ = writeAll(streams[index].target, streams[index].masker.flush())
                 close(streams[index].fd)
                 streams.remove(at: index)
             }
             if !exited {
                 var raw: Int32 = 0
-                let waited = waitpid(pid, &raw, WNOHANG)
-                if waited == pid {
+                if waitpid(pid, &raw, WNOHANG) == pid {
                     exited = true
+                    exitedAt = now()
                     status = raw
                 } else if now() >= renewAt {
                     renewAt = renew() ?? .infinity
@@ -93,7 +102,7 @@ struct JobRunner {
             }
         }
         for stream in streams {
-            writeAll(stream.target, stream.masker.flush())
+            _ = writeAll(stream.target, stream.masker.flush())
             close(stream.fd)
         }
         if !exited {
@@ -149,16 +158,18 @@ struct JobRunner {
         return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
     }
 
-    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+    /// Writes everything; false when the reader is gone (EPIPE) or the write fails.
+    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             if n <= 0 {
                 if errno == EINTR { continue }
-                return
+                return false
             }
             offset += n
         }
+        return true
     }
 }
 
