@@ -239,8 +239,8 @@ def test_policy_reload_with_a_broken_file_keeps_the_last_good_set(broker, users)
     broker.cli("policy", "reload", check=0)
 
 
-def test_lease_list_json_has_every_spec_field(broker):
-    broker.cli("run", "--role", "train", "--", "true", check=0)
+def test_lease_list_json_has_every_spec_field(broker, users):
+    broker.cli("run", "--role", "train", "--", "true", user=users["ml"], check=0)
     leases = json.loads(broker.cli("lease", "list", "--all", "--json", check=0).out)
     assert leases, "the job's lease is listed"
     assert set(leases[0]) == {"id", "accessor", "role", "grant", "type", "provider_id", "expires_at", "state", "last_error"}
