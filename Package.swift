@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "mlcred",
             dependencies: [
-                "MLCredClient", "MLCredAPI", "CLinux",
+                "MLCredClient", "MLCredAPI", "CLinux", "MLCredPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

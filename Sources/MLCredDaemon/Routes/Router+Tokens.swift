@@ -58,3 +58,17 @@ extension Router {
         }
     }
 }
+
+extension Router {
+    /// `POST /v1/policies/explain`: the loaded set's decision for a simulated caller.
+    func explain(_ request: HTTPRequest) throws -> HTTPResponse {
+        let body = try decode(ExplainRequest.self, request)
+        let unknown = UInt32.max - 1
+        let subject = PolicySubject(uid: body.uid ?? unknown, user: body.user, gid: unknown,
+                                    groups: (body.groups ?? []).map { (unknown, $0) }, unit: nil)
+        let decision = PolicyEvaluator.decide(role: body.role, in: broker.policies.set, subject: subject,
+                                              environment: body.environment ?? vault.settings.environment,
+                                              phiDaemon: body.phi ?? vault.settings.phi)
+        return .json(ExplainResponse(allowed: decision.allowed, reasons: decision.reasons))
+    }
+}

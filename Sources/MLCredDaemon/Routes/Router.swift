@@ -110,6 +110,9 @@ public final class Router: Sendable {
         case ("GET", "policies", 1):
             try await requireAdmin(peer, action: "policy.list")
             return .json(broker.policies.summary())
+        case ("POST", "policies", 2) where tail[1] == "explain":
+            try await requireAdmin(peer, action: "policy.explain")
+            return try explain(request)
         case ("POST", "policies", 2) where tail[1] == "reload":
             try await requireAdmin(peer, action: "policy.reload")
             return try await reloadPolicies(principal: peer.principal)

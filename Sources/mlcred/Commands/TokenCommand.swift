@@ -93,7 +93,8 @@ struct LeaseRevoke: ParsableCommand {
 
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "policy", abstract: "List and reload the daemon's policies (admin).", subcommands: [PolicyList.self, PolicyReload.self])
+        commandName: "policy", abstract: "Validate, test, explain and diff policies (offline); list and reload the daemon's (admin).",
+        subcommands: [PolicyValidate.self, PolicyTest.self, PolicyExplain.self, PolicyDiffCommand.self, PolicyList.self, PolicyReload.self])
 }
 
 struct PolicyList: ParsableCommand {

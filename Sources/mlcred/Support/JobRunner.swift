@@ -199,6 +199,8 @@ func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePo
     let pointers = strings.map { strdup($0) } + [nil]
     defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeBufferPointer { buffer in
-        body(buffer.baseAddress!)
+        // A non-empty array (it always holds the terminating nil) has a base address.
+        guard let base = buffer.baseAddress else { preconditionFailure("empty C string array") }
+        return body(base)
     }
 }
