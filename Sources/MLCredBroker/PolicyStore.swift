@@ -25,7 +25,7 @@ public final class PolicyStore: Sendable {
     static func loadOrEmpty(_ directory: String) throws -> PolicySet {
         var info = stat()
         guard stat(directory, &info) == 0 else { return .empty }
-        return try PolicyLoader.load(directory: directory)
+        return try PolicyLoader.load(directory: directory, trustedOwners: [0, getuid()])
     }
 
     /// The set in force.

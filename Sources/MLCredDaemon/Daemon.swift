@@ -86,6 +86,8 @@ public enum Daemon {
         logger.notice("policies loaded", metadata: [
             "directory": "\(configuration.policiesDirectory)", "roles": "\(policies.set.roles.count)", "digest": "\(policies.set.digest)",
         ])
+        try? await vault.audit(AuditEvent(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()), action: "policy.load",
+                                          result: .allowed, reason: "loaded \(policies.set.roles.count) roles from \(configuration.policiesDirectory), digest \(policies.set.digest)"))
         let broker = Broker(vault: vault, store: store, policies: policies)
         let sweeper = Sweeper(broker: broker, logger: logger)
         await sweeper.adoptBoundTokens()

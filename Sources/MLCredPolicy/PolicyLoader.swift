@@ -27,13 +27,13 @@ public enum PolicyLoader {
     public static let reservedClaims: Set<String> = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"]
 
     /// Loads `directory`. Throws `PolicyLoadError` with every diagnostic if anything is wrong.
-    public static func load(directory: String) throws -> PolicySet {
+    /// With `trustedOwners` (what the daemon passes), every directory and file must belong to one
+    /// of those uids and be writable by nobody else, as sshd's StrictModes.
+    public static func load(directory: String, trustedOwners: Set<UInt32>? = nil) throws -> PolicySet {
         var diagnostics: [PolicyDiagnostic] = []
-        let files: [String]
-        do {
-            files = try policyFiles(in: directory)
-        } catch let error as PolicyLoadError {
-            throw error
+        let files = try policyFiles(in: directory)
+        if let trustedOwners {
+            diagnostics += ownershipProblems(directory: directory, files: files, trustedOwners: trustedOwners)
         }
         var roles: [Role] = []
         var digestInput: [UInt8] = []
@@ -52,6 +52,31 @@ public enum PolicyLoader {
         var byName: [String: Role] = [:]
         for role in roles { byName[role.name] = role }
         return PolicySet(roles: byName, digest: Digest.fnv1a64Hex(digestInput))
+    }
+
+    /// Threat: a policy file someone else can write is a way to grant oneself any role.
+    static func ownershipProblems(directory: String, files: [String], trustedOwners: Set<UInt32>) -> [PolicyDiagnostic] {
+        var out: [PolicyDiagnostic] = []
+        var directories: Set<String> = [""]
+        for file in files {
+            var parent = file
+            while let slash = parent.lastIndex(of: "/") {
+                parent = String(parent[..<slash])
+                directories.insert(parent)
+            }
+        }
+        for relative in directories.sorted() + files {
+            var info = stat()
+            let path = relative.isEmpty ? directory : directory + "/" + relative
+            guard stat(path, &info) == 0 else { continue }
+            let name = relative.isEmpty ? directory : relative
+            if !trustedOwners.contains(info.st_uid) {
+                out.append(PolicyDiagnostic(file: name, line: 1, message: "refused: owned by uid \(info.st_uid); policy files must belong to root or the daemon's user"))
+            } else if info.st_mode & 0o022 != 0 {
+                out.append(PolicyDiagnostic(file: name, line: 1, message: "refused: writable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod go-w"))
+            }
+        }
+        return out
     }
 
     /// Relative paths of the role files, sorted.

@@ -42,6 +42,17 @@ struct PolicyValidate: ParsableCommand {
         var line: Int
         var column: Int?
         var message: String
+
+        enum CodingKeys: String, CodingKey { case file, line, column, message }
+
+        /// `column` is always present (null when the error has no column), so tools can rely on it.
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(file, forKey: .file)
+            try container.encode(line, forKey: .line)
+            try container.encode(column, forKey: .column)
+            try container.encode(message, forKey: .message)
+        }
     }
 
     func run() throws {
