@@ -98,22 +98,38 @@ public enum Daemon {
             logger.warning("admin group '\(configuration.adminGroup)' does not exist: only uid 0 and the daemon's uid are admins")
         }
         let names = NameDirectory()
-        let router = Router(vault: vault, broker: broker, sweeper: sweeper, names: names, adminGroup: adminGroup, logger: logger)
-        let server = DaemonServer(router: router, names: names, logger: logger, socketPath: configuration.socketPath)
+        let router = Router(vault: vault, broker: broker, sweeper: sweeper, store: store, names: names, adminGroup: adminGroup,
+                            metrics: Metrics(), logger: logger)
+        let notifier = SystemdNotifier()
+        let passed = try SystemdActivation.passedSocket()
+        // A socket systemd passed stays systemd's: the daemon neither binds nor removes it.
+        let server = DaemonServer(router: router, names: names, logger: logger, socketPath: passed == nil ? configuration.socketPath : nil)
         do {
-            try server.start(path: configuration.socketPath, mode: configuration.socketMode)
+            if let passed {
+                try server.start(listeningFD: passed)
+            } else {
+                try server.start(path: configuration.socketPath, mode: configuration.socketMode)
+            }
         } catch {
             throw StartupError("\(error)")
         }
         let state = await vault.status
         logger.notice("mlcredd \(mlcredVersion) listening", metadata: [
-            "socket": "\(configuration.socketPath)", "environment": "\(configuration.environment)",
+            "socket": "\(passed == nil ? configuration.socketPath : "fd 3 (systemd)")", "environment": "\(configuration.environment)",
             "phi": "\(configuration.phi)", "initialized": "\(state.initialized)", "sealed": "\(state.sealed)",
         ])
 
+        notifier.notify("READY=1\nSTATUS=serving \(passed == nil ? configuration.socketPath : "the socket systemd passed")")
+        let watchdog = Task { await notifier.runWatchdog() }
         await SignalWaiter.waitForTermination(logger: logger) {
-            Task { _ = try? await router.reloadPolicies(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid())) }
+            Task {
+                notifier.notify("RELOADING=1")
+                _ = try? await router.reloadPolicies(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()))
+                notifier.notify("READY=1")
+            }
         }
+        notifier.notify("STOPPING=1")
+        watchdog.cancel()
         sweeping.cancel()
         logger.notice("shutting down: draining requests in flight")
         await server.shutdown()

@@ -33,10 +33,12 @@ public struct HTTPRequest: Sendable {
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var body: [UInt8]
+    public var contentType: String
 
-    public init(status: Int, body: [UInt8]) {
+    public init(status: Int, body: [UInt8], contentType: String = "application/json") {
         self.status = status
         self.body = body
+        self.contentType = contentType
     }
 
     /// A 200 (or `status`) answer with `value` as JSON.

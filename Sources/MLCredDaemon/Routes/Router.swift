@@ -14,14 +14,19 @@ public final class Router: Sendable {
     let names: NameDirectory
     let adminGroup: UInt32?
     let logger: Logger
+    let metrics: Metrics
+    let store: Store
 
     /// A router over `vault` and `broker`; `adminGroup` is the gid of the admin group, nil if it does not exist.
-    public init(vault: Vault, broker: Broker, sweeper: Sweeper, names: NameDirectory, adminGroup: UInt32?, logger: Logger) {
+    public init(vault: Vault, broker: Broker, sweeper: Sweeper, store: Store, names: NameDirectory, adminGroup: UInt32?,
+                metrics: Metrics, logger: Logger) {
         self.vault = vault
         self.broker = broker
         self.sweeper = sweeper
+        self.store = store
         self.names = names
         self.adminGroup = adminGroup
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -38,6 +43,7 @@ public final class Router: Sendable {
             logger.error("internal error", metadata: ["path": "\(request.path)", "error": "\(error)"])
             response = .error(.internal, "internal error; see the daemon log")
         }
+        metrics.record(method: request.method, route: Metrics.routeLabel(request.path), status: response.status)
         logger.info("request", metadata: [
             "method": "\(request.method)", "path": "\(request.path)", "status": "\(response.status)",
             "uid": "\(peer.principal.uid)", "pid": "\(peer.principal.pid)",
@@ -78,7 +84,10 @@ public final class Router: Sendable {
             try await requireAdmin(peer, action: "audit.verify")
             return .json(try await vault.verifyAudit())
         case ("POST", "tokens", 1):
-            return try await issueToken(request, peer)
+            let started = WallClock.now()
+            let answer = try await issueToken(request, peer)
+            metrics.observe(operation: "token", seconds: WallClock.now() - started)
+            return answer
         case ("POST", "tokens", 2) where tail[1] == "renew":
             let body = request.body.isEmpty ? RenewRequest(ttl: nil) : try decode(RenewRequest.self, request)
             return .json(try await broker.renew(authorization: request.authorization, principal: peer.principal, request: body))
@@ -95,9 +104,20 @@ public final class Router: Sendable {
             }
             return .json(["revoked": tail[1]])
         case ("POST", "credentials", 1):
+            let started = WallClock.now()
             let body = request.body.isEmpty ? CredentialsRequest(grants: nil) : try decode(CredentialsRequest.self, request)
-            return .json(try await broker.fetchCredentials(authorization: request.authorization, principal: peer.principal,
-                                                           subject: subject(peer), request: body))
+            let answer = try await broker.fetchCredentials(authorization: request.authorization, principal: peer.principal,
+                                                           subject: subject(peer), request: body)
+            metrics.observe(operation: "credentials", seconds: WallClock.now() - started)
+            return .json(answer)
+        case ("GET", "metrics", 1):
+            try await requireAdmin(peer, action: "metrics.read")
+            let now = WallClock.now()
+            let counts = try await store.read { try $0.liveCounts(now: now) }
+            let state = await vault.status
+            return HTTPResponse(status: 200, body: Array(metrics.render(tokens: counts.tokens, leases: counts.leases,
+                                                                       initialized: state.initialized, sealed: state.sealed).utf8),
+                                contentType: "text/plain; version=0.0.4")
         case ("GET", "leases", 1):
             try await requireAdmin(peer, action: "lease.list")
             return .json(LeaseListResponse(leases: try await broker.listLeases(all: request.query["all"] == "true")))

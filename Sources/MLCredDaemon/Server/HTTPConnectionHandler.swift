@@ -110,7 +110,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func write(context: ChannelHandlerContext, version: HTTPVersion, response: HTTPResponse, keepAlive: Bool) {
         var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.count))
         headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
         headers.add(name: "cache-control", value: "no-store")
