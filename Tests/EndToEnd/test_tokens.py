@@ -245,3 +245,25 @@ def test_lease_list_json_has_every_spec_field(broker, users):
     assert leases, "the job's lease is listed"
     assert set(leases[0]) == {"id", "accessor", "role", "grant", "type", "provider_id", "expires_at", "state", "last_error"}
     assert leases[0]["last_error"] is None and leases[0]["state"] == "revoked" and leases[0]["type"] == "jwt"
+
+
+def test_metrics_count_requests_and_issuances_for_admins_only(broker, users):
+    broker.cli("run", "--role", "train", "--", "true", user=users["ml"], check=0)
+    import socket as socketlib
+    s = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    s.connect(broker.socket)
+    s.sendall(b"GET /v1/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"text/plain" in head
+    text = body.decode()
+    assert 'mlcred_requests_total{method="POST",route="/v1/tokens",code="200"} 1' in text
+    assert 'mlcred_issuance_seconds_count{op="credentials"} 1' in text
+    assert "mlcred_vault_sealed 0" in text and "mlcred_tokens_active" in text
+    as_user = __import__("subprocess").run(
+        ["setpriv", f"--reuid={users['nonadmin']}", f"--regid={users['nonadmin']}", "--init-groups", "--",
+         "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", broker.socket, "http://x/v1/metrics"],
+        capture_output=True, text=True)
+    assert as_user.stdout == "403"
