@@ -11,10 +11,13 @@ public struct AuditEvent: Sendable {
     public var result: AuditResult
     public var reason: String?
     public var accessor: String?
+    /// The principal as stored, encoded once when the event is made (off the writer thread).
+    public let principalJSON: String
 
     public init(principal: Principal, action: String, role: String? = nil, grant: String? = nil,
                 result: AuditResult, reason: String? = nil, accessor: String? = nil) {
         self.principal = principal
+        principalJSON = (try? APIJSON.encode(principal)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         self.action = action
         self.role = role
         self.grant = grant
@@ -88,9 +91,9 @@ extension StoreConnection {
     /// Throws if it cannot be written; callers let that fail their whole request (fail closed).
     @discardableResult
     public func appendAudit(_ event: AuditEvent, time: Double) throws -> Int64 {
-        let head = try Row.fetchOne(db, sql: "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
+        let head = try Row.fetchOne(try db.cachedStatement(sql: "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1"))
         let seq: Int64 = (head?["seq"] as Int64? ?? 0) + 1
-        let principalJSON = String(decoding: try APIJSON.encode(event.principal), as: UTF8.self)
+        let principalJSON = event.principalJSON
         let timeText = Timestamp.format(epochSeconds: time)
         var prev: String?
         var mac: String?
@@ -105,13 +108,11 @@ extension StoreConnection {
                     prev: previous), key: key))
             }
         }
-        try db.execute(
-            sql: """
-                INSERT INTO audit(seq, time, principal, action, role, grant_name, result, reason, accessor, prev, mac)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [seq, timeText, principalJSON, event.action, event.role, event.grant, event.result.rawValue,
-                        event.reason, event.accessor, prev, mac])
+        try db.cachedStatement(sql: """
+            INSERT INTO audit(seq, time, principal, action, role, grant_name, result, reason, accessor, prev, mac)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [seq, timeText, principalJSON, event.action, event.role, event.grant, event.result.rawValue,
+                                     event.reason, event.accessor, prev, mac])
         return seq
     }
 

@@ -91,15 +91,15 @@ public struct LeaseRecord: Sendable, Equatable {
 
 extension StoreConnection {
     public func insertToken(_ token: TokenRecord) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO tokens(accessor, token_hash, role, phi, uid, user, pid, bound_start_time, issued_at, expires_at, max_expires_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [token.accessor, token.tokenHash, token.role, token.phi ? 1 : 0, Int64(token.uid), token.user, Int64(token.pid),
+            """).execute(arguments: [token.accessor, token.tokenHash, token.role, token.phi ? 1 : 0, Int64(token.uid), token.user, Int64(token.pid),
                              token.boundStartTime.map { Int64($0) }, token.issuedAt, token.expiresAt, token.maxExpiresAt])
     }
 
     public func token(hash: String) throws -> TokenRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE token_hash = ?", arguments: [hash]).map(TokenRecord.init)
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM tokens WHERE token_hash = ?"), arguments: [hash]).map(TokenRecord.init)
     }
 
     public func token(accessor: String) throws -> TokenRecord? {
@@ -142,10 +142,10 @@ extension StoreConnection {
     }
 
     public func insertLease(_ lease: LeaseRecord) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO leases(id, accessor, role, grant_name, type, secret, provider_id, created_at, expires_at, state, last_error, revoked_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [lease.id, lease.accessor, lease.role, lease.grant, lease.type, lease.secret, lease.providerID,
+            """).execute(arguments: [lease.id, lease.accessor, lease.role, lease.grant, lease.type, lease.secret, lease.providerID,
                              lease.createdAt, lease.expiresAt, lease.state, lease.lastError, lease.revokedAt])
     }
 

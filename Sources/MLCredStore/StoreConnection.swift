@@ -70,7 +70,8 @@ public struct StoreConnection {
 
     /// The latest version of `name` if it exists and was not removed.
     public func currentSecret(_ name: String) throws -> SecretRecord? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM secrets WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [name]) else {
+        guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM secrets WHERE name = ? ORDER BY version DESC LIMIT 1"),
+                                         arguments: [name]) else {
             return nil
         }
         let record = SecretRecord(row: row)
