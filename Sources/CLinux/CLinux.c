@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -136,4 +139,102 @@ void mlc_ignore_sigpipe(void) {
 
 int mlc_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
+}
+
+int mlc_openpty(int *master, int *slave, int size_from) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -1;
+    if (grantpt(m) != 0 || unlockpt(m) != 0) { close(m); return -1; }
+    char name[128];
+    if (ptsname_r(m, name, sizeof(name)) != 0) { close(m); return -1; }
+    int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (sl < 0) { close(m); return -1; }
+    struct winsize size;
+    if (size_from >= 0 && ioctl(size_from, TIOCGWINSZ, &size) == 0) ioctl(sl, TIOCSWINSZ, &size);
+    *master = m;
+    *slave = sl;
+    return 0;
+}
+
+pid_t mlc_spawn_on_tty(const char *file, char *const argv[], char *const envp[], int tty_fd, int *exec_errno) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) { *exec_errno = errno; return -1; }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) { *exec_errno = errno; close(report[0]); close(report[1]); return -1; }
+    if (pid == 0) {
+        close(report[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (getppid() != parent) _exit(127);
+        sigset_t empty;
+        sigemptyset(&empty);
+        sigprocmask(SIG_SETMASK, &empty, NULL);
+        int reset[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
+        for (unsigned i = 0; i < sizeof(reset) / sizeof(reset[0]); i++) signal(reset[i], SIG_DFL);
+        if (setsid() < 0 || ioctl(tty_fd, TIOCSCTTY, 0) != 0) _exit(127);
+        if (dup2(tty_fd, 0) < 0 || dup2(tty_fd, 1) < 0 || dup2(tty_fd, 2) < 0) _exit(127);
+        execvpe(file, argv, envp);
+        int err = errno;
+        ssize_t ignored = write(report[1], &err, sizeof(err));
+        (void)ignored;
+        _exit(127);
+    }
+    close(report[1]);
+    int err = 0;
+    ssize_t n;
+    do { n = read(report[0], &err, sizeof(err)); } while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof(err)) {
+        *exec_errno = err;
+        int status;
+        waitpid(pid, &status, 0);
+        return -1;
+    }
+    return pid;
+}
+
+static struct termios saved_terminal;
+static int saved_terminal_fd = -1;
+
+void mlc_restore_terminal(void) {
+    if (saved_terminal_fd >= 0) {
+        tcsetattr(saved_terminal_fd, TCSADRAIN, &saved_terminal);
+        saved_terminal_fd = -1;
+    }
+}
+
+int mlc_make_raw(int fd) {
+    if (tcgetattr(fd, &saved_terminal) != 0) return -1;
+    struct termios raw = saved_terminal;
+    cfmakeraw(&raw);
+    if (tcsetattr(fd, TCSADRAIN, &raw) != 0) return -1;
+    saved_terminal_fd = fd;
+    atexit(mlc_restore_terminal);
+    return 0;
+}
+
+static volatile sig_atomic_t winch_pending = 0;
+
+static void winch_handler(int sig) {
+    (void)sig;
+    winch_pending = 1;
+}
+
+void mlc_watch_winch(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = winch_handler;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGWINCH, &action, NULL);
+}
+
+int mlc_take_winch(void) {
+    int pending = winch_pending;
+    winch_pending = 0;
+    return pending;
+}
+
+void mlc_copy_winsize(int from, int to) {
+    struct winsize size;
+    if (ioctl(from, TIOCGWINSZ, &size) == 0) ioctl(to, TIOCSWINSZ, &size);
 }

@@ -43,4 +43,24 @@ void mlc_ignore_sigpipe(void);
 /// pipe2(fds, O_CLOEXEC).
 int mlc_pipe_cloexec(int fds[2]);
 
+/// Opens a pseudo-terminal pair sized like the terminal `size_from` (if it is one).
+int mlc_openpty(int *master, int *slave, int size_from);
+
+/// Like mlc_spawn, but the child runs in a new session whose controlling terminal is
+/// `tty_fd`, which becomes its fds 0, 1 and 2.
+pid_t mlc_spawn_on_tty(const char *file, char *const argv[], char *const envp[], int tty_fd, int *exec_errno);
+
+/// Puts terminal `fd` in raw mode, restoring it when the process exits.
+int mlc_make_raw(int fd);
+
+/// Restores the terminal mode saved by mlc_make_raw.
+void mlc_restore_terminal(void);
+
+/// Installs a SIGWINCH handler; mlc_take_winch() reports (and clears) a pending resize.
+void mlc_watch_winch(void);
+int mlc_take_winch(void);
+
+/// Copies the window size of terminal `from` to terminal `to`.
+void mlc_copy_winsize(int from, int to);
+
 #endif

@@ -26,10 +26,18 @@ struct JobRunner {
         environment["MLCRED_ROLE"] = token.role
         environment["MLCRED_EXPIRES_AT"] = token.expiresAt
 
-        let masker = OutputMasker(values: Array(credentials.env.values) + [token.token])
+        let secrets = Array(credentials.env.values) + [token.token]
+        // With masking and a terminal on both ends, the job gets a terminal of its own (a pty)
+        // so interactive programs keep working; its output is masked on the way out.
+        let useTerminal = mask && isatty(0) == 1 && isatty(1) == 1
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
-        if mask {
+        var terminal: (master: Int32, slave: Int32) = (-1, -1)
+        if useTerminal {
+            guard mlc_openpty(&terminal.master, &terminal.slave, 1) == 0 else {
+                throw CLIError("cannot open a pseudo-terminal for the job")
+            }
+        } else if mask {
             guard mlc_pipe_cloexec(&outPipe) == 0, mlc_pipe_cloexec(&errPipe) == 0 else {
                 throw CLIError("cannot create pipes for the job's output")
             }
@@ -38,10 +46,13 @@ struct JobRunner {
         mlc_prepare_signal_forwarding()
         let pid = withCStrings(command) { argv in
             withCStrings(environment.map { "\($0.key)=\($0.value)" }) { envp in
-                mlc_spawn(command[0], argv, envp, outPipe[1], errPipe[1], &execErrno)
+                useTerminal ? mlc_spawn_on_tty(command[0], argv, envp, terminal.slave, &execErrno)
+                    : mlc_spawn(command[0], argv, envp, outPipe[1], errPipe[1], &execErrno)
             }
         }
-        if mask {
+        if useTerminal {
+            close(terminal.slave)
+        } else if mask {
             close(outPipe[1])
             close(errPipe[1])
         }
@@ -53,8 +64,14 @@ struct JobRunner {
         let pidfd = mlc_pidfd_open(pid)
 
         var streams: [(fd: Int32, target: Int32, masker: OutputMasker)] = []
-        if mask {
-            streams = [(outPipe[0], 1, masker), (errPipe[0], 2, OutputMasker(values: Array(credentials.env.values) + [token.token]))]
+        var stdinOpen = false
+        if useTerminal {
+            streams = [(terminal.master, 1, OutputMasker(values: secrets))]
+            _ = mlc_make_raw(0)
+            mlc_watch_winch()
+            stdinOpen = true
+        } else if mask {
+            streams = [(outPipe[0], 1, OutputMasker(values: secrets)), (errPipe[0], 2, OutputMasker(values: secrets))]
         }
         var renewAt = renewTime(expiresAt: token.expiresAt)
         var exited = false
@@ -65,8 +82,12 @@ struct JobRunner {
                 // The job is gone; whatever still writes (a background child) keeps no credential alive.
                 break
             }
+            if useTerminal && mlc_take_winch() != 0 { mlc_copy_winsize(1, terminal.master) }
             var fds = streams.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            let pidfdIndex = fds.count
             if !exited && pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
+            let stdinIndex = fds.count
+            if stdinOpen && !exited { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
             let waitMillis: Int32 = exited ? 100 : (pidfd >= 0 ? Int32(max(10, min(1000, (renewAt - now()) * 1000))) : 50)
             let ready = poll(&fds, nfds_t(fds.count), waitMillis)
             if ready < 0 && errno != EINTR { break }
@@ -82,7 +103,17 @@ struct JobRunner {
                         closed.append(index)
                     }
                 } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
-                    closed.append(index)
+                    closed.append(index)  // EOF, or EIO from a pty whose job side is gone
+                }
+            }
+            _ = pidfdIndex
+            if stdinOpen && !exited && ready > 0 && stdinIndex < fds.count && fds[stdinIndex].revents != 0 {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let count = read(0, &buffer, buffer.count)
+                if count > 0 {
+                    _ = writeAll(terminal.master, Array(buffer.prefix(count)))
+                } else if count == 0 || errno != EINTR {
+                    stdinOpen = false
                 }
             }
             for index in closed.reversed() {
@@ -109,6 +140,7 @@ struct JobRunner {
             waitpid(pid, &status, 0)
         }
         if pidfd >= 0 { close(pidfd) }
+        if useTerminal { mlc_restore_terminal() }
         revokeWithRetry()
         if status & 0x7F == 0 { return (status >> 8) & 0xFF }  // WIFEXITED → WEXITSTATUS
         return 128 + (status & 0x7F)  // killed by a signal
