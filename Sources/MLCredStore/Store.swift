@@ -32,7 +32,8 @@ public final class Store: Sendable {
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
-        configuration.maximumReaderCount = 4
+        // Two readers match the two cores this runs on; each holds its own page cache (RSS).
+        configuration.maximumReaderCount = 2
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             // GRDB's WAL set-up sets synchronous=NORMAL on the writer after `prepareDatabase`
