@@ -46,7 +46,7 @@ public final class Broker: Sendable {
     /// process when the token is to be bound to it (`bind = process`).
     public func issueToken(principal: Principal, subject: PolicySubject, request: TokenRequest,
                            boundStartTime: UInt64?) async throws -> TokenResponse {
-        _ = try await vault.hashToken("")  // fails early, with the right code, if sealed
+        _ = try vault.hashToken("")  // fails early, with the right code, if sealed
         let decision = decide(role: request.role, subject: subject)
         guard decision.allowed, let role = policies.set.roles[request.role] else {
             await audit(AuditEvent(principal: principal, action: "token.issue", role: request.role, result: .denied, reason: decision.summary))
@@ -66,7 +66,7 @@ public final class Broker: Sendable {
         }
         ttl = min(ttl, role.maxTTLSeconds)
         let token = TokenFormat.generate()
-        let hash = try await vault.hashToken(token)
+        let hash = try vault.hashToken(token)
         let now = WallClock.now()
         let record = TokenRecord(
             accessor: TokenFormat.identifier(), tokenHash: hash, role: role.name, phi: role.phi, uid: principal.uid,
@@ -94,7 +94,7 @@ public final class Broker: Sendable {
         guard TokenFormat.isWellFormed(token) else {
             throw VaultError(.unauthenticated, "malformed token")
         }
-        let hash = try await vault.hashToken(token)
+        let hash = try vault.hashToken(token)
         guard let record = try await read({ try $0.token(hash: hash) }) else {
             throw VaultError(.unauthenticated, "unknown token")
         }

@@ -84,7 +84,7 @@ extension Vault {
             let record = row.record
             var error: String?
             do {
-                var plaintext = try open(record, key: key)
+                var plaintext = try Self.open(record, key: key)
                 Sodium.wipe(&plaintext)
             } catch let failure as VaultError where failure.code == .internal {
                 error = failure.message
@@ -116,12 +116,12 @@ extension Vault {
 
     /// The current value of a secret as fields, for providers inside the daemon. Throws
     /// `not_found`, or `internal` naming the secret when its record fails to decrypt.
-    public func openSecret(name: String) async throws -> (type: String, phi: Bool, fields: [String: String]) {
-        let key = try unsealedKeys().secretEncryption
+    public nonisolated func openSecret(name: String) async throws -> (type: String, phi: Bool, fields: [String: String]) {
+        let key = try hotKeys().secretEncryption
         guard let record = try await store.read({ try $0.currentSecret(name) }) else {
             throw VaultError(.notFound, "no secret named '\(name)'")
         }
-        var plaintext = try open(record, key: key)
+        var plaintext = try Self.open(record, key: key)
         defer { Sodium.wipe(&plaintext) }
         guard let fields = try? APIJSON.decode([String: String].self, from: plaintext) else {
             throw VaultError.corrupt(record.name, version: record.version)
@@ -129,7 +129,7 @@ extension Vault {
         return (record.type, record.phi, fields)
     }
 
-    private func open(_ record: SecretRecord, key: SecureBytes) throws -> [UInt8] {
+    private static func open(_ record: SecretRecord, key: SecureBytes) throws -> [UInt8] {
         guard let sealed = record.sealed else { throw VaultError(.notFound, "no secret named '\(record.name)'") }
         do {
             return try AEAD.open(sealed, key: key, associatedData: Vault.secretAssociatedData(

@@ -6,6 +6,7 @@ import Foundation
 import MLCredAPI
 import MLCredCrypto
 import MLCredStore
+import Synchronization
 
 /// The vault: the root key's lifecycle (init, unseal, seal), sealed secrets, and the keyed audit
 /// chain. One actor, so state changes are serial; blocking work (Argon2id) runs elsewhere.
@@ -46,11 +47,30 @@ public actor Vault {
         case unsealed(Keys)
     }
 
+    /// What the hot paths (token hashing, opening a secret) need, readable without waiting for
+    /// the actor: a mirror of `state`, changed only together with it.
+    enum HotState: Sendable {
+        case uninitialized
+        case sealed
+        case unsealed(tokenHash: SecureBytes, secretEncryption: SecureBytes)
+    }
+
     let store: Store
     /// The settings this daemon was started with.
     nonisolated public let settings: Settings
     let kdfParameters: PasswordKDFParameters
-    var state: State
+    var state: State {
+        didSet {
+            let mirror: HotState
+            switch state {
+            case .uninitialized: mirror = .uninitialized
+            case .sealed: mirror = .sealed
+            case .unsealed(let keys): mirror = .unsealed(tokenHash: keys.tokenHash, secretEncryption: keys.secretEncryption)
+            }
+            hot.withLock { $0 = mirror }
+        }
+    }
+    nonisolated let hot = Mutex<HotState>(.uninitialized)
     /// Set while init, unseal or seal is running, so they never interleave.
     var lifecycleBusy = false
     let throttle = UnsealThrottle()
@@ -64,6 +84,7 @@ public actor Vault {
         let recorded = try await store.read { try $0.meta(MetaKey.settings) }
         guard let recorded else {
             state = .uninitialized
+            hot.withLock { $0 = .uninitialized }
             return
         }
         guard let stored = try? APIJSON.decode(Settings.self, from: Array(recorded.utf8)) else {
@@ -77,6 +98,7 @@ public actor Vault {
                 """)
         }
         state = .sealed
+        hot.withLock { $0 = .sealed }
     }
 
     /// `(initialized, sealed)`.
@@ -117,13 +139,22 @@ enum MetaKey {
 }
 
 extension Vault {
+    /// The keys of the hot paths, or the error of the current state.
+    nonisolated func hotKeys() throws -> (tokenHash: SecureBytes, secretEncryption: SecureBytes) {
+        switch hot.withLock({ $0 }) {
+        case .uninitialized: throw VaultError.uninitialized
+        case .sealed: throw VaultError.sealed
+        case .unsealed(let tokenHash, let secretEncryption): return (tokenHash, secretEncryption)
+        }
+    }
+
     /// The keyed BLAKE2b hash a token is stored and looked up under. Needs the vault unsealed.
-    public func hashToken(_ token: String) throws -> String {
-        let key = try unsealedKeys().tokenHash
+    public nonisolated func hashToken(_ token: String) throws -> String {
+        let key = try hotKeys().tokenHash
         do {
             return Hex.encode(try MAC.blake2b(Array(token.utf8), key: key))
-        } catch {
-            throw translate(error)
+        } catch CryptoError.keyWiped {
+            throw VaultError.sealed
         }
     }
 }
