@@ -75,6 +75,7 @@ let package = Package(
         .executableTarget(name: "mlcred-bench", dependencies: ["MLCredClient", "MLCredAPI", "MLCredStore"]),
         .testTarget(name: "MLCredCryptoTests", dependencies: ["MLCredCrypto"]),
         .testTarget(name: "MLCredPolicyTests", dependencies: ["MLCredPolicy"]),
+        .testTarget(name: "MLCredDaemonTests", dependencies: ["MLCredDaemon", "MLCredBroker"]),
         .testTarget(name: "MLCredProvidersTests", dependencies: ["MLCredProviders", "MLCredCrypto", "MLCredPolicy"]),
         .testTarget(name: "MLCredStoreTests", dependencies: ["MLCredStore", "MLCredCrypto", "MLCredAPI"]),
         .testTarget(name: "MLCredVaultTests", dependencies: ["MLCredVault", "MLCredStore", "MLCredCrypto"]),

@@ -82,7 +82,11 @@ public enum PeerAttestation {
     /// The systemd system unit of `pid`, from its cgroup path, only under `system.slice`: the
     /// names of user-manager units (`user@.service/...`) are chosen by the user and prove nothing.
     static func systemUnit(pid: Int32) -> String? {
-        guard let text = readSmallFile("/proc/\(pid)/cgroup") else { return nil }
+        readSmallFile("/proc/\(pid)/cgroup").flatMap(systemUnit(cgroup:))
+    }
+
+    /// The unit named by a cgroup v2 membership line, only under `system.slice`.
+    static func systemUnit(cgroup text: String) -> String? {
         for line in text.split(separator: "\n") where line.hasPrefix("0::") {
             let path = line.dropFirst(3).split(separator: "/")
             guard path.count >= 2, path[0] == "system.slice" else { return nil }
