@@ -46,7 +46,7 @@ int mlc_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd, int *exec_errno) {
+pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd, int tty_fd, int *exec_errno) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) {
         *exec_errno = errno;
@@ -70,12 +70,18 @@ pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int st
         sigset_t empty;
         sigemptyset(&empty);
         sigprocmask(SIG_SETMASK, &empty, NULL);
-        int reset[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+        int reset[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
         for (unsigned i = 0; i < sizeof(reset) / sizeof(reset[0]); i++) {
             signal(reset[i], SIG_DFL);
         }
-        if (stdout_fd >= 0 && dup2(stdout_fd, 1) < 0) _exit(127);
-        if (stderr_fd >= 0 && dup2(stderr_fd, 2) < 0) _exit(127);
+        if (tty_fd >= 0) {
+            /* A session of its own whose controlling terminal is the pty. */
+            if (setsid() < 0 || ioctl(tty_fd, TIOCSCTTY, 0) != 0) _exit(127);
+            if (dup2(tty_fd, 0) < 0 || dup2(tty_fd, 1) < 0 || dup2(tty_fd, 2) < 0) _exit(127);
+        } else {
+            if (stdout_fd >= 0 && dup2(stdout_fd, 1) < 0) _exit(127);
+            if (stderr_fd >= 0 && dup2(stderr_fd, 2) < 0) _exit(127);
+        }
         execvpe(file, argv, envp);
         int err = errno;
         ssize_t ignored = write(report[1], &err, sizeof(err));
@@ -154,43 +160,6 @@ int mlc_openpty(int *master, int *slave, int size_from) {
     *master = m;
     *slave = sl;
     return 0;
-}
-
-pid_t mlc_spawn_on_tty(const char *file, char *const argv[], char *const envp[], int tty_fd, int *exec_errno) {
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0) { *exec_errno = errno; return -1; }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) { *exec_errno = errno; close(report[0]); close(report[1]); return -1; }
-    if (pid == 0) {
-        close(report[0]);
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-        if (getppid() != parent) _exit(127);
-        sigset_t empty;
-        sigemptyset(&empty);
-        sigprocmask(SIG_SETMASK, &empty, NULL);
-        int reset[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
-        for (unsigned i = 0; i < sizeof(reset) / sizeof(reset[0]); i++) signal(reset[i], SIG_DFL);
-        if (setsid() < 0 || ioctl(tty_fd, TIOCSCTTY, 0) != 0) _exit(127);
-        if (dup2(tty_fd, 0) < 0 || dup2(tty_fd, 1) < 0 || dup2(tty_fd, 2) < 0) _exit(127);
-        execvpe(file, argv, envp);
-        int err = errno;
-        ssize_t ignored = write(report[1], &err, sizeof(err));
-        (void)ignored;
-        _exit(127);
-    }
-    close(report[1]);
-    int err = 0;
-    ssize_t n;
-    do { n = read(report[0], &err, sizeof(err)); } while (n < 0 && errno == EINTR);
-    close(report[0]);
-    if (n == (ssize_t)sizeof(err)) {
-        *exec_errno = err;
-        int status;
-        waitpid(pid, &status, 0);
-        return -1;
-    }
-    return pid;
 }
 
 static struct termios saved_terminal;

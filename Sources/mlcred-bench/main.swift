@@ -76,38 +76,25 @@ func load(clients: Int, seconds: Double, makeWorker: @escaping @Sendable () thro
 
 struct BenchError: Error { let message: String }
 
-/// Token issue + jwt credential fetch, on one keep-alive connection.
+/// Token issue, and (unless `fetch` is false) a jwt credential fetch, on one keep-alive connection.
 final class IssueAndFetch: Worker {
     let connection: HTTPConnection
     let request: [UInt8]
+    let fetch: Bool
 
-    init(socket: String, role: String) throws {
+    init(socket: String, role: String, fetch: Bool = true) throws {
         connection = try HTTPConnection(path: socket)
         request = try APIJSON.encode(TokenRequest(role: role, ttl: nil, bind: nil))
+        self.fetch = fetch
     }
 
     func operate() throws {
         let (status, body) = try connection.send(method: "POST", path: "/v1/tokens", body: request)
         guard status == 200 else { throw BenchError(message: "token: HTTP \(status)") }
+        guard fetch else { return }
         let token = try APIJSON.decode(TokenResponse.self, from: body)
         let (fetched, _) = try connection.send(method: "POST", path: "/v1/credentials", body: Array("{}".utf8), bearer: token.token)
         guard fetched == 200 else { throw BenchError(message: "credentials: HTTP \(fetched)") }
-    }
-}
-
-/// Token issue only.
-final class IssueOnly: Worker {
-    let connection: HTTPConnection
-    let request: [UInt8]
-
-    init(socket: String, role: String) throws {
-        connection = try HTTPConnection(path: socket)
-        request = try APIJSON.encode(TokenRequest(role: role, ttl: nil, bind: nil))
-    }
-
-    func operate() throws {
-        let (status, _) = try connection.send(method: "POST", path: "/v1/tokens", body: request)
-        guard status == 200 else { throw BenchError(message: "token: HTTP \(status)") }
     }
 }
 
@@ -259,7 +246,7 @@ for _ in 0..<32 {
     group.enter()
     Thread.detachNewThread {
         defer { group.leave() }
-        guard let worker = try? IssueOnly(socket: socketPath, role: role) else { return }
+        guard let worker = try? IssueAndFetch(socket: socketPath, role: role, fetch: false) else { return }
         for _ in 0..<perClient where (try? worker.operate()) != nil {
             issued.lock.lock(); issued.value += 1; issued.lock.unlock()
         }

@@ -23,9 +23,10 @@ int mlc_pidfd_open(pid_t pid);
 
 /// Forks and execs `file` (PATH lookup) with `argv` and `envp`. In the child: the parent-death
 /// signal is SIGKILL (the job never outlives `mlcred run`), signal dispositions and mask are
-/// reset, and `stdout_fd` / `stderr_fd` (when >= 0) become fds 1 and 2. Returns the child's pid,
-/// or -1 with `*exec_errno` set when the exec failed (e.g. ENOENT).
-pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd, int *exec_errno);
+/// reset, and either `tty_fd` (when >= 0) becomes the controlling terminal of a new session
+/// and fds 0, 1 and 2, or `stdout_fd` / `stderr_fd` (when >= 0) become fds 1 and 2. Returns the
+/// child's pid, or -1 with `*exec_errno` set when the exec failed (e.g. ENOENT).
+pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd, int tty_fd, int *exec_errno);
 
 /// Installs handlers that forward SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to this process by
 /// another process to the child named by `mlc_forward_signals` (a signal arriving before
@@ -45,10 +46,6 @@ int mlc_pipe_cloexec(int fds[2]);
 
 /// Opens a pseudo-terminal pair sized like the terminal `size_from` (if it is one).
 int mlc_openpty(int *master, int *slave, int size_from);
-
-/// Like mlc_spawn, but the child runs in a new session whose controlling terminal is
-/// `tty_fd`, which becomes its fds 0, 1 and 2.
-pid_t mlc_spawn_on_tty(const char *file, char *const argv[], char *const envp[], int tty_fd, int *exec_errno);
 
 /// Puts terminal `fd` in raw mode, restoring it when the process exits.
 int mlc_make_raw(int fd);

@@ -289,7 +289,7 @@ enum GitCheckout {
         var execErrno: Int32 = 0
         let pid = withCStrings(command) { argv in
             withCStrings(currentEnvironment().map { "\($0.key)=\($0.value)" }) { envp in
-                mlc_spawn("/bin/sh", argv, envp, -1, -1, &execErrno)
+                mlc_spawn("/bin/sh", argv, envp, -1, -1, -1, &execErrno)
             }
         }
         var status: Int32 = 0

@@ -46,8 +46,7 @@ struct JobRunner {
         mlc_prepare_signal_forwarding()
         let pid = withCStrings(command) { argv in
             withCStrings(environment.map { "\($0.key)=\($0.value)" }) { envp in
-                useTerminal ? mlc_spawn_on_tty(command[0], argv, envp, terminal.slave, &execErrno)
-                    : mlc_spawn(command[0], argv, envp, outPipe[1], errPipe[1], &execErrno)
+                mlc_spawn(command[0], argv, envp, outPipe[1], errPipe[1], terminal.slave, &execErrno)
             }
         }
         if useTerminal {
