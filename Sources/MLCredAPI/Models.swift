@@ -9,6 +9,19 @@ public struct Principal: Codable, Sendable, Equatable {
     /// The systemd system unit the caller runs in, when it runs in one under `system.slice`.
     public var unit: String?
 
+    enum CodingKeys: String, CodingKey { case uid, gid, user, pid, groups, unit }
+
+    /// Every field is written, `user` and `unit` as null when unknown.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(uid, forKey: .uid)
+        try container.encode(gid, forKey: .gid)
+        try container.encode(user, forKey: .user)
+        try container.encode(pid, forKey: .pid)
+        try container.encode(groups, forKey: .groups)
+        try container.encode(unit, forKey: .unit)
+    }
+
     public init(uid: UInt32, gid: UInt32, user: String?, pid: Int32, groups: [UInt32], unit: String?) {
         self.uid = uid
         self.gid = gid
@@ -195,6 +208,24 @@ public struct AuditRecord: Codable, Sendable, Equatable {
     public var prev: String?
     /// Hex of this record's keyed BLAKE2b MAC; null while the vault was sealed when it was written.
     public var mac: String?
+
+    enum CodingKeys: String, CodingKey { case seq, time, principal, action, role, grant, result, reason, accessor, prev, mac }
+
+    /// Every SPEC §10 field is written, absent values as null.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(seq, forKey: .seq)
+        try container.encode(time, forKey: .time)
+        try container.encode(principal, forKey: .principal)
+        try container.encode(action, forKey: .action)
+        try container.encode(role, forKey: .role)
+        try container.encode(grant, forKey: .grant)
+        try container.encode(result, forKey: .result)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(accessor, forKey: .accessor)
+        try container.encode(prev, forKey: .prev)
+        try container.encode(mac, forKey: .mac)
+    }
 
     public init(
         seq: Int64, time: String, principal: Principal, action: String, role: String?, grant: String?,

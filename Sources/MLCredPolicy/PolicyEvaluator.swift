@@ -20,7 +20,11 @@ public struct PolicySubject: Sendable, Equatable {
             && a.groups.map(\.gid) == b.groups.map(\.gid) && a.groups.map(\.name) == b.groups.map(\.name)
     }
 
-    var label: String { user.map { "\($0) (uid \(uid))" } ?? "uid \(uid)" }
+    /// `alice (uid 1001)`; a simulated caller with no uid is just `alice`.
+    var label: String {
+        guard let user else { return "uid \(uid)" }
+        return uid == UInt32.max - 1 ? user : "\(user) (uid \(uid))"
+    }
 }
 
 /// A decision and the chain of reasons that led to it.
@@ -53,7 +57,7 @@ public enum PolicyEvaluator {
             reasons.append("\(subject.label) matches principal '\(pattern)'")
             return PolicyDecision(allowed: true, reasons: reasons)
         }
-        reasons.append("\(subject.label) matches none of role '\(role.name)''s principals")
+        reasons.append("\(subject.label) matches none of the principals of role '\(role.name)'")
         return PolicyDecision(allowed: false, reasons: reasons)
     }
 

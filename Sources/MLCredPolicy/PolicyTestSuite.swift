@@ -56,6 +56,11 @@ public enum PolicyTestSuite {
     public static func run(directory: String) throws -> PolicyTestReport {
         let set = try PolicyLoader.load(directory: directory)
         let cases = try loadCases(directory: directory)
+        // A case about a role that does not exist tests nothing: it is a mistake, not a pass.
+        let unknown = cases.filter { set.roles[$0.role] == nil }.map {
+            PolicyDiagnostic(file: $0.file, line: $0.line, message: "the case names role '\($0.role)', which no policy defines")
+        }
+        if !unknown.isEmpty { throw PolicyLoadError(diagnostics: unknown) }
         var passed = 0
         var failures: [PolicyTestReport.Failure] = []
         for testCase in cases {

@@ -111,18 +111,13 @@ extension Vault {
     /// Unwraps the root key with a passphrase or a key-file key. A wrong one is audited and
     /// answered after a delay that doubles per consecutive failure of the caller's uid.
     public func unseal(passphrase: [UInt8]?, keyFileKey: [UInt8]?, principal: Principal) async throws {
-        switch state {
-        case .uninitialized: throw VaultError.uninitialized
-        case .unsealed: return
-        case .sealed: break
-        }
+        if case .uninitialized = state { throw VaultError.uninitialized }
         guard (passphrase == nil) != (keyFileKey == nil) else {
             throw VaultError(.badRequest, "unseal needs exactly one of a passphrase or a key file")
         }
         try await throttle.waitForTurn(uid: principal.uid)
         try beginLifecycle()
         defer { lifecycleBusy = false }
-        guard case .sealed = state else { return }
 
         let root: SecureBytes
         do {
@@ -135,6 +130,13 @@ extension Vault {
                                         reason: passphrase != nil ? "wrong passphrase" : "wrong key file"))
             try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
             throw error
+        }
+        if case .unsealed = state {
+            // Already unsealed: the passphrase or key was still checked (a wrong one is refused
+            // above), and nothing changes.
+            root.wipe()
+            await throttle.recordSuccess(uid: principal.uid)
+            return
         }
         let keys: Keys
         do {

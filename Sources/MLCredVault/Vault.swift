@@ -94,7 +94,7 @@ public actor Vault {
             throw VaultSettingsMismatch(description: """
                 this vault was initialized for environment '\(stored.environment)' with phi \(stored.phi ? "on" : "off"), \
                 but the daemon was started with environment '\(settings.environment)' and phi \(settings.phi ? "on" : "off"); \
-                start it with --environment \(stored.environment)\(stored.phi ? " --phi" : "") or use another --state-dir
+                start it with --environment \(stored.environment)\(stored.phi ? " --phi" : " (without --phi)") or use another --state-dir
                 """)
         }
         state = .sealed

@@ -18,7 +18,12 @@ do {
     } catch let error as ExitCode {
         exit(error.rawValue)
     } catch {
-        Terminal.err("mlcred: error: \(error)\n")
+        // A command group run without a subcommand asks for its help: print it, exit 0.
+        if MLCred.exitCode(for: error) == .success {
+            Terminal.out(MLCred.fullMessage(for: error) + "\n")
+            exit(0)
+        }
+        Terminal.err("mlcred: error: \(MLCred.message(for: error))\n")
         exit(ExitStatus.error.rawValue)
     }
 } catch {

@@ -190,3 +190,25 @@ def test_the_daemon_refuses_policy_files_others_can_write_or_own(daemon_factory,
     d.start(extra=["--policies", directory])
     loads = [r for r in json.loads(d.cli("audit", "show", "--json", check=0).out) if r["action"] == "policy.load"]
     assert loads and "digest" in loads[-1]["reason"] and "loaded 5 roles" in loads[-1]["reason"]
+
+
+def test_a_policy_test_naming_a_missing_role_is_an_error(bins, workdir):
+    files = dict(GOOD)
+    files["tests/typo.toml"] = '[[case]]\nuser = "bob"\nrole = "trian"\nexpect = "deny"\n'
+    directory = write_policies(os.path.join(workdir, "typo-tests"), files)
+    result = mlcred(bins, "policy", "test", directory)
+    assert result.returncode == 1 and "tests/typo.toml:1: the case names role 'trian', which no policy defines" in result.err
+
+
+def test_diff_of_git_revisions_leaves_no_temporary_checkout(bins, workdir):
+    repo = os.path.join(workdir, "policy-repo-clean")
+    write_policies(repo, GOOD)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "one")
+    before = set(os.listdir("/tmp"))
+    assert mlcred(bins, "policy", "diff", "HEAD", "HEAD", cwd=repo).returncode == 0
+    failed = mlcred(bins, "policy", "diff", "nope", "HEAD", cwd=repo)
+    assert failed.returncode == 1 and len(failed.err.strip().splitlines()) == 1
+    leftovers = [name for name in set(os.listdir("/tmp")) - before if name.startswith("mlcred-policy-diff-")]
+    assert leftovers == []

@@ -267,3 +267,17 @@ def test_metrics_count_requests_and_issuances_for_admins_only(broker, users):
          "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", broker.socket, "http://x/v1/metrics"],
         capture_output=True, text=True)
     assert as_user.stdout == "403"
+
+
+def test_env_that_fails_leaves_no_token_and_a_user_can_revoke_their_own(broker, users):
+    broker.cli("secret", "rm", "tracking", check=0)
+    failed = broker.cli("env", "--role", "train", user=users["ml"])
+    assert failed.returncode == 1 and "does not exist" in failed.err
+    assert [t for t in json.loads(broker.cli("token", "list", "--json", check=0).out) if t["user"] == users["ml"]] == []
+    broker.cli("secret", "generate", "tracking", "--type", "jwt-signer", check=0)
+    exported = broker.cli("env", "--role", "train", "--format", "json", user=users["ml"], check=0)
+    token = json.loads(exported.out)["MLCRED_TOKEN"]
+    revoked = broker.cli("token", "revoke", "--current", user=users["ml"], env_extra={"MLCRED_TOKEN": token})
+    assert revoked.returncode == 0, revoked.err
+    assert broker.http("POST", "/v1/tokens/renew", {}, token=token)[0] in (401, 403)
+    assert [t for t in json.loads(broker.cli("token", "list", "--json", check=0).out) if t["user"] == users["ml"]] == []

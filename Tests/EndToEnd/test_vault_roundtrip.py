@@ -1,5 +1,6 @@
 """Vault lifecycle and secrets through the real CLI and daemon, with leak checks."""
 import glob
+import subprocess
 import json
 import os
 import time
@@ -88,7 +89,7 @@ def test_secret_fields_are_validated_per_type(daemon):
     assert ok.returncode == 0, ok.err
     not_json = daemon.cli("secret", "put", "x", "--type", "static", input="password=hunter2")
     assert not_json.returncode == 2 and "hunter2" not in not_json.err
-    assert daemon.cli("secret", "put", "../etc", "--type", "static", input='{"a":"b"}').returncode == 1
+    assert daemon.cli("secret", "put", "../etc", "--type", "static", input='{"a":"b"}').returncode == 2
 
 
 def test_generated_signer_and_removal(daemon):
@@ -166,3 +167,43 @@ def test_unreachable_daemon_exits_5_with_a_hint(daemon_factory):
     assert result.returncode == 5
     assert result.err.startswith("mlcred: error: cannot reach mlcredd") and "hint:" in result.err
     assert d.cli("vault", "frobnicate").returncode == 2
+
+
+def test_a_name_with_url_characters_never_acts_on_another_secret(daemon):
+    daemon.cli("secret", "put", "UPPER", "--type", "static", input='{"k": "v"}', check=0)
+    for bad in ("UPPER?typo", "UPPER/x", "UP PER", "x?y=1"):
+        result = daemon.cli("secret", "rm", bad)
+        assert result.returncode == 2 and "invalid secret name" in result.err, (bad, result.err)
+        assert daemon.cli("secret", "put", bad, "--type", "static", input='{"k": "v"}').returncode == 2
+    names = [s["name"] for s in json.loads(daemon.cli("secret", "list", "--json", check=0).out)["secrets"]]
+    assert names == ["UPPER"]
+
+
+def test_help_is_printed_with_exit_0(daemon_factory):
+    d = daemon_factory()
+    for args in (["--help"], ["run", "--help"], ["help", "run"], ["vault"], [], ["policy", "--help"]):
+        result = d.cli(*args)
+        assert result.returncode == 0 and "USAGE" in result.out.upper(), (args, result.err)
+
+
+def test_unsealing_an_unsealed_vault_still_checks_the_passphrase(daemon):
+    wrong = daemon.unseal("wrong-passphrase-123")
+    assert wrong.returncode == 3 and "wrong passphrase" in wrong.err
+    assert daemon.unseal().returncode == 0
+    assert json.loads(daemon.cli("status", "--json", check=0).out)["sealed"] is False
+
+
+def test_audit_records_carry_every_field_null_or_not(daemon):
+    records = json.loads(daemon.cli("audit", "show", "--json", check=0).out)
+    assert set(records[0]) == {"seq", "time", "principal", "action", "role", "grant", "result", "reason", "accessor", "prev", "mac"}
+    assert set(records[0]["principal"]) == {"uid", "gid", "user", "pid", "groups", "unit"}
+    assert records[0]["role"] is None and records[0]["principal"]["unit"] is None
+
+
+def test_a_second_daemon_on_the_same_state_directory_refuses_to_start(daemon_factory):
+    d = daemon_factory().start()
+    d.init()
+    other = subprocess.run(d.command() + ["--socket", d.socket + "-2"], capture_output=True, timeout=15,
+                           env=dict(os.environ, MLCRED_UNSAFE_TEST_KDF="1"))
+    assert other.returncode == 1 and b"already uses the state directory" in other.stderr
+    d.cli("audit", "verify", check=0)

@@ -49,7 +49,7 @@ struct Run: ParsableCommand {
             _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
             throw error
         }
-        let code = try JobRunner(client: client, token: token, credentials: credentials, mask: token.phi || !noMask, command: job).run()
+        let code = try JobRunner(client: client, token: token, credentials: credentials, mask: token.phi || !noMask, command: job, ttl: ttl).run()
         throw ExitCode(code)
     }
 }
@@ -58,8 +58,8 @@ struct Env: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a role's credentials as shell exports, a dotenv file or JSON (refused for phi roles).",
         discussion: """
-            The token behind them is not bound to a process: it lives until its ttl and should be revoked
-            with 'mlcred token revoke' when done. Prefer 'mlcred run'.
+            The token behind them is not bound to a process: it lives until its ttl. Revoke it (and its
+            leases) when done with 'mlcred token revoke --current' in the same shell. Prefer 'mlcred run'.
 
             Example: eval "$(mlcred env --role notebook)"
             """)
@@ -79,7 +79,14 @@ struct Env: ParsableCommand {
     func run() throws {
         let client = try connection.client()
         let token: TokenResponse = try client.call("POST", "/v1/tokens", body: TokenRequest(role: role, ttl: ttl, bind: nil))
-        let credentials: CredentialsResponse = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil), bearer: token.token)
+        let credentials: CredentialsResponse
+        do {
+            credentials = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil), bearer: token.token)
+        } catch {
+            // Nothing was handed out: leave no live token behind.
+            _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
+            throw error
+        }
         var env = credentials.env
         env["MLCRED_TOKEN"] = token.token
         env["MLCRED_SOCKET"] = absolutePath(client.socketPath)

@@ -133,7 +133,7 @@ struct PolicyTest: ParsableCommand {
             report = try PolicyTestSuite.run(directory: path)
         } catch let error as PolicyLoadError {
             for diagnostic in error.diagnostics { Terminal.err(diagnostic.description + "\n") }
-            throw CLIError("cannot run the policy tests: \(error.diagnostics.count) error(s) in \(path)", hint: "run 'mlcred policy validate \(path)'")
+            throw CLIError("cannot run the policy tests: \(error.diagnostics.count) error(s) in \(path)", hint: "fix each FILE:LINE above")
         }
         for failure in report.failures { Terminal.out("FAIL " + failure.description + "\n") }
         Terminal.out("\(report.passed) passed, \(report.failures.count) failed\n")
@@ -250,8 +250,15 @@ struct PolicyDiffCommand: ParsableCommand {
     @Argument(help: "The new set: a directory or a git revision.")
     var new: String
     @OptionGroup var output: OutputOptions
+    /// Checkouts of git revisions, removed when the command ends.
+    private final class Temporary { var paths: [String] = [] }
+    private let scratch = Temporary()
+    private var temporary: [String] { scratch.paths }
+
+    enum CodingKeys: CodingKey { case old, new, output }
 
     func run() throws {
+        defer { for directory in temporary { GitCheckout.remove(directory) } }
         let before = try load(old)
         let after = try load(new)
         let changes = PolicyDiff.compare(old: before, new: after)
@@ -263,7 +270,9 @@ struct PolicyDiffCommand: ParsableCommand {
         var info = stat()
         var directory = spec
         if stat(spec, &info) != 0 {
-            directory = try GitCheckout.extract(spec)
+            let checkout = try GitCheckout.extract(spec)
+            scratch.paths.append(checkout.root)
+            directory = checkout.policies
         }
         do {
             return try PolicyLoader.load(directory: directory)
@@ -276,7 +285,7 @@ struct PolicyDiffCommand: ParsableCommand {
 
 /// Extracts `REV[:PATH]` of the git repository in the working directory into a temporary directory.
 enum GitCheckout {
-    static func extract(_ spec: String) throws -> String {
+    static func extract(_ spec: String) throws -> (root: String, policies: String) {
         let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
         let revision = parts[0]
         let path = parts.count > 1 ? parts[1] : "policies"
@@ -285,7 +294,7 @@ enum GitCheckout {
         guard let made = mkdtemp(&template) else { throw CLIError("cannot create a temporary directory") }
         let target = String(cString: made)
         // git archive writes the tree of REV:PATH; tar unpacks it. Arguments pass as argv, not a shell line.
-        let command = ["/bin/sh", "-c", "git archive --format=tar \"$1\" -- \"$2\" | tar -x -C \"$3\"", "sh", revision, path, target]
+        let command = ["/bin/sh", "-c", "git archive --format=tar \"$1\" -- \"$2\" 2>/dev/null | tar -x -C \"$3\" 2>/dev/null", "sh", revision, path, target]
         var execErrno: Int32 = 0
         let pid = withCStrings(command) { argv in
             withCStrings(currentEnvironment().map { "\($0.key)=\($0.value)" }) { envp in
@@ -294,9 +303,20 @@ enum GitCheckout {
         }
         var status: Int32 = 0
         guard pid > 0, waitpid(pid, &status, 0) == pid, status == 0 else {
-            throw CLIError("'\(spec)' is neither a directory nor a git revision with a '\(path)' directory",
+            remove(target)
+            throw CLIError("'\(spec)' is neither a directory nor a git revision with a '\(path)' directory here",
                            hint: "run inside the policy repository, e.g. mlcred policy diff origin/main HEAD")
         }
-        return target + "/" + path
+        return (target, target + "/" + path)
+    }
+
+    /// Removes a checkout made by `extract`.
+    static func remove(_ directory: String) {
+        guard directory.hasPrefix("/tmp/mlcred-policy-diff-") else { return }
+        let command = ["/bin/rm", "-rf", "--", directory]
+        var execErrno: Int32 = 0
+        let pid = withCStrings(command) { argv in withCStrings([]) { envp in mlc_spawn("/bin/rm", argv, envp, -1, -1, -1, &execErrno) } }
+        var status: Int32 = 0
+        if pid > 0 { waitpid(pid, &status, 0) }
     }
 }

@@ -35,6 +35,7 @@ struct SecretPut: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
+        _ = try PathName.check(name, what: "secret name")
         let client = try connection.client()
         if fromFile == nil, Terminal.standardInputIsTerminal {
             Terminal.err("reading the secret as a JSON object from standard input; end with Ctrl-D\n")
@@ -48,7 +49,7 @@ struct SecretPut: ParsableCommand {
             throw CLIError("the secret must be a JSON object whose values are strings (or a number for 'port')",
                            hint: "e.g. {\"access_key_id\": \"...\", \"secret_access_key\": \"...\"}", status: .usage)
         }
-        let meta: SecretMetadata = try client.call("PUT", "/v1/secrets/\(name)",
+        let meta: SecretMetadata = try client.call("PUT", "/v1/secrets/\(try PathName.check(name, what: "secret name"))",
                                                    body: SecretPutRequest(type: type, phi: phi ? true : nil, fields: fields))
         if output.json { return try Terminal.printJSON(meta) }
         Terminal.out("stored secret \(meta.name) version \(meta.version) (\(meta.type)\(meta.phi ? ", phi" : ""))\n")
@@ -74,7 +75,7 @@ struct SecretGenerate: ParsableCommand {
 
     func run() throws {
         let meta: SecretMetadata = try connection.client().call(
-            "POST", "/v1/secrets/\(name)/generate", body: SecretGenerateRequest(type: type, issuer: issuer, phi: phi ? true : nil))
+            "POST", "/v1/secrets/\(try PathName.check(name, what: "secret name"))/generate", body: SecretGenerateRequest(type: type, issuer: issuer, phi: phi ? true : nil))
         if output.json { return try Terminal.printJSON(meta) }
         Terminal.out("generated secret \(meta.name) version \(meta.version) (\(meta.type)\(meta.phi ? ", phi" : ""))\n")
     }
@@ -114,7 +115,7 @@ struct SecretRemove: ParsableCommand {
     var name: String
 
     func run() throws {
-        _ = try connection.client().callRaw("DELETE", "/v1/secrets/\(name)", body: Optional<String>.none)
+        _ = try connection.client().callRaw("DELETE", "/v1/secrets/\(try PathName.check(name, what: "secret name"))", body: Optional<String>.none)
         Terminal.out("removed secret \(name)\n")
     }
 }

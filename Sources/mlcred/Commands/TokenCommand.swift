@@ -45,14 +45,32 @@ struct TokenList: ParsableCommand {
 }
 
 struct TokenRevoke: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a token and its leases by accessor (admin).")
+    static let configuration = CommandConfiguration(
+        commandName: "revoke",
+        abstract: "Revoke a token and its leases: by accessor (admin), or your own $MLCRED_TOKEN with --current.",
+        discussion: "Example, after 'eval \"$(mlcred env --role notebook)\"': mlcred token revoke --current")
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The token's accessor (from 'mlcred token list').")
-    var accessor: String
+    var accessor: String?
+    @Flag(help: "Revoke the token in $MLCRED_TOKEN (any user, for their own token).")
+    var current = false
+
+    func validate() throws {
+        guard (accessor == nil) == current else { throw ValidationError("give an accessor or --current") }
+    }
 
     func run() throws {
-        _ = try connection.client().callRaw("POST", "/v1/tokens/\(accessor)/revoke", body: Optional<String>.none)
+        if current {
+            guard let token = SocketLocatorEnvironment.value("MLCRED_TOKEN") else {
+                throw CLIError("MLCRED_TOKEN is not set", hint: "run it where 'mlcred env' was evaluated", status: .usage)
+            }
+            _ = try connection.client().callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token)
+            Terminal.out("revoked the current token and its leases\n")
+            return
+        }
+        guard let accessor else { return }
+        _ = try connection.client().callRaw("POST", "/v1/tokens/\(try PathName.check(accessor, what: "accessor"))/revoke", body: Optional<String>.none)
         Terminal.out("revoked token \(accessor)\n")
     }
 }
@@ -86,7 +104,7 @@ struct LeaseRevoke: ParsableCommand {
     var id: String
 
     func run() throws {
-        _ = try connection.client().callRaw("POST", "/v1/leases/\(id)/revoke", body: Optional<String>.none)
+        _ = try connection.client().callRaw("POST", "/v1/leases/\(try PathName.check(id, what: "lease id"))/revoke", body: Optional<String>.none)
         Terminal.out("revoked lease \(id)\n")
     }
 }

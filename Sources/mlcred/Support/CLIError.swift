@@ -27,8 +27,10 @@ struct CLIError: Error {
     static func from(_ error: ClientError) -> CLIError {
         switch error {
         case .unreachable(let path, let reason):
-            return CLIError("cannot reach mlcredd at \(path): \(reason)",
-                            hint: "start mlcredd (or mlcredd --dev), or point --socket / MLCRED_SOCKET at its socket", status: .unreachable)
+            let hint = reason.contains("Permission denied")
+                ? "the socket admits its group only: ask an admin to add you to it (group mlcred on installed hosts)"
+                : "start mlcredd (or mlcredd --dev), or point --socket / MLCRED_SOCKET at its socket"
+            return CLIError("cannot reach mlcredd at \(path): \(reason)", hint: hint, status: .unreachable)
         case .protocolError(let message):
             return CLIError("unexpected answer from mlcredd: \(message)", hint: "check that the socket belongs to mlcredd of the same version")
         case .apiDetailed(let status, let code, let message, _):
@@ -36,7 +38,9 @@ struct CLIError: Error {
         case .api(_, let code, let message):
             switch code {
             case .denied:
-                let hint = message.contains("admin") ? "run as root, as the daemon's user, or as a member of its admin group"
+                let hint = message.contains("unseal failed") ? "check the passphrase or key file; each failure doubles the wait"
+                    : message.contains("needs an admin") ? "run as root, as the daemon's user, or as a member of its admin group"
+                    : message.contains("another user") ? "a token works only for the user who obtained it"
                     : "'mlcred whoami' lists the roles you may assume here"
                 return CLIError(message, hint: hint, status: .denied)
             case .sealed:
@@ -46,7 +50,11 @@ struct CLIError: Error {
             case .badRequest:
                 return CLIError(message, hint: "see 'mlcred help' for this command")
             case .notFound:
-                return CLIError(message, hint: "'mlcred secret list' shows what exists")
+                let hint = message.contains("secret") ? "'mlcred secret list' shows what exists"
+                    : message.contains("lease") ? "'mlcred lease list' shows what exists"
+                    : message.contains("token") ? "'mlcred token list' shows what exists"
+                    : "check the name"
+                return CLIError(message, hint: hint)
             case .conflict:
                 return CLIError(message, hint: "check 'mlcred status'")
             case .tooLarge:
@@ -59,5 +67,21 @@ struct CLIError: Error {
                 return CLIError(message, hint: "the daemon's log has details")
             }
         }
+    }
+}
+
+/// Names that travel in a URL path: checked here so a `?`, `/` or space can never make a
+/// request act on another name than the one typed.
+enum PathName {
+    static func check(_ name: String, what: String) throws -> String {
+        let bytes = Array(name.utf8)
+        let allowed = bytes.allSatisfy {
+            ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 95 || $0 == 45
+        }
+        guard !bytes.isEmpty, bytes.count <= 128, allowed, bytes[0] != 46, bytes[0] != 45 else {
+            throw CLIError("invalid \(what) '\(name)': use 1-128 letters, digits, '.', '_' or '-', not starting with '.' or '-'",
+                           status: .usage)
+        }
+        return name
     }
 }

@@ -11,6 +11,8 @@ struct JobRunner {
     let credentials: CredentialsResponse
     let mask: Bool
     let command: [String]
+    /// The lifetime asked for with --ttl, used again at each renewal.
+    var ttl: String? = nil
 
     /// How long revocation is retried after the job ends (SPEC §8).
     static let revokeRetrySeconds = 30.0
@@ -148,7 +150,7 @@ struct JobRunner {
     /// Renews the token; returns when to renew next, or nil to stop renewing.
     private func renew() -> Double? {
         do {
-            let info: TokenInfo = try client.call("POST", "/v1/tokens/renew", body: RenewRequest(ttl: nil), bearer: token.token)
+            let info: TokenInfo = try client.call("POST", "/v1/tokens/renew", body: RenewRequest(ttl: ttl), bearer: token.token)
             if info.expiresAt == info.maxExpiresAt { return nil }
             return renewTime(expiresAt: info.expiresAt)
         } catch {
