@@ -98,7 +98,7 @@ extension Vault {
                 try connection.chainPendingAudit()
                 try connection.appendAudit(AuditEvent(
                     principal: principal, action: "vault.init", result: .allowed,
-                    reason: "unseal with \(methods.joined(separator: " or "))"), time: WallClock.now())
+                    reason: "root key created; unseal with \(methods.joined(separator: " or "))"), time: WallClock.now())
             }
         } catch {
             try? await store.setAuditKey(nil)

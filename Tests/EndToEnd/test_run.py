@@ -228,7 +228,7 @@ def test_a_job_killed_by_a_signal_gives_128_plus_the_signal(broker):
 def test_a_command_that_does_not_exist_fails_with_one_error_line_and_leaves_no_token(broker):
     for command in ("mlcred-no-such-command-x", "/nonexistent/dir/job"):
         result = broker.cli("run", "--role", "job", "--", command, "arg")
-        assert result.returncode not in (0, None), result
+        assert result.returncode == 127, result  # as a shell reports a command not found
         line = one_error_line(result.err)
         assert command in line, line
     assert live_tokens(broker) == []
@@ -512,4 +512,10 @@ def test_a_role_limited_to_prod_is_refused_on_a_dev_daemon_naming_the_environmen
     assert "prod" in line and "dev" in line, line
     denied = [r for r in audit(broker) if r["action"] == "token.issue" and r["role"] == "prod-only"]
     assert denied and denied[-1]["result"] == "denied" and "prod" in denied[-1]["reason"]
+    assert live_tokens(broker) == []
+
+
+def test_a_bad_ttl_is_a_usage_error_before_anything_is_issued(broker):
+    for value in ("bogus", "0s", "-5m"):
+        assert broker.cli("run", "--role", "job", "--ttl", value, "--", "true").returncode == 2, value
     assert live_tokens(broker) == []

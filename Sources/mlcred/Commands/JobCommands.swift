@@ -1,6 +1,7 @@
 import ArgumentParser
 import MLCredAPI
 import MLCredClient
+import MLCredPolicy
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,6 +33,7 @@ struct Run: ParsableCommand {
         guard !(command.first == "--" ? Array(command.dropFirst()) : command).isEmpty else {
             throw ValidationError("give the command to run after --")
         }
+        try TTLOption.check(ttl)
     }
 
     func run() throws {
@@ -74,6 +76,7 @@ struct Env: ParsableCommand {
 
     func validate() throws {
         guard ["sh", "dotenv", "json"].contains(format) else { throw ValidationError("--format must be sh, dotenv or json") }
+        try TTLOption.check(ttl)
     }
 
     func run() throws {
@@ -168,5 +171,14 @@ struct CredentialProcess: ParsableCommand {
 enum SocketLocatorEnvironment {
     static func value(_ name: String) -> String? {
         currentEnvironment()[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// `--ttl` values, checked before anything is asked of the daemon (a bad value is a usage error).
+enum TTLOption {
+    static func check(_ ttl: String?) throws {
+        if let ttl, PolicyDuration.parse(ttl) == nil {
+            throw ValidationError("--ttl must be a duration such as 30m, 1h or 1h30m")
+        }
     }
 }

@@ -22,6 +22,10 @@ struct TokenIssue: ParsableCommand {
     @Option(help: "Token lifetime, e.g. 30m (capped at the role's ttl).")
     var ttl: String?
 
+    func validate() throws {
+        try TTLOption.check(ttl)
+    }
+
     func run() throws {
         let token: TokenResponse = try connection.client().call("POST", "/v1/tokens", body: TokenRequest(role: role, ttl: ttl, bind: nil))
         Terminal.out(token.token + "\n")

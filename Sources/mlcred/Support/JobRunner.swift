@@ -59,7 +59,9 @@ struct JobRunner {
         }
         guard pid > 0 else {
             revokeWithRetry()
-            throw CLIError("cannot run \(command[0]): \(String(cString: strerror(execErrno)))", hint: "check the command name and PATH", status: .error)
+            // As shells do: 127 when the command is not found, 126 when it cannot be executed.
+            Terminal.err("mlcred: error: cannot run \(command[0]): \(String(cString: strerror(execErrno))) (hint: check the command name and PATH)\n")
+            return execErrno == ENOENT ? 127 : 126
         }
         mlc_forward_signals(pid)
         let pidfd = mlc_pidfd_open(pid)
