@@ -8,6 +8,7 @@ import MLCredCrypto
 import MLCredPolicy
 import MLCredStore
 import MLCredVault
+import Synchronization
 
 /// Everything `mlcredd` needs to run, resolved from its flags.
 public struct DaemonConfiguration: Sendable {
@@ -276,27 +277,15 @@ enum SignalSources {
 }
 
 /// Resumes a continuation at most once.
-final class OnceBox: @unchecked Sendable {
-    private var continuation: CheckedContinuation<Void, Never>?
-    private let lock = NSLockLike()
+final class OnceBox: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
 
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
+    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = Mutex(continuation) }
 
     func resume() {
-        lock.withLock {
-            continuation?.resume()
-            continuation = nil
+        continuation.withLock { pending in
+            pending?.resume()
+            pending = nil
         }
-    }
-}
-
-/// A pthread mutex.
-final class NSLockLike: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    func withLock<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return body()
     }
 }

@@ -137,7 +137,7 @@ struct CredentialProcess: ParsableCommand {
     var grant: String?
 
     func run() throws {
-        guard let token = SocketLocatorEnvironment.value("MLCRED_TOKEN") else {
+        guard let token = Environment.value("MLCRED_TOKEN") else {
             throw CLIError("MLCRED_TOKEN is not set", hint: "run this under 'mlcred run'", status: .usage)
         }
         let credentials: CredentialsResponse = try connection.client().call(
@@ -168,7 +168,9 @@ struct CredentialProcess: ParsableCommand {
     }
 }
 
-enum SocketLocatorEnvironment {
+/// Reading the process environment.
+enum Environment {
+    /// The value of `name`, nil when unset or empty.
     static func value(_ name: String) -> String? {
         currentEnvironment()[name].flatMap { $0.isEmpty ? nil : $0 }
     }

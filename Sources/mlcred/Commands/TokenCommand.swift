@@ -66,7 +66,7 @@ struct TokenRevoke: ParsableCommand {
 
     func run() throws {
         if current {
-            guard let token = SocketLocatorEnvironment.value("MLCRED_TOKEN") else {
+            guard let token = Environment.value("MLCRED_TOKEN") else {
                 throw CLIError("MLCRED_TOKEN is not set", hint: "run it where 'mlcred env' was evaluated", status: .usage)
             }
             _ = try connection.client().callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token)

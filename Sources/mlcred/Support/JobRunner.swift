@@ -87,7 +87,6 @@ struct JobRunner {
             }
             if useTerminal && mlc_take_winch() != 0 { mlc_copy_winsize(1, terminal.master) }
             var fds = streams.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-            let pidfdIndex = fds.count
             if !exited && pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
             let stdinIndex = fds.count
             if stdinOpen && !exited { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
@@ -109,7 +108,6 @@ struct JobRunner {
                     closed.append(index)  // EOF, or EIO from a pty whose job side is gone
                 }
             }
-            _ = pidfdIndex
             if stdinOpen && !exited && ready > 0 && stdinIndex < fds.count && fds[stdinIndex].revents != 0 {
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 let count = read(0, &buffer, buffer.count)
