@@ -1,0 +1,111 @@
+import MLCredPolicy
+
+/// The STS Query API as mlcred uses it: building signed requests for AssumeRole,
+/// GetSessionToken and GetFederationToken, and reading their XML answers. Transport-free,
+/// so it is tested on its own; the provider sends what this builds.
+public enum STSProtocol {
+    /// The API version every STS Query request names.
+    static let version = "2011-06-15"
+    /// Shortest session handed out: SDKs refresh 15 minutes before expiry (SPEC §6).
+    public static let minimumSessionSeconds = 1800
+    /// Default session length (SPEC §6).
+    public static let defaultSessionSeconds = 3600
+
+    /// A request ready to send.
+    public struct Request: Sendable {
+        public var url: String
+        public var host: String
+        public var headers: [(String, String)]
+        public var body: [UInt8]
+    }
+
+    /// Temporary credentials from STS. Held only for the issuance.
+    public struct Credentials: Sendable, Equatable {
+        public var accessKeyID: String
+        public var secretAccessKey: String
+        public var sessionToken: String
+        /// RFC 3339, as STS writes it.
+        public var expiration: String
+    }
+
+    /// The endpoint for `region`, or the secret's `endpoint_url` (a local emulator).
+    public static func endpoint(region: String, endpointURL: String?) -> (url: String, host: String) {
+        if let endpointURL {
+            var rest = endpointURL
+            for scheme in ["https://", "http://"] where rest.hasPrefix(scheme) { rest.removeFirst(scheme.count) }
+            let host = String(rest.prefix { $0 != "/" })
+            return (endpointURL.hasSuffix("/") ? endpointURL : endpointURL + "/", host)
+        }
+        let host = "sts.\(region).amazonaws.com"
+        return ("https://\(host)/", host)
+    }
+
+    /// The form parameters of the call a grant makes.
+    public static func parameters(grant: Grant, sessionName: String, sourceIdentity: String) -> [(String, String)] {
+        let duration = max(minimumSessionSeconds, grant.durationSeconds ?? defaultSessionSeconds)
+        var out: [(String, String)] = [("Version", version), ("DurationSeconds", String(duration))]
+        switch grant.type {
+        case .awsAssumeRole:
+            out.append(("Action", "AssumeRole"))
+            out.append(("RoleArn", grant.roleARN ?? ""))
+            out.append(("RoleSessionName", sessionName))
+            out.append(("SourceIdentity", sourceIdentity))
+            if let policy = grant.sessionPolicy { out.append(("Policy", policy)) }
+            if let externalID = grant.externalID { out.append(("ExternalId", externalID)) }
+            for (index, key) in grant.sessionTags.keys.sorted().enumerated() {
+                out.append(("Tags.member.\(index + 1).Key", key))
+                out.append(("Tags.member.\(index + 1).Value", grant.sessionTags[key] ?? ""))
+            }
+        case .awsSessionToken:
+            out.append(("Action", "GetSessionToken"))
+        case .awsFederationToken:
+            out.append(("Action", "GetFederationToken"))
+            out.append(("Name", String(sessionName.prefix(32))))
+            if let policy = grant.sessionPolicy { out.append(("Policy", policy)) }
+        default:
+            break
+        }
+        return out
+    }
+
+    /// A session name STS accepts (`[\w+=,.@-]`, 2-64 characters) naming the principal and the token.
+    public static func sessionName(subject: String, accessor: String) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+=,.@-")
+        let cleaned = String(subject.map { allowed.contains($0) ? $0 : "-" })
+        return String("mlcred-\(cleaned)-\(accessor.prefix(12))".prefix(64))
+    }
+
+    /// A signed POST for `parameters`.
+    public static func request(parameters: [(String, String)], signer: SigV4Signer, endpoint: (url: String, host: String),
+                               amzDate: String) -> Request {
+        let body = Array(parameters.map { "\(SigV4Signer.uriEncode($0.0))=\(SigV4Signer.uriEncode($0.1))" }.joined(separator: "&").utf8)
+        let headers = [("host", endpoint.host), ("content-type", "application/x-www-form-urlencoded; charset=utf-8")]
+        let signed = signer.sign(method: "POST", path: "/", query: "", headers: headers, body: body, amzDate: amzDate)
+        return Request(url: endpoint.url, host: endpoint.host, headers: headers + signed, body: body)
+    }
+
+    /// Reads a successful answer, or throws `upstream` quoting AWS's code and message.
+    public static func parse(status: Int, body: [UInt8]) throws -> Credentials {
+        let text = String(decoding: body, as: UTF8.self)
+        guard (200..<300).contains(status) else {
+            let code = element("Code", in: text) ?? "HTTP \(status)"
+            let message = element("Message", in: text) ?? "no message"
+            throw ProviderError(.upstream, "STS refused the request: \(code): \(message)")
+        }
+        guard let credentials = element("Credentials", in: text),
+              let keyID = element("AccessKeyId", in: credentials), let secret = element("SecretAccessKey", in: credentials),
+              let token = element("SessionToken", in: credentials), let expiration = element("Expiration", in: credentials) else {
+            throw ProviderError(.upstream, "STS answered without credentials")
+        }
+        return Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: token, expiration: expiration)
+    }
+
+    /// The text inside the first `<name>...</name>`, XML entities decoded.
+    static func element(_ name: String, in text: String) -> String? {
+        guard let open = text.firstRange(of: "<\(name)>"),
+              let close = text[open.upperBound...].firstRange(of: "</\(name)>") else { return nil }
+        return String(text[open.upperBound..<close.lowerBound])
+            .replacing("&lt;", with: "<").replacing("&gt;", with: ">").replacing("&quot;", with: "\"")
+            .replacing("&apos;", with: "'").replacing("&amp;", with: "&")
+    }
+}

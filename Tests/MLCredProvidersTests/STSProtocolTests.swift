@@ -1,0 +1,67 @@
+import XCTest
+import MLCredPolicy
+@testable import MLCredProviders
+
+final class STSProtocolTests: XCTestCase {
+    func grant(_ type: GrantType) -> Grant {
+        var grant = Grant(name: "s3", secret: "aws-main", type: type, line: 1)
+        grant.roleARN = "arn:aws:iam::123456789012:role/train"
+        grant.sessionPolicy = #"{"Version":"2012-10-17","Statement":[]}"#
+        grant.sessionTags = ["team": "ml"]
+        return grant
+    }
+
+    func testAssumeRoleNamesTheRoleSessionSourceIdentityPolicyAndTags() {
+        let parameters = Dictionary(uniqueKeysWithValues: STSProtocol.parameters(
+            grant: grant(.awsAssumeRole), sessionName: "mlcred-alice-abc", sourceIdentity: "alice"))
+        XCTAssertEqual(parameters["Action"], "AssumeRole")
+        XCTAssertEqual(parameters["RoleArn"], "arn:aws:iam::123456789012:role/train")
+        XCTAssertEqual(parameters["RoleSessionName"], "mlcred-alice-abc")
+        XCTAssertEqual(parameters["SourceIdentity"], "alice")
+        XCTAssertEqual(parameters["Policy"], #"{"Version":"2012-10-17","Statement":[]}"#)
+        XCTAssertEqual(parameters["Tags.member.1.Key"], "team")
+        XCTAssertEqual(parameters["DurationSeconds"], "3600", "default session 1 h")
+    }
+
+    func testSessionsAreNeverShorterThanThirtyMinutes() {
+        var short = grant(.awsSessionToken)
+        short.durationSeconds = 900
+        let parameters = Dictionary(uniqueKeysWithValues: STSProtocol.parameters(grant: short, sessionName: "x", sourceIdentity: "y"))
+        XCTAssertEqual(parameters["DurationSeconds"], "1800")
+        XCTAssertEqual(parameters["Action"], "GetSessionToken")
+    }
+
+    func testSessionNamesAreSanitisedAndBounded() {
+        let name = STSProtocol.sessionName(subject: "uid:1001 (bob)", accessor: String(repeating: "a", count: 24))
+        XCTAssertEqual(name, "mlcred-uid-1001--bob--aaaaaaaaaaaa")
+        XCTAssertLessThanOrEqual(STSProtocol.sessionName(subject: String(repeating: "x", count: 100), accessor: "b").count, 64)
+    }
+
+    func testTheRequestIsAFormPostSignedForSTS() {
+        let signer = SigV4Signer(credentials: .init(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret"), region: "us-east-1", service: "sts")
+        let endpoint = STSProtocol.endpoint(region: "us-east-1", endpointURL: "http://127.0.0.1:5000")
+        XCTAssertEqual(endpoint.host, "127.0.0.1:5000")
+        let request = STSProtocol.request(parameters: [("Action", "GetCallerIdentity"), ("Version", "2011-06-15")], signer: signer,
+                                          endpoint: endpoint, amzDate: "20261126T120000Z")
+        XCTAssertEqual(String(decoding: request.body, as: UTF8.self), "Action=GetCallerIdentity&Version=2011-06-15")
+        let authorization = request.headers.first { $0.0 == "authorization" }?.1 ?? ""
+        XCTAssertTrue(authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/sts/aws4_request"))
+        XCTAssertFalse(request.headers.contains { $0.1.contains("secret") }, "the secret key is never sent")
+        XCTAssertEqual(STSProtocol.endpoint(region: "eu-west-1", endpointURL: nil).url, "https://sts.eu-west-1.amazonaws.com/")
+    }
+
+    func testAnswersAndErrorsAreRead() throws {
+        let ok = """
+            <AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAX</AccessKeyId>\
+            <SecretAccessKey>s3cr&amp;t</SecretAccessKey><SessionToken>tok</SessionToken>\
+            <Expiration>2026-11-26T13:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>
+            """
+        let credentials = try STSProtocol.parse(status: 200, body: Array(ok.utf8))
+        XCTAssertEqual(credentials, .init(accessKeyID: "ASIAX", secretAccessKey: "s3cr&t", sessionToken: "tok", expiration: "2026-11-26T13:00:00Z"))
+        let refused = "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>"
+        XCTAssertThrowsError(try STSProtocol.parse(status: 403, body: Array(refused.utf8))) { error in
+            XCTAssertEqual((error as? ProviderError)?.code, .upstream)
+            XCTAssertEqual((error as? ProviderError)?.message, "STS refused the request: SignatureDoesNotMatch: The request signature we calculated does not match")
+        }
+    }
+}
