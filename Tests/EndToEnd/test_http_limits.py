@@ -517,3 +517,12 @@ def test_two_thousand_idle_connections_of_one_uid_do_not_lock_out_another_uid(da
         time.sleep(0.05)
     assert result.returncode == 0, f"root still refused 5 s after closing its connections: {result.err}"
     assert_daemon_still_serves(d)
+
+
+@pytest.mark.parametrize("body", ["[" * 60000, '{"a":' * 10000], ids=["arrays", "objects"])
+def test_deeply_nested_json_is_refused_without_harm(daemon, body):
+    raw = daemon.http("POST", "/v1/tokens", raw=(
+        "POST /v1/tokens HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)).encode() + body.encode())
+    assert raw[0] == 400 and raw[1]["error"]["code"] == "bad_request"
+    assert daemon.proc.poll() is None
+    assert daemon.http("GET", "/v1/status")[0] == 200
