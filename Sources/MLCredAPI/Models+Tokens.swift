@@ -6,11 +6,14 @@ public struct TokenRequest: Codable, Sendable {
     /// `process`: bind the token to the calling process (what `mlcred run` asks for); the daemon
     /// revokes it when that process is gone. Required for phi roles.
     public var bind: String?
+    /// Also mint the role's credentials, stored with the token in one transaction.
+    public var credentials: Bool?
 
-    public init(role: String, ttl: String?, bind: String?) {
+    public init(role: String, ttl: String?, bind: String?, credentials: Bool? = nil) {
         self.role = role
         self.ttl = ttl
         self.bind = bind
+        self.credentials = credentials
     }
 }
 
@@ -22,20 +25,24 @@ public struct TokenResponse: Codable, Sendable {
     public var phi: Bool
     public var expiresAt: String
     public var maxExpiresAt: String
+    /// The role's credentials, when the request asked for them.
+    public var credentials: CredentialsResponse?
 
     enum CodingKeys: String, CodingKey {
-        case token, accessor, role, phi
+        case token, accessor, role, phi, credentials
         case expiresAt = "expires_at"
         case maxExpiresAt = "max_expires_at"
     }
 
-    public init(token: String, accessor: String, role: String, phi: Bool, expiresAt: String, maxExpiresAt: String) {
+    public init(token: String, accessor: String, role: String, phi: Bool, expiresAt: String, maxExpiresAt: String,
+                credentials: CredentialsResponse? = nil) {
         self.token = token
         self.accessor = accessor
         self.role = role
         self.phi = phi
         self.expiresAt = expiresAt
         self.maxExpiresAt = maxExpiresAt
+        self.credentials = credentials
     }
 }
 

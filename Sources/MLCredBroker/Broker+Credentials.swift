@@ -16,8 +16,27 @@ extension Broker {
                                    reason: decision.summary, accessor: token.accessor))
             throw VaultError(.denied, "role '\(token.role)' denied: \(decision.summary)")
         }
+        let minted = try await mint(role: role, token: token, principal: principal, subject: subject, wanted: request.grants)
+        try await write { connection in
+            for lease in minted.leases { try connection.insertLease(lease) }
+            for event in minted.events { try connection.appendAudit(event, time: minted.time) }
+        }
+        return minted.response
+    }
+
+    /// Credentials minted for a token, not yet stored: the caller writes leases and audit
+    /// records in its own transaction.
+    struct Minted: Sendable {
+        var response: CredentialsResponse
+        var leases: [LeaseRecord]
+        var events: [AuditEvent]
+        var time: Double
+    }
+
+    /// Mints one credential per grant of `role` in this environment (or the `wanted` ones).
+    func mint(role: Role, token: TokenRecord, principal: Principal, subject: PolicySubject, wanted: [String]?) async throws -> Minted {
         var grants = role.grants(in: environment)
-        if let wanted = request.grants {
+        if let wanted {
             for name in wanted where !grants.contains(where: { $0.name == name }) {
                 throw VaultError(.notFound, "role '\(role.name)' has no grant '\(name)' in environment '\(environment)'")
             }
@@ -44,13 +63,9 @@ extension Broker {
             events.append(AuditEvent(principal: principal, action: "credential.issue", role: role.name, grant: grant.name, result: .allowed,
                                      reason: "\(grant.type.rawValue) lease \(lease.id) (\(credential.providerID))", accessor: token.accessor))
         }
-        let toStore = leases
-        let toAudit = events
-        try await write { connection in
-            for lease in toStore { try connection.insertLease(lease) }
-            for event in toAudit { try connection.appendAudit(event, time: now) }
-        }
-        return CredentialsResponse(env: env, files: [:], leases: leases.map(Self.info), expiresAt: Timestamp.format(epochSeconds: token.expiresAt))
+        let response = CredentialsResponse(env: env, files: [:], leases: leases.map(Self.info),
+                                           expiresAt: Timestamp.format(epochSeconds: token.expiresAt))
+        return Minted(response: response, leases: leases, events: events, time: now)
     }
 
     private func issue(grant: Grant, role: Role, token: TokenRecord, principal: Principal, subject: PolicySubject,

@@ -260,7 +260,7 @@ def test_metrics_count_requests_and_issuances_for_admins_only(broker, users):
     assert head.startswith(b"HTTP/1.1 200") and b"text/plain" in head
     text = body.decode()
     assert 'mlcred_requests_total{method="POST",route="/v1/tokens",code="200"} 1' in text
-    assert 'mlcred_issuance_seconds_count{op="credentials"} 1' in text
+    assert 'mlcred_issuance_seconds_count{op="token"} 1' in text  # run gets token and credentials in one request
     assert "mlcred_vault_sealed 0" in text and "mlcred_tokens_active" in text
     as_user = __import__("subprocess").run(
         ["setpriv", f"--reuid={users['nonadmin']}", f"--regid={users['nonadmin']}", "--init-groups", "--",
@@ -281,3 +281,14 @@ def test_env_that_fails_leaves_no_token_and_a_user_can_revoke_their_own(broker, 
     assert revoked.returncode == 0, revoked.err
     assert broker.http("POST", "/v1/tokens/renew", {}, token=token)[0] in (401, 403)
     assert [t for t in json.loads(broker.cli("token", "list", "--json", check=0).out) if t["user"] == users["ml"]] == []
+
+
+def test_a_token_request_can_carry_its_credentials_in_one_transaction(broker):
+    status, body = broker.http("POST", "/v1/tokens", {"role": "short", "credentials": True})
+    assert status == 200 and "MLCRED_JWT" in body["credentials"]["env"]
+    lease = body["credentials"]["leases"][0]
+    assert lease["accessor"] == body["accessor"] and lease["state"] == "active"
+    listed = json.loads(broker.cli("lease", "list", "--json", check=0).out)
+    assert any(item["id"] == lease["id"] for item in listed)
+    status, plain = broker.http("POST", "/v1/tokens", {"role": "short"})
+    assert status == 200 and plain.get("credentials") is None

@@ -39,17 +39,25 @@ struct Run: ParsableCommand {
     func run() throws {
         let client = try connection.client()
         let job = command.first == "--" ? Array(command.dropFirst()) : command
-        let token: TokenResponse = try client.call("POST", "/v1/tokens", body: TokenRequest(role: role, ttl: ttl, bind: "process"))
+        // One request gets the token and the credentials, stored together. With --no-mask they are
+        // fetched only once the role is known not to be phi (phi roles always mask).
+        let token: TokenResponse = try client.call("POST", "/v1/tokens",
+                                                   body: TokenRequest(role: role, ttl: ttl, bind: "process", credentials: noMask ? nil : true))
         if token.phi && noMask {
             _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
-            throw CLIError("--no-mask is refused for phi role '\(role)': its output is always masked", status: .denied)
+            throw CLIError("--no-mask is refused for phi role '\(role)': its output is always masked",
+                           hint: "run without --no-mask", status: .denied)
         }
         let credentials: CredentialsResponse
-        do {
-            credentials = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil), bearer: token.token)
-        } catch {
-            _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
-            throw error
+        if let included = token.credentials {
+            credentials = included
+        } else {
+            do {
+                credentials = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil), bearer: token.token)
+            } catch {
+                _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
+                throw error
+            }
         }
         let code = try JobRunner(client: client, token: token, credentials: credentials, mask: token.phi || !noMask, command: job, ttl: ttl).run()
         throw ExitCode(code)
