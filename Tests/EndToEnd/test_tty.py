@@ -45,3 +45,16 @@ def test_input_typed_at_the_terminal_reaches_the_job(tty_daemon):
                             env={"PATH": "/usr/bin:/bin", "MLCRED_SOCKET": tty_daemon.socket, "TERM": "xterm"})
     feeder.wait()
     assert result.returncode == 0 and "got:typed-line" in result.stdout.decode(errors="replace")
+
+
+def test_a_secret_typed_at_a_terminal_is_not_echoed(tty_daemon):
+    mlcred = os.path.join(tty_daemon.bins, "mlcred")
+    typed = '{"token": "typed-SECRET-4242"}\n'
+    feeder = subprocess.Popen(["sh", "-c", f"sleep 1; printf '%s' '{typed}'; sleep 0.5; printf '\\004'"], stdout=subprocess.PIPE)
+    result = subprocess.run(["script", "-qec", f"{mlcred} secret put typed --type static", "/dev/null"],
+                            stdin=feeder.stdout, capture_output=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "MLCRED_SOCKET": tty_daemon.socket, "TERM": "xterm"})
+    feeder.wait()
+    out = result.stdout.decode(errors="replace")
+    assert result.returncode == 0 and "stored secret typed version 1" in out, out
+    assert "typed-SECRET-4242" not in out, "the secret was echoed to the terminal"

@@ -37,10 +37,15 @@ struct SecretPut: ParsableCommand {
     func run() throws {
         _ = try PathName.check(name, what: "secret name")
         let client = try connection.client()
-        if fromFile == nil, Terminal.standardInputIsTerminal {
-            Terminal.err("reading the secret as a JSON object from standard input; end with Ctrl-D\n")
+        let raw: [UInt8]
+        if let fromFile {
+            raw = try Terminal.readFile(fromFile, limit: 60 * 1024)
+        } else if Terminal.standardInputIsTerminal {
+            Terminal.err("type or paste the secret as a JSON object (not shown); end with Ctrl-D\n")
+            raw = try Terminal.readStandardInputHidden(limit: 60 * 1024)
+        } else {
+            raw = try Terminal.readStandardInput(limit: 60 * 1024)
         }
-        let raw = try fromFile.map { try Terminal.readFile($0, limit: 60 * 1024) } ?? Terminal.readStandardInput(limit: 60 * 1024)
         let fields: [String: SecretFieldValue]
         do {
             fields = try APIJSON.decode([String: SecretFieldValue].self, from: raw)

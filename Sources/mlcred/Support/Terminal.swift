@@ -101,4 +101,19 @@ enum Terminal {
     }
 
     static var standardInputIsTerminal: Bool { isatty(0) == 1 }
+
+    /// Reads standard input to its end with the terminal's echo off, so a secret typed or
+    /// pasted at a terminal never shows on screen (or in a recorded session).
+    static func readStandardInputHidden(limit: Int) throws -> [UInt8] {
+        var original = termios()
+        guard tcgetattr(0, &original) == 0 else { return try readStandardInput(limit: limit) }
+        var silent = original
+        silent.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(0, TCSANOW, &silent)
+        defer {
+            tcsetattr(0, TCSANOW, &original)
+            err("\n")
+        }
+        return try readStandardInput(limit: limit)
+    }
 }
