@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // libsodium, the system library (Debian: libsodium-dev).
@@ -39,7 +42,18 @@ let package = Package(
         // Parse, validate and evaluate role policies (pure: no I/O beyond reading the policy files).
         .target(name: "MLCredPolicy", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
         // Turn a secret + grant into a lease; renew; revoke. One file per provider behind one protocol.
-        .target(name: "MLCredProviders", dependencies: ["MLCredCrypto", "MLCredPolicy", "MLCredAPI"]),
+        .target(
+            name: "MLCredProviders",
+            dependencies: [
+                "MLCredCrypto", "MLCredPolicy", "MLCredAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Tokens, credentials and leases: policy decisions, issuance, revocation, expiry.
         .target(name: "MLCredBroker", dependencies: ["MLCredVault", "MLCredStore", "MLCredPolicy", "MLCredProviders", "MLCredCrypto", "MLCredAPI"]),
         // Socket server, peer attestation, routes.

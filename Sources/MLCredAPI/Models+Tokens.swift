@@ -8,13 +8,27 @@ public struct TokenRequest: Codable, Sendable {
     public var bind: String?
     /// Also mint the role's credentials, stored with the token in one transaction.
     public var credentials: Bool?
+    /// With `credentials`: how AWS grants are handled (`AWSGrantMode`); default `mint`.
+    public var aws: String?
 
-    public init(role: String, ttl: String?, bind: String?, credentials: Bool? = nil) {
+    public init(role: String, ttl: String?, bind: String?, credentials: Bool? = nil, aws: String? = nil) {
         self.role = role
         self.ttl = ttl
         self.bind = bind
         self.credentials = credentials
+        self.aws = aws
     }
+}
+
+/// How a credentials request treats AWS grants.
+public enum AWSGrantMode: String, Codable, Sendable {
+    /// Mint STS credentials now, like any other grant (`mlcred env`).
+    case mint
+    /// Mint nothing for AWS grants now; describe them instead, so the caller can write an AWS
+    /// config whose `credential_process` fetches credentials when the SDK wants them (`mlcred run`).
+    case `defer`
+    /// Mint only the AWS grants (`mlcred credential-process` without `--grant`).
+    case only
 }
 
 /// The answer to `POST /v1/tokens`. The only place a token text ever appears.
@@ -105,8 +119,31 @@ public struct TokenListResponse: Codable, Sendable {
 public struct CredentialsRequest: Codable, Sendable {
     /// Grant names to fetch; nil = every grant of the role in this environment.
     public var grants: [String]?
+    /// How AWS grants are handled (`AWSGrantMode`); default `mint`.
+    public var aws: String?
 
-    public init(grants: [String]?) { self.grants = grants }
+    public init(grants: [String]?, aws: AWSGrantMode? = nil) {
+        self.grants = grants
+        self.aws = aws?.rawValue
+    }
+}
+
+/// An AWS grant left for the job's SDK to fetch through `credential_process`.
+public struct DeferredAWSGrant: Codable, Sendable, Equatable {
+    public var grant: String
+    public var region: String?
+    public var endpointURL: String?
+
+    enum CodingKeys: String, CodingKey {
+        case grant, region
+        case endpointURL = "endpoint_url"
+    }
+
+    public init(grant: String, region: String?, endpointURL: String?) {
+        self.grant = grant
+        self.region = region
+        self.endpointURL = endpointURL
+    }
 }
 
 /// One lease (SPEC §7).
@@ -160,21 +197,28 @@ public struct LeaseInfo: Codable, Sendable, Equatable {
 public struct CredentialsResponse: Codable, Sendable {
     /// Environment variables for the job.
     public var env: [String: String]
-    /// Files for the job: relative name → content (AWS config arrives with the AWS providers).
+    /// Files for the job: relative name → content (none yet: `mlcred run` writes the AWS config itself).
     public var files: [String: String]
     public var leases: [LeaseInfo]
     public var expiresAt: String
+    /// Variables of `env` whose values are not secret (a region, a host, a port): not masked.
+    public var plain: [String]?
+    /// AWS grants left for `credential_process` (requests with `aws: defer`).
+    public var aws: [DeferredAWSGrant]?
 
     enum CodingKeys: String, CodingKey {
-        case env, files, leases
+        case env, files, leases, plain, aws
         case expiresAt = "expires_at"
     }
 
-    public init(env: [String: String], files: [String: String], leases: [LeaseInfo], expiresAt: String) {
+    public init(env: [String: String], files: [String: String], leases: [LeaseInfo], expiresAt: String,
+                plain: [String]? = nil, aws: [DeferredAWSGrant]? = nil) {
         self.env = env
         self.files = files
         self.leases = leases
         self.expiresAt = expiresAt
+        self.plain = plain
+        self.aws = aws
     }
 }
 

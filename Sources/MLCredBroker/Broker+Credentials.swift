@@ -9,6 +9,7 @@ extension Broker {
     public func fetchCredentials(authorization: String?, principal: Principal, subject: PolicySubject,
                                  request: CredentialsRequest) async throws -> CredentialsResponse {
         let token = try await authenticate(authorization: authorization, principal: principal, action: "credential.issue")
+        let awsMode = try Self.awsMode(request.aws)
         // The decision is taken again: a reload that removed this caller ends its access now.
         let decision = decide(role: token.role, subject: subject)
         guard decision.allowed, let role = policies.set.roles[token.role] else {
@@ -16,25 +17,42 @@ extension Broker {
                                    reason: decision.summary, accessor: token.accessor))
             throw VaultError(.denied, "role '\(token.role)' denied: \(decision.summary)")
         }
-        let minted = try await mint(role: role, token: token, principal: principal, subject: subject, wanted: request.grants)
+        let minted = try await mint(role: role, token: token, principal: principal, subject: subject, wanted: request.grants, aws: awsMode)
         try await write { connection in
             for lease in minted.leases { try connection.insertLease(lease) }
             for event in minted.events { try connection.appendAudit(event, time: minted.time) }
         }
+        if let failure = minted.failure {
+            await settle(minted.leases, principal: principal)
+            throw failure
+        }
         return minted.response
     }
 
+    /// Reads the `aws` field of a request.
+    static func awsMode(_ text: String?) throws -> AWSGrantMode {
+        guard let text else { return .mint }
+        guard let mode = AWSGrantMode(rawValue: text) else {
+            throw VaultError(.badRequest, "'aws' must be \"mint\", \"defer\" or \"only\"")
+        }
+        return mode
+    }
+
     /// Credentials minted for a token, not yet stored: the caller writes leases and audit
-    /// records in its own transaction.
+    /// records in its own transaction. With `failure`, minting stopped part-way: `leases` holds
+    /// what was already made at providers, already ended (`revoking`), to be stored and then
+    /// revoked (`settle`) before the failure is answered.
     struct Minted: Sendable {
         var response: CredentialsResponse
         var leases: [LeaseRecord]
         var events: [AuditEvent]
         var time: Double
+        var failure: VaultError?
     }
 
     /// Mints one credential per grant of `role` in this environment (or the `wanted` ones).
-    func mint(role: Role, token: TokenRecord, principal: Principal, subject: PolicySubject, wanted: [String]?) async throws -> Minted {
+    func mint(role: Role, token: TokenRecord, principal: Principal, subject: PolicySubject, wanted: [String]?,
+              aws: AWSGrantMode) async throws -> Minted {
         var grants = role.grants(in: environment)
         if let wanted {
             for name in wanted where !grants.contains(where: { $0.name == name }) {
@@ -42,37 +60,78 @@ extension Broker {
             }
             grants = grants.filter { wanted.contains($0.name) }
         }
+        if aws == .only {
+            grants = grants.filter { $0.type.secretType == "aws" }
+            if grants.isEmpty { throw VaultError(.notFound, "role '\(role.name)' has no AWS grant in environment '\(environment)'") }
+        }
         let now = WallClock.now()
         var env: [String: String] = [:]
+        var setBy: [String: String] = [:]
+        var plain: Set<String> = []
+        var deferred: [DeferredAWSGrant] = []
         var leases: [LeaseRecord] = []
         var events: [AuditEvent] = []
+        var failure: VaultError?
         for grant in grants {
-            let credential: IssuedCredential
             do {
-                credential = try await issue(grant: grant, role: role, token: token, principal: principal, subject: subject, now: now)
+                if aws == .defer && grant.type.secretType == "aws" {
+                    // The job's SDK fetches these through credential_process when it needs them.
+                    let secret = try await openChecked(grant: grant, role: role)
+                    let described = AWSProvider.jobEnvironment(secret: secret)
+                    deferred.append(DeferredAWSGrant(grant: grant.name, region: described["AWS_REGION"], endpointURL: described["AWS_ENDPOINT_URL_STS"]))
+                    for (key, value) in described where env[key] == nil {
+                        env[key] = value
+                        plain.insert(key)
+                    }
+                    continue
+                }
+                let credential = try await issue(grant: grant, role: role, token: token, subject: subject, now: now)
+                let lease = LeaseRecord(id: TokenFormat.identifier(), accessor: token.accessor, role: role.name, grant: grant.name,
+                                        type: grant.type.rawValue, secret: grant.secret, providerID: credential.providerID,
+                                        createdAt: now, expiresAt: credential.expiresAt, providerState: credential.providerState)
+                leases.append(lease)
+                events.append(AuditEvent(principal: principal, action: "credential.issue", role: role.name, grant: grant.name, result: .allowed,
+                                         reason: "\(grant.type.rawValue) lease \(lease.id) (\(credential.providerID))", accessor: token.accessor))
+                for (key, value) in credential.env {
+                    if let other = setBy[key], other != grant.name {
+                        throw VaultError(.conflict, "grants '\(other)' and '\(grant.name)' of role '\(role.name)' both set \(key): give one an env table, or fetch them one at a time")
+                    }
+                    env[key] = value
+                    setBy[key] = grant.name
+                }
+                plain.formUnion(credential.plain)
             } catch let error as VaultError {
-                await audit(AuditEvent(principal: principal, action: "credential.issue", role: role.name, grant: grant.name,
-                                       result: error.code == .denied ? .denied : .error, reason: error.message, accessor: token.accessor))
-                throw error
+                events.append(AuditEvent(principal: principal, action: "credential.issue", role: role.name, grant: grant.name,
+                                         result: error.code == .denied ? .denied : .error, reason: error.message, accessor: token.accessor))
+                failure = error
+                break
             }
-            for (key, value) in credential.env { env[key] = value }
-            let lease = LeaseRecord(id: TokenFormat.identifier(), accessor: token.accessor, role: role.name, grant: grant.name,
-                                    type: grant.type.rawValue, secret: grant.secret, providerID: credential.providerID,
-                                    createdAt: now, expiresAt: credential.expiresAt)
-            leases.append(lease)
-            events.append(AuditEvent(principal: principal, action: "credential.issue", role: role.name, grant: grant.name, result: .allowed,
-                                     reason: "\(grant.type.rawValue) lease \(lease.id) (\(credential.providerID))", accessor: token.accessor))
+        }
+        if failure != nil {
+            // Whatever was made before the failure ends now: nothing half-issued stays behind.
+            for index in leases.indices {
+                let revocable = providers[GrantType(rawValue: leases[index].type) ?? .static]?.revocable ?? false
+                leases[index].state = revocable ? "revoking" : "revoked"
+                leases[index].revokedAt = now
+            }
+            if leases.isEmpty {
+                // Nothing to store but the refusal itself.
+                let recorded = events
+                try? await write { connection in
+                    for event in recorded { try connection.appendAudit(event, time: now) }
+                }
+                events = []
+            }
         }
         let response = CredentialsResponse(env: env, files: [:], leases: leases.map(Self.info),
-                                           expiresAt: Timestamp.format(epochSeconds: token.expiresAt))
-        return Minted(response: response, leases: leases, events: events, time: now)
+                                           expiresAt: Timestamp.format(epochSeconds: token.expiresAt),
+                                           plain: plain.sorted(), aws: aws == .defer ? deferred : nil)
+        if let failure, leases.isEmpty { throw failure }
+        return Minted(response: response, leases: leases, events: events, time: now, failure: failure)
     }
 
-    private func issue(grant: Grant, role: Role, token: TokenRecord, principal: Principal, subject: PolicySubject,
-                       now: Double) async throws -> IssuedCredential {
-        guard let provider = providers[grant.type] else {
-            throw VaultError(.internal, "grant type \(grant.type.rawValue) is not available in this build")
-        }
+    /// Opens the secret a grant names, after the checks every grant type shares.
+    private func openChecked(grant: Grant, role: Role) async throws -> OpenedSecret {
         if grant.type == .static && role.phi {
             throw VaultError(.denied, "static grant '\(grant.name)' refused: phi roles never receive stored values as they are")
         }
@@ -88,13 +147,22 @@ extension Broker {
         if opened.phi && !role.phi {
             throw VaultError(.denied, "secret '\(grant.secret)' is labelled phi: only phi roles may use it, and '\(role.name)' is not one")
         }
+        return OpenedSecret(name: grant.secret, type: opened.type, phi: opened.phi, fields: opened.fields)
+    }
+
+    private func issue(grant: Grant, role: Role, token: TokenRecord, subject: PolicySubject, now: Double) async throws -> IssuedCredential {
+        guard let provider = providers[grant.type] else {
+            throw VaultError(.internal, "grant type \(grant.type.rawValue) is not available in this build")
+        }
+        let secret = try await openChecked(grant: grant, role: role)
         let context = IssuanceContext(role: role, grant: grant, subject: subject.user ?? "uid:\(subject.uid)", accessor: token.accessor,
                                       now: now, expiresAt: token.expiresAt)
         do {
-            return try await provider.issue(secret: OpenedSecret(name: grant.secret, type: opened.type, phi: opened.phi, fields: opened.fields),
-                                            context: context)
+            return try await provider.issue(secret: secret, context: context)
         } catch let error as ProviderError {
             throw VaultError(error.code, error.message)
+        } catch {
+            throw VaultError(.upstream, "grant '\(grant.name)': \(error)")
         }
     }
 

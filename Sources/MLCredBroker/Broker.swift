@@ -3,6 +3,7 @@ import MLCredPolicy
 import MLCredProviders
 import MLCredStore
 import MLCredVault
+import Synchronization
 
 /// Tokens, credentials and leases: every decision goes through `PolicyEvaluator`, every
 /// effect is written with its audit record in one transaction before the answer leaves.
@@ -14,8 +15,15 @@ public final class Broker: Sendable {
     let environment: String
     let phiDaemon: Bool
     let providers: [GrantType: any CredentialProvider]
+    /// Leases whose provider is being told they ended, so the sweeper and a request never do it twice at once.
+    let revocationsInFlight = Mutex<Set<String>>([])
 
-    public init(vault: Vault, store: Store, policies: PolicyStore, providers: [any CredentialProvider] = [JWTProvider(), StaticProvider()]) {
+    /// Every provider this build has.
+    public static func defaultProviders() -> [any CredentialProvider] {
+        [JWTProvider(), StaticProvider(), AWSProvider(), PostgresProvider()]
+    }
+
+    public init(vault: Vault, store: Store, policies: PolicyStore, providers: [any CredentialProvider] = Broker.defaultProviders()) {
         self.vault = vault
         self.store = store
         self.policies = policies
@@ -75,8 +83,10 @@ public final class Broker: Sendable {
         let reason = decision.summary + (boundStartTime != nil ? "; bound to pid \(principal.pid)" : "")
         // With `credentials`, the role's credentials are minted now and stored with the token in
         // one transaction: one round trip and one commit fewer for `mlcred run`.
+        let awsMode = try Self.awsMode(request.aws)
         let minted = request.credentials == true
-            ? try await mint(role: role, token: record, principal: principal, subject: subject, wanted: nil) : nil
+            ? try await mint(role: role, token: record, principal: principal, subject: subject, wanted: nil, aws: awsMode) : nil
+        let failure = minted?.failure
         try await write { connection in
             try connection.insertToken(record)
             try connection.appendAudit(AuditEvent(principal: principal, action: "token.issue", role: role.name, result: .allowed,
@@ -85,6 +95,16 @@ public final class Broker: Sendable {
                 for lease in minted.leases { try connection.insertLease(lease) }
                 for event in minted.events { try connection.appendAudit(event, time: minted.time) }
             }
+            if let failure {
+                // Minting stopped part-way: the token ends with what it made, in this transaction.
+                try connection.revokeToken(accessor: record.accessor, reason: "credential minting failed", at: now)
+                try connection.appendAudit(AuditEvent(principal: principal, action: "token.revoke", role: role.name, result: .allowed,
+                                                      reason: "credential minting failed: \(failure.message)", accessor: record.accessor), time: now)
+            }
+        }
+        if let minted, let failure {
+            await settle(minted.leases, principal: principal)
+            throw failure
         }
         return TokenResponse(token: token, accessor: record.accessor, role: role.name, phi: role.phi,
                              expiresAt: Timestamp.format(epochSeconds: record.expiresAt),
@@ -130,11 +150,13 @@ public final class Broker: Sendable {
         }
         let now = WallClock.now()
         let expiresAt = max(record.expiresAt, min(now + Double(ttl), record.maxExpiresAt))
+        // Leases that follow the token move with it, at their provider first (PostgreSQL's VALID UNTIL).
+        let leases = try await read { try $0.leases(accessor: record.accessor) }.filter { $0.state == "active" }
+        let followers = await renewAtProviders(leases, expiresAt: expiresAt, principal: principal)
         try await write { connection in
             try connection.setTokenExpiry(accessor: record.accessor, expiresAt: expiresAt)
-            for lease in try connection.leases(accessor: record.accessor) where lease.state == "active" && lease.type == "static" {
-                try connection.setLeaseExpiry(id: lease.id, expiresAt: expiresAt)
-            }
+            for lease in followers.moved { try connection.setLeaseExpiry(id: lease.id, expiresAt: expiresAt) }
+            for event in followers.events { try connection.appendAudit(event, time: now) }
             try connection.appendAudit(AuditEvent(principal: principal, action: "token.renew", role: record.role, result: .allowed,
                                                   reason: "expires \(Timestamp.format(epochSeconds: expiresAt))", accessor: record.accessor), time: now)
         }
@@ -149,47 +171,39 @@ public final class Broker: Sendable {
         try await revoke(accessor: record.accessor, principal: principal, reason: "revoked by its holder")
     }
 
-    /// Revokes a token by accessor (admins, the sweeper). Returns false if it was not live.
+    /// Revokes a token by accessor (admins, the sweeper), and tells providers about its leases.
+    /// Returns false if it was not live.
     @discardableResult
     public func revoke(accessor: String, principal: Principal, reason: String, expired: Bool = false) async throws -> Bool {
         let now = WallClock.now()
+        let revocable = revocableTypes
         let outcome = try await write { connection -> (Bool, [LeaseRecord]) in
-            let result = try connection.revokeToken(accessor: accessor, reason: reason, at: now, leaseState: expired ? "expired" : "revoked")
+            let result = try connection.revokeToken(accessor: accessor, reason: reason, at: now, leaseState: expired ? "expired" : "revoked",
+                                                    revocableTypes: revocable)
             guard result.revoked, let token = try connection.token(accessor: accessor) else { return (false, []) }
             try connection.appendAudit(AuditEvent(principal: principal, action: expired ? "token.expire" : "token.revoke", role: token.role,
                                                   result: .allowed, reason: reason + "; \(result.leases.count) leases ended",
                                                   accessor: accessor), time: now)
             return (true, result.leases)
         }
-        for lease in outcome.1 { await revokeAtProvider(lease, principal: principal) }
+        await settle(outcome.1, principal: principal)
         return outcome.0
     }
 
     /// Revokes one lease (admin).
     public func revokeLease(id: String, principal: Principal) async throws {
         let now = WallClock.now()
+        let revocable = revocableTypes
         let lease = try await write { connection -> LeaseRecord? in
-            guard let lease = try connection.lease(id: id), try connection.setLeaseState(id: id, state: "revoked", at: now) else { return nil }
+            guard var lease = try connection.lease(id: id) else { return nil }
+            lease.state = revocable.contains(lease.type) ? "revoking" : "revoked"
+            guard try connection.endLease(id: id, state: lease.state, at: now) else { return nil }
             try connection.appendAudit(AuditEvent(principal: principal, action: "lease.revoke", role: lease.role, grant: lease.grant,
                                                   result: .allowed, reason: "lease \(id)", accessor: lease.accessor), time: now)
             return lease
         }
         guard let lease else { throw VaultError(.notFound, "no active lease '\(id)'") }
-        await revokeAtProvider(lease, principal: principal)
-    }
-
-    func revokeAtProvider(_ lease: LeaseRecord, principal: Principal) async {
-        guard let type = GrantType(rawValue: lease.type), let provider = providers[type] else { return }
-        do {
-            try await provider.revoke(providerID: lease.providerID, secret: nil, grant: nil)
-        } catch {
-            let message = (error as? ProviderError)?.message ?? "\(error)"
-            try? await write { connection in
-                try connection.setLeaseState(id: lease.id, state: "revoke_failed", at: WallClock.now(), error: message)
-                try connection.appendAudit(AuditEvent(principal: principal, action: "lease.revoke", role: lease.role, grant: lease.grant,
-                                                      result: .error, reason: message, accessor: lease.accessor), time: WallClock.now())
-            }
-        }
+        await settle([lease], principal: principal)
     }
 
     /// Marks every token past its expiry as expired, ending its leases. Returns how many.

@@ -30,6 +30,13 @@ public enum Sodium {
         return bytes
     }
 
+    /// `length` characters drawn uniformly from `alphabet` (libsodium's unbiased `randombytes_uniform`).
+    public static func randomString(length: Int, alphabet: String) -> String {
+        let characters = Array(alphabet)
+        precondition(!characters.isEmpty, "empty alphabet")
+        return String((0..<length).map { _ in characters[Int(randombytes_uniform(UInt32(characters.count)))] })
+    }
+
     /// Constant-time comparison of two byte strings of equal length.
     public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }

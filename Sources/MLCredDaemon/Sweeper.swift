@@ -4,8 +4,9 @@ import MLCredAPI
 import MLCredBroker
 import Synchronization
 
-/// Ends what must end without being asked: tokens past their expiry, and tokens bound to a
-/// `mlcred run` process that is gone (even SIGKILLed), within `interval` seconds.
+/// Ends what must end without being asked: tokens past their expiry, tokens bound to a
+/// `mlcred run` process that is gone (even SIGKILLed), within `interval` seconds; leases past
+/// their expiry, and revocations still owed to a provider (retried with backoff).
 public final class Sweeper: Sendable {
     /// How often the sweeper looks.
     public static let intervalSeconds = 1.0
@@ -39,11 +40,22 @@ public final class Sweeper: Sendable {
         }
     }
 
-    /// Runs until the task is cancelled.
+    /// Runs until the task is cancelled. Leases have a loop of their own: a provider that is slow
+    /// to answer must not delay the revocation of tokens whose process exited.
     public func run() async {
-        while !Task.isCancelled {
-            await sweepOnce()
-            try? await Task.sleep(nanoseconds: UInt64(Self.intervalSeconds * 1e9))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    await self.sweepOnce()
+                    try? await Task.sleep(nanoseconds: UInt64(Self.intervalSeconds * 1e9))
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    _ = await self.broker.sweepLeases(principal: self.principal)
+                    try? await Task.sleep(nanoseconds: UInt64(Self.intervalSeconds * 1e9))
+                }
+            }
         }
     }
 

@@ -253,7 +253,10 @@ public enum PolicyLoader {
         var grant = Grant(name: name, secret: secret, type: type, line: header)
         grant.environments = stringList(table["environments"], key: "environments", line: line("environments"), problem: fail)
         if let envTable = table["env"] {
-            if let envTable = envTable.table {
+            if type.secretType == "aws" {
+                // SDKs read the standard AWS_* names, and under `run` they refresh through credential_process.
+                fail(line("env"), "aws grants take no 'env' table: jobs get the standard AWS variables (under 'mlcred run', an AWS config with credential_process)")
+            } else if let envTable = envTable.table {
                 for key in envTable.keys {
                     guard Names.isValidEnvironmentVariable(key), let field = envTable[key]?.string, !field.isEmpty else {
                         fail(line("env"), "env entries map a variable name (A-Z, 0-9, _) to a credential field name, e.g. { HF_TOKEN = \"token\" }")
@@ -330,6 +333,9 @@ public enum PolicyLoader {
         case .postgresRole:
             if let list = stringList(table["create"], key: "create", line: line("create"), problem: fail), !list.isEmpty {
                 grant.create = list
+                if !list.contains(where: { $0.contains("{{name}}") }) {
+                    fail(line("create"), "create statements must make the role {{name}} (e.g. CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}')")
+                }
             } else if table["create"] == nil {
                 fail(header, "postgres-role grant needs 'create' statements")
             }

@@ -41,14 +41,34 @@ public struct IssuanceContext: Sendable {
 public struct IssuedCredential: Sendable {
     /// Environment variables for the job.
     public var env: [String: String]
+    /// Variables of `env` that are not secret (region, host, port): left unmasked in job output.
+    public var plain: Set<String>
     /// What identifies the credential at its provider (JWT `jti`, role name, session name).
     public var providerID: String
     public var expiresAt: Double
+    /// Non-secret data the provider needs later to renew or revoke (stored with the lease).
+    public var providerState: String?
 
-    public init(env: [String: String], providerID: String, expiresAt: Double) {
+    public init(env: [String: String], plain: Set<String> = [], providerID: String, expiresAt: Double, providerState: String? = nil) {
         self.env = env
+        self.plain = plain
         self.providerID = providerID
         self.expiresAt = expiresAt
+        self.providerState = providerState
+    }
+}
+
+/// A stored lease as a provider sees it when renewing or revoking.
+public struct LeaseHandle: Sendable {
+    public var providerID: String
+    public var grant: String
+    /// What `IssuedCredential.providerState` held at issue.
+    public var providerState: String?
+
+    public init(providerID: String, grant: String, providerState: String?) {
+        self.providerID = providerID
+        self.grant = grant
+        self.providerState = providerState
     }
 }
 
@@ -70,10 +90,25 @@ public struct ProviderError: Error, Sendable, CustomStringConvertible {
 public protocol CredentialProvider: Sendable {
     /// The grant types this provider serves.
     var grantTypes: [GrantType] { get }
-    /// Mints one credential.
+    /// Whether a credential can be ended at its provider before it expires, so that a failed
+    /// revocation is worth retrying (PostgreSQL roles: yes; STS sessions, JWTs: no).
+    var revocable: Bool { get }
+    /// Whether a credential's expiry can be moved at its provider.
+    var renewable: Bool { get }
+    /// Mints one credential. A provider that fails leaves nothing behind at its end.
     func issue(secret: OpenedSecret, context: IssuanceContext) async throws -> IssuedCredential
-    /// Revokes a credential at its provider, where the provider allows it.
-    func revoke(providerID: String, secret: OpenedSecret?, grant: Grant?) async throws
+    /// Moves a credential's expiry to `expiresAt` (only called when `renewable`).
+    func renew(lease: LeaseHandle, secret: OpenedSecret, expiresAt: Double) async throws
+    /// Ends a credential at its provider (only called when `revocable`). Idempotent: a
+    /// credential already gone counts as revoked.
+    func revoke(lease: LeaseHandle, secret: OpenedSecret) async throws
+}
+
+extension CredentialProvider {
+    public var revocable: Bool { false }
+    public var renewable: Bool { false }
+    public func renew(lease: LeaseHandle, secret: OpenedSecret, expiresAt: Double) async throws {}
+    public func revoke(lease: LeaseHandle, secret: OpenedSecret) async throws {}
 }
 
 /// Default variable names: `GRANT_FIELD`, upper-cased, other characters as `_`.

@@ -47,8 +47,6 @@ public struct JWTProvider: CredentialProvider {
         return IssuedCredential(env: env, providerID: jti, expiresAt: context.expiresAt)
     }
 
-    /// A JWT cannot be recalled once handed out; it dies at its `exp`, bounded by the token.
-    public func revoke(providerID: String, secret: OpenedSecret?, grant: Grant?) async throws {}
 
     /// The JWK of a jwt-signer secret's public key.
     public static func jwk(of secret: OpenedSecret) -> JWKSet.Key? {

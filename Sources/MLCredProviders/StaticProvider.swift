@@ -23,6 +23,4 @@ public struct StaticProvider: CredentialProvider {
         return IssuedCredential(env: env, providerID: "static:\(secret.name)", expiresAt: context.expiresAt)
     }
 
-    /// A static value cannot be revoked at its source; the lease ends with the token.
-    public func revoke(providerID: String, secret: OpenedSecret?, grant: Grant?) async throws {}
 }

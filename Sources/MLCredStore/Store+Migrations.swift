@@ -86,6 +86,14 @@ extension Store {
             // The sweeper asks for live process-bound tokens every second: keep that an index walk.
             try db.execute(sql: "CREATE INDEX tokens_bound ON tokens(accessor) WHERE revoked_at IS NULL AND bound_start_time IS NOT NULL")
         }
+        migrator.registerMigration("v4-lease-revocation") { db in
+            // Non-secret data a provider needs to revoke later (a grant's own revoke statements),
+            // and the retry schedule of revocations that failed.
+            try db.execute(sql: "ALTER TABLE leases ADD COLUMN provider_state TEXT")
+            try db.execute(sql: "ALTER TABLE leases ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+            try db.execute(sql: "ALTER TABLE leases ADD COLUMN next_attempt_at REAL")
+            try db.execute(sql: "CREATE INDEX leases_pending ON leases(next_attempt_at) WHERE state IN ('revoking', 'revoke_failed')")
+        }
         return migrator
     }
 }

@@ -61,13 +61,21 @@ public struct LeaseRecord: Sendable, Equatable {
     public var providerID: String
     public var createdAt: Double
     public var expiresAt: Double
-    /// `active`, `revoked`, `expired`, or `revoke_failed`.
+    /// `active`; `revoking` (ended here, its provider not yet told); `revoked`, `expired`;
+    /// `revoke_failed` (its provider refused or was unreachable: retried with backoff).
     public var state: String
     public var lastError: String?
     public var revokedAt: Double?
+    /// Non-secret data its provider needs to renew or revoke it.
+    public var providerState: String?
+    /// Failed revocation attempts so far.
+    public var attempts: Int
+    /// When a failed revocation is tried again.
+    public var nextAttemptAt: Double?
 
     public init(id: String, accessor: String, role: String, grant: String, type: String, secret: String, providerID: String,
-                createdAt: Double, expiresAt: Double, state: String = "active", lastError: String? = nil, revokedAt: Double? = nil) {
+                createdAt: Double, expiresAt: Double, state: String = "active", lastError: String? = nil, revokedAt: Double? = nil,
+                providerState: String? = nil, attempts: Int = 0, nextAttemptAt: Double? = nil) {
         self.id = id
         self.accessor = accessor
         self.role = role
@@ -80,12 +88,16 @@ public struct LeaseRecord: Sendable, Equatable {
         self.state = state
         self.lastError = lastError
         self.revokedAt = revokedAt
+        self.providerState = providerState
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
     }
 
     init(row: Row) {
         self.init(id: row["id"], accessor: row["accessor"], role: row["role"], grant: row["grant_name"], type: row["type"],
                   secret: row["secret"], providerID: row["provider_id"], createdAt: row["created_at"], expiresAt: row["expires_at"],
-                  state: row["state"], lastError: row["last_error"], revokedAt: row["revoked_at"])
+                  state: row["state"], lastError: row["last_error"], revokedAt: row["revoked_at"], providerState: row["provider_state"],
+                  attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"])
     }
 }
 
@@ -128,25 +140,34 @@ extension StoreConnection {
         try db.execute(sql: "UPDATE tokens SET expires_at = ? WHERE accessor = ?", arguments: [expiresAt, accessor])
     }
 
-    /// Marks a token revoked (or expired) and its active leases with `leaseState`. Returns the
-    /// leases it changed; false-y (empty, not revoked) if the token was already revoked.
+    /// Marks a token revoked (or expired) and ends its active leases: those of `revocableTypes`
+    /// become `revoking` (their provider is told next), the others `leaseState`. Returns the
+    /// leases it changed, with their new state; false-y if the token was already revoked.
     @discardableResult
-    public func revokeToken(accessor: String, reason: String, at time: Double, leaseState: String = "revoked") throws -> (revoked: Bool, leases: [LeaseRecord]) {
+    public func revokeToken(accessor: String, reason: String, at time: Double, leaseState: String = "revoked",
+                            revocableTypes: Set<String> = []) throws -> (revoked: Bool, leases: [LeaseRecord]) {
         try db.execute(sql: "UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE accessor = ? AND revoked_at IS NULL",
                        arguments: [time, reason, accessor])
         guard db.changesCount > 0 else { return (false, []) }
         let leases = try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE accessor = ? AND state = 'active'", arguments: [accessor]).map(LeaseRecord.init)
-        try db.execute(sql: "UPDATE leases SET state = ?, revoked_at = ? WHERE accessor = ? AND state = 'active'",
-                       arguments: [leaseState, time, accessor])
-        return (true, leases)
+        var ended: [LeaseRecord] = []
+        for var lease in leases {
+            lease.state = revocableTypes.contains(lease.type) ? "revoking" : leaseState
+            lease.revokedAt = time
+            try db.execute(sql: "UPDATE leases SET state = ?, revoked_at = ? WHERE id = ?", arguments: [lease.state, time, lease.id])
+            ended.append(lease)
+        }
+        return (true, ended)
     }
 
     public func insertLease(_ lease: LeaseRecord) throws {
         try db.cachedStatement(sql: """
-            INSERT INTO leases(id, accessor, role, grant_name, type, secret, provider_id, created_at, expires_at, state, last_error, revoked_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO leases(id, accessor, role, grant_name, type, secret, provider_id, created_at, expires_at, state, last_error,
+                               revoked_at, provider_state, attempts, next_attempt_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [lease.id, lease.accessor, lease.role, lease.grant, lease.type, lease.secret, lease.providerID,
-                             lease.createdAt, lease.expiresAt, lease.state, lease.lastError, lease.revokedAt])
+                             lease.createdAt, lease.expiresAt, lease.state, lease.lastError, lease.revokedAt, lease.providerState,
+                             lease.attempts, lease.nextAttemptAt])
     }
 
     public func lease(id: String) throws -> LeaseRecord? {
@@ -155,7 +176,7 @@ extension StoreConnection {
 
     /// Leases, newest first; active ones only unless `all`.
     public func leases(all: Bool, limit: Int) throws -> [LeaseRecord] {
-        let filter = all ? "" : "WHERE state IN ('active', 'revoke_failed')"
+        let filter = all ? "" : "WHERE state IN ('active', 'revoking', 'revoke_failed')"
         return try Row.fetchAll(db, sql: "SELECT * FROM leases \(filter) ORDER BY created_at DESC LIMIT ?", arguments: [limit]).map(LeaseRecord.init)
     }
 
@@ -163,12 +184,35 @@ extension StoreConnection {
         try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE accessor = ? ORDER BY created_at", arguments: [accessor]).map(LeaseRecord.init)
     }
 
-    /// Sets a lease's state; returns whether it changed.
+    /// Ends a live lease (`active`) with `state`; returns whether it changed.
     @discardableResult
-    public func setLeaseState(id: String, state: String, at time: Double, error: String? = nil) throws -> Bool {
-        try db.execute(sql: "UPDATE leases SET state = ?, revoked_at = ?, last_error = ? WHERE id = ? AND state IN ('active', 'revoke_failed')",
-                       arguments: [state, time, error, id])
+    public func endLease(id: String, state: String, at time: Double) throws -> Bool {
+        try db.execute(sql: "UPDATE leases SET state = ?, revoked_at = ? WHERE id = ? AND state = 'active'", arguments: [state, time, id])
         return db.changesCount > 0
+    }
+
+    /// Records that a lease's provider confirmed its end.
+    public func finishRevocation(id: String, at time: Double) throws {
+        try db.execute(sql: """
+            UPDATE leases SET state = 'revoked', revoked_at = ?, last_error = NULL, next_attempt_at = NULL
+            WHERE id = ? AND state IN ('revoking', 'revoke_failed')
+            """, arguments: [time, id])
+    }
+
+    /// Records a failed revocation and when to try again.
+    public func failRevocation(id: String, error: String, nextAttemptAt: Double) throws {
+        try db.execute(sql: """
+            UPDATE leases SET state = 'revoke_failed', last_error = ?, attempts = attempts + 1, next_attempt_at = ?
+            WHERE id = ? AND state IN ('revoking', 'revoke_failed')
+            """, arguments: [error, nextAttemptAt, id])
+    }
+
+    /// Leases whose provider must still be told they ended, due now.
+    public func dueRevocations(now: Double, limit: Int) throws -> [LeaseRecord] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM leases WHERE state IN ('revoking', 'revoke_failed') AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+            ORDER BY next_attempt_at LIMIT ?
+            """, arguments: [now, limit]).map(LeaseRecord.init)
     }
 
     public func setLeaseExpiry(id: String, expiresAt: Double) throws {

@@ -238,3 +238,31 @@ def daemon(daemon_factory):
     d = daemon_factory().start()
     d.init()
     return d
+
+
+# Real peers for the dynamic credentials (issue 4): see peers.py.
+
+@pytest.fixture(scope="session")
+def moto(workdir):
+    """moto_server on loopback playing AWS IAM and STS, signature checking on after its set-up;
+    a peers.Moto (endpoint_url, region, account_id, access_key_id, secret_access_key, role_arn,
+    recording(), calls(action), reset_recording(), client(service, ...))."""
+    from peers import Moto
+    directory = os.path.join(workdir, "moto")
+    os.makedirs(directory)
+    server = Moto.start(directory)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL cluster on loopback run by an unprivileged user (initdb once per session);
+    a peers.Postgres (host, port, dbname, broker_user, broker_password, sql(), roles(prefix),
+    psql_tcp(), secret_fields()). Needs root (useradd, setpriv); skips otherwise."""
+    if not is_root():
+        pytest.skip("running PostgreSQL as its own system user needs root (CI runs as root)")
+    from peers import Postgres
+    server = Postgres.start()
+    yield server
+    server.stop()

@@ -77,6 +77,15 @@ final class PolicyTests: XCTestCase {
         XCTAssertTrue(found.contains { $0.hasPrefix("e.toml:7: session_policy_file 'missing.json' does not exist") }, "\(found)")
     }
 
+    func testAWSGrantsRefuseEnvTablesAndPostgresCreateMustMakeTheRole() throws {
+        let found = try diagnostics([
+            "aws.toml": "name = \"aws\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"k\"\ntype = \"aws-session-token\"\nenv = { KEY = \"access_key_id\" }\n",
+            "pg.toml": "name = \"pg\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"db\"\ntype = \"postgres-role\"\ncreate = [\"CREATE ROLE fixed\"]\n",
+        ])
+        XCTAssertTrue(found.contains { $0.hasPrefix("aws.toml:6: aws grants take no 'env' table") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("pg.toml:6: create statements must make the role {{name}}") }, "\(found)")
+    }
+
     func testEvaluatorIsDenyByDefaultAndExplainsItself() throws {
         try write([
             "r.toml": "name = \"r\"\nprincipals = [\"group:ml\", \"user:alice\"]\nenvironments = [\"prod\"]\n",

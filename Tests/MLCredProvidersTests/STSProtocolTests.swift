@@ -64,4 +64,10 @@ final class STSProtocolTests: XCTestCase {
             XCTAssertEqual((error as? ProviderError)?.message, "STS refused the request: SignatureDoesNotMatch: The request signature we calculated does not match")
         }
     }
+
+    func testFormBodiesEncodeSpacesAsPlusAndEverythingElseReservedAsPercent() {
+        XCTAssertEqual(STSProtocol.formEncode(#"{"Effect": "Allow", "Action": "s3:*"}"#),
+                       "%7B%22Effect%22%3A+%22Allow%22%2C+%22Action%22%3A+%22s3%3A%2A%22%7D")
+        XCTAssertEqual(STSProtocol.formEncode("a-b_c.d~e"), "a-b_c.d~e")
+    }
 }

@@ -122,4 +122,41 @@ final class StoreTests: XCTestCase {
         let since = try await store.read { try $0.auditRecords(afterSeq: nil, since: 1_700_000_000 + 8 * 60, limit: 100) }
         XCTAssertEqual(since.map(\.seq), [9, 10])
     }
+
+    func testEndedLeasesOwedToAProviderAreRetriedWithBackoffUntilConfirmed() async throws {
+        let store = try makeStore()
+        let token = TokenRecord(accessor: "acc1", tokenHash: "h1", role: "r", phi: false, uid: 1000, user: "alice", pid: 42,
+                                boundStartTime: nil, issuedAt: 100, expiresAt: 200, maxExpiresAt: 300)
+        _ = try await store.write { connection in
+            try connection.insertToken(token)
+            try connection.insertLease(LeaseRecord(id: "pg", accessor: "acc1", role: "r", grant: "db", type: "postgres-role", secret: "s",
+                                                   providerID: "mlc_r_x", createdAt: 100, expiresAt: 200, providerState: "[\"DROP ROLE x\"]"))
+            try connection.insertLease(LeaseRecord(id: "jwt", accessor: "acc1", role: "r", grant: "t", type: "jwt", secret: "s",
+                                                   providerID: "jti", createdAt: 100, expiresAt: 200))
+        }
+        let ended = try await store.write { try $0.revokeToken(accessor: "acc1", reason: "done", at: 150, revocableTypes: ["postgres-role"]) }
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: ended.leases.map { ($0.id, $0.state) }), ["pg": "revoking", "jwt": "revoked"])
+        var due = try await store.read { try $0.dueRevocations(now: 150, limit: 10) }
+        XCTAssertEqual(due.map(\.id), ["pg"])
+        XCTAssertEqual(due.first?.providerState, "[\"DROP ROLE x\"]")
+
+        _ = try await store.write { try $0.failRevocation(id: "pg", error: "connection refused", nextAttemptAt: 160) }
+        due = try await store.read { try $0.dueRevocations(now: 155, limit: 10) }
+        XCTAssertTrue(due.isEmpty, "not before its backoff passed")
+        let failed = try await store.read { try $0.lease(id: "pg") }
+        XCTAssertEqual(failed?.state, "revoke_failed")
+        XCTAssertEqual(failed?.lastError, "connection refused")
+        XCTAssertEqual(failed?.attempts, 1)
+        let listed = try await store.read { try $0.leases(all: false, limit: 10) }
+        XCTAssertEqual(listed.map(\.id), ["pg"], "a lease that could not be revoked stays visible")
+
+        due = try await store.read { try $0.dueRevocations(now: 160, limit: 10) }
+        XCTAssertEqual(due.map(\.id), ["pg"])
+        _ = try await store.write { try $0.finishRevocation(id: "pg", at: 161) }
+        let done = try await store.read { try $0.lease(id: "pg") }
+        XCTAssertEqual(done?.state, "revoked")
+        XCTAssertNil(done?.lastError)
+        let remaining = try await store.read { try $0.dueRevocations(now: 1000, limit: 10) }
+        XCTAssertTrue(remaining.isEmpty)
+    }
 }

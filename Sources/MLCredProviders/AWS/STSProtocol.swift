@@ -78,10 +78,18 @@ public enum STSProtocol {
     /// A signed POST for `parameters`.
     public static func request(parameters: [(String, String)], signer: SigV4Signer, endpoint: (url: String, host: String),
                                amzDate: String) -> Request {
-        let body = Array(parameters.map { "\(SigV4Signer.uriEncode($0.0))=\(SigV4Signer.uriEncode($0.1))" }.joined(separator: "&").utf8)
+        let body = Array(parameters.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&").utf8)
         let headers = [("host", endpoint.host), ("content-type", "application/x-www-form-urlencoded; charset=utf-8")]
         let signed = signer.sign(method: "POST", path: "/", query: "", headers: headers, body: body, amzDate: amzDate)
         return Request(url: endpoint.url, host: endpoint.host, headers: headers + signed, body: body)
+    }
+
+    /// `application/x-www-form-urlencoded` as botocore and Python's `urlencode` write it: space
+    /// as `+`, unreserved characters as they are, every other byte `%XX`. STS hashes the bytes
+    /// sent, but emulators (moto) re-encode the parsed form this way before checking the
+    /// signature, so the body must already be in this form.
+    static func formEncode(_ text: String) -> String {
+        SigV4Signer.uriEncode(text).replacing("%20", with: "+")
     }
 
     /// Reads a successful answer, or throws `upstream` quoting AWS's code and message.

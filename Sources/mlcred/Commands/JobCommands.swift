@@ -42,7 +42,8 @@ struct Run: ParsableCommand {
         // One request gets the token and the credentials, stored together. With --no-mask they are
         // fetched only once the role is known not to be phi (phi roles always mask).
         let token: TokenResponse = try client.call("POST", "/v1/tokens",
-                                                   body: TokenRequest(role: role, ttl: ttl, bind: "process", credentials: noMask ? nil : true))
+                                                   body: TokenRequest(role: role, ttl: ttl, bind: "process", credentials: noMask ? nil : true,
+                                                                                      aws: AWSGrantMode.defer.rawValue))
         if token.phi && noMask {
             _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
             throw CLIError("--no-mask is refused for phi role '\(role)': its output is always masked",
@@ -53,7 +54,7 @@ struct Run: ParsableCommand {
             credentials = included
         } else {
             do {
-                credentials = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil), bearer: token.token)
+                credentials = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil, aws: .defer), bearer: token.token)
             } catch {
                 _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
                 throw error
@@ -149,7 +150,7 @@ struct CredentialProcess: ParsableCommand {
             throw CLIError("MLCRED_TOKEN is not set", hint: "run this under 'mlcred run'", status: .usage)
         }
         let credentials: CredentialsResponse = try connection.client().call(
-            "POST", "/v1/credentials", body: CredentialsRequest(grants: grant.map { [$0] }), bearer: token)
+            "POST", "/v1/credentials", body: CredentialsRequest(grants: grant.map { [$0] }, aws: .only), bearer: token)
         guard let keyID = credentials.env["AWS_ACCESS_KEY_ID"], let secret = credentials.env["AWS_SECRET_ACCESS_KEY"] else {
             throw CLIError("the role has no AWS grant\(grant.map { " named '\($0)'" } ?? "")", hint: "check the role's grants with 'mlcred policy list'")
         }

@@ -56,14 +56,22 @@ struct CLIError: Error {
                     : "check the name"
                 return CLIError(message, hint: hint)
             case .conflict:
-                return CLIError(message, hint: "check 'mlcred status'")
+                let hint = message.contains(" secret, but ") ? "'mlcred secret list' shows each secret's type; fix the grant or the secret"
+                    : message.contains("both set") ? "rename one grant's variables with an env table"
+                    : "check 'mlcred status'"
+                return CLIError(message, hint: hint)
             case .tooLarge:
                 return CLIError(message, hint: "request bodies are limited to 64 KiB")
             case .rateLimited:
                 return CLIError(message, hint: "wait and try again")
             case .unauthenticated:
                 return CLIError(message, hint: "obtain a new token")
-            case .internal, .upstream:
+            case .upstream:
+                let hint = message.contains("STS") ? "check the aws secret (keys, region, endpoint_url) and the grant (role_arn, policy)"
+                    : message.contains("PostgreSQL") ? "check the postgres secret (host, port, login) and the grant's statements"
+                    : "the provider refused or could not be reached"
+                return CLIError(message, hint: hint)
+            case .internal:
                 return CLIError(message, hint: "the daemon's log has details")
             }
         }

@@ -22,13 +22,32 @@ struct JobRunner {
     /// Runs the job; returns its exit code (128+N for signal N).
     func run() throws -> Int32 {
         var environment = currentEnvironment()
+        var files: JobFiles?
+        if let aws = credentials.aws, !aws.isEmpty {
+            // AWS reaches the job as a config whose credential_process calls this binary, so SDKs
+            // refresh on their own; keys in the environment would shadow it (SPEC §6).
+            var made = try JobFiles()
+            for name in AWSConfigFile.shadowingVariables { environment[name] = nil }
+            do {
+                environment["AWS_CONFIG_FILE"] = try made.write("aws-config", AWSConfigFile.render(grants: aws, executable: AWSConfigFile.executablePath()))
+                // An empty credentials file: a [default] in ~/.aws/credentials would win over credential_process.
+                environment["AWS_SHARED_CREDENTIALS_FILE"] = try made.write("aws-credentials", "")
+            } catch {
+                made.remove()
+                throw error
+            }
+            files = made
+        }
+        defer { files?.remove() }
         for (key, value) in credentials.env { environment[key] = value }
         environment["MLCRED_TOKEN"] = token.token
         environment["MLCRED_SOCKET"] = absolutePath(client.socketPath)
         environment["MLCRED_ROLE"] = token.role
         environment["MLCRED_EXPIRES_AT"] = token.expiresAt
 
-        let secrets = Array(credentials.env.values) + [token.token]
+        // Values that are not secret (a region, a host, a port) stay readable in the output.
+        let plain = Set(credentials.plain ?? [])
+        let secrets = credentials.env.filter { !plain.contains($0.key) }.map(\.value) + [token.token]
         // With masking and a terminal on both ends, the job gets a terminal of its own (a pty)
         // so interactive programs keep working; its output is masked on the way out.
         let useTerminal = mask && isatty(0) == 1 && isatty(1) == 1

@@ -1,0 +1,229 @@
+import Logging
+import MLCredAPI
+import MLCredPolicy
+import NIOCore
+import NIOSSL
+import PostgresNIO
+
+/// `postgres-role` grants: a PostgreSQL role made for one lease by the grant's `create`
+/// statements (run in one transaction by the broker login stored in the secret), renewed by
+/// moving `VALID UNTIL`, revoked by the grant's `revoke` statements or the default (see
+/// `PostgresTemplate.defaultRevokeStatements`). One short connection per operation.
+public struct PostgresProvider: CredentialProvider {
+    public let grantTypes: [GrantType] = [.postgresRole]
+    public var revocable: Bool { true }
+    public var renewable: Bool { true }
+    /// A database that does not answer must not hold a job or the sweeper.
+    static let connectTimeoutSeconds: Int64 = 5
+    /// Bounds every statement and lock wait of the broker's session (a DROP ROLE blocked by a lock).
+    static let statementTimeout = "10s"
+    /// libpq's default `sslmode`.
+    static let defaultSSLMode = "prefer"
+    /// Secret field → default variable.
+    static let variables = [
+        ("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE"), ("user", "PGUSER"), ("password", "PGPASSWORD"), ("sslmode", "PGSSLMODE"),
+    ]
+
+    private let logger = Logger(label: "mlcred.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    public init() {}
+
+    public func issue(secret: OpenedSecret, context: IssuanceContext) async throws -> IssuedCredential {
+        let target = try Target(secret: secret)
+        let values = PostgresTemplate.Values(name: PostgresTemplate.roleName(role: context.role.name),
+                                             password: PostgresTemplate.password(),
+                                             expiration: PostgresTemplate.expiration(epochSeconds: context.expiresAt))
+        let statements = context.grant.create.map { PostgresTemplate.render($0, values: values) }
+            + [PostgresTemplate.render(PostgresTemplate.membershipStatement, values: values)]
+        let redactions = [values.password, target.password]
+        try await withConnection(target, redactions: redactions) { connection in
+            // One transaction: a statement that fails leaves no half-made role behind.
+            try await run("BEGIN", on: connection, target: target, redactions: redactions)
+            do {
+                for (index, statement) in statements.enumerated() {
+                    try await run(statement, on: connection, target: target, redactions: redactions,
+                                  what: index < context.grant.create.count
+                                      ? "create statement \(index + 1) of grant '\(context.grant.name)'"
+                                      : "granting the broker membership in the new role")
+                }
+                guard try await roleExists(values.name, on: connection, target: target) else {
+                    throw ProviderError(.badRequest, "grant '\(context.grant.name)': its create statements did not create role {{name}}")
+                }
+                try await run("COMMIT", on: connection, target: target, redactions: redactions)
+            } catch {
+                _ = try? await connection.query(PostgresQuery(unsafeSQL: "ROLLBACK"), logger: logger)
+                throw error
+            }
+        }
+        var fields = target.fields
+        fields["user"] = values.name
+        fields["password"] = values.password
+        fields["sslmode"] = fields["sslmode"] ?? Self.defaultSSLMode
+        var env: [String: String] = [:]
+        var plain: Set<String> = []
+        if context.grant.env.isEmpty {
+            for (field, variable) in Self.variables {
+                env[variable] = fields[field]
+                if field != "password" { plain.insert(variable) }
+            }
+        } else {
+            for (variable, field) in context.grant.env {
+                guard let value = fields[field] else {
+                    throw ProviderError(.badRequest, "grant '\(context.grant.name)' maps \(variable) to '\(field)'; a postgres-role credential has host, port, dbname, user, password and sslmode")
+                }
+                env[variable] = value
+                if field != "password" { plain.insert(variable) }
+            }
+        }
+        // The grant's own revoke statements are kept with the lease: the role is ended the way
+        // it was made to be, even if the policy changes meanwhile.
+        let state = try context.grant.revoke.map { String(decoding: try APIJSON.encode($0), as: UTF8.self) }
+        return IssuedCredential(env: env, plain: plain, providerID: values.name, expiresAt: context.expiresAt, providerState: state)
+    }
+
+    public func renew(lease: LeaseHandle, secret: OpenedSecret, expiresAt: Double) async throws {
+        let target = try Target(secret: secret)
+        let values = PostgresTemplate.Values(name: lease.providerID, password: "",
+                                             expiration: PostgresTemplate.expiration(epochSeconds: expiresAt))
+        try await withConnection(target, redactions: [target.password]) { connection in
+            try await run(PostgresTemplate.render(PostgresTemplate.renewStatement, values: values), on: connection, target: target,
+                          redactions: [target.password], what: "renewing role \(lease.providerID)")
+        }
+    }
+
+    public func revoke(lease: LeaseHandle, secret: OpenedSecret) async throws {
+        let target = try Target(secret: secret)
+        var statements = PostgresTemplate.defaultRevokeStatements
+        if let state = lease.providerState,
+           let custom = try? APIJSON.decode([String].self, from: Array(state.utf8)), !custom.isEmpty {
+            statements = custom
+        }
+        let values = PostgresTemplate.Values(name: lease.providerID, password: "", expiration: "")
+        try await withConnection(target, redactions: [target.password]) { connection in
+            // Already gone (revoked before a crash, or by hand): nothing left to do.
+            guard try await roleExists(lease.providerID, on: connection, target: target) else { return }
+            try await run("BEGIN", on: connection, target: target, redactions: [target.password])
+            do {
+                for (index, statement) in statements.enumerated() {
+                    try await run(PostgresTemplate.render(statement, values: values), on: connection, target: target,
+                                  redactions: [target.password], what: "revoke statement \(index + 1) for role \(lease.providerID)")
+                }
+                try await run("COMMIT", on: connection, target: target, redactions: [target.password])
+            } catch {
+                _ = try? await connection.query(PostgresQuery(unsafeSQL: "ROLLBACK"), logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// The broker login a secret holds.
+    struct Target {
+        var fields: [String: String]
+        var host: String
+        var port: Int
+        var database: String
+        var user: String
+        var password: String
+        var sslMode: String
+
+        init(secret: OpenedSecret) throws {
+            guard let host = secret.fields["host"], let port = secret.fields["port"].flatMap(Int.init),
+                  let database = secret.fields["dbname"], let user = secret.fields["user"], let password = secret.fields["password"] else {
+                throw ProviderError(.internal, "postgres secret '\(secret.name)' lacks host, port, dbname, user or password")
+            }
+            fields = secret.fields
+            self.host = host
+            self.port = port
+            self.database = database
+            self.user = user
+            self.password = password
+            sslMode = secret.fields["sslmode"] ?? PostgresProvider.defaultSSLMode
+        }
+
+        var address: String { "\(host):\(port)/\(database)" }
+    }
+
+    private func withConnection(_ target: Target, redactions: [String],
+                                _ body: (PostgresConnection) async throws -> Void) async throws {
+        var configuration = PostgresConnection.Configuration(host: target.host, port: target.port, username: target.user,
+                                                             password: target.password, database: target.database,
+                                                             tls: try Self.tls(sslMode: target.sslMode))
+        configuration.options.connectTimeout = .seconds(Self.connectTimeoutSeconds)
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+        } catch {
+            throw ProviderError(.upstream, "cannot connect to PostgreSQL at \(target.address) as \(target.user): "
+                                + PostgresTemplate.redact(Self.describe(error), secrets: redactions))
+        }
+        do {
+            try await run("SET statement_timeout = '\(Self.statementTimeout)'", on: connection, target: target, redactions: redactions)
+            try await run("SET lock_timeout = '\(Self.statementTimeout)'", on: connection, target: target, redactions: redactions)
+            try await body(connection)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try? await connection.close()
+    }
+
+    private func run(_ sql: String, on connection: PostgresConnection, target: Target, redactions: [String],
+                     what: String? = nil) async throws {
+        do {
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+            for try await _ in rows {}
+        } catch {
+            let context = what.map { " (\($0))" } ?? ""
+            throw ProviderError(.upstream, "PostgreSQL at \(target.address) refused a statement\(context): "
+                                + PostgresTemplate.redact(Self.describe(error), secrets: redactions))
+        }
+    }
+
+    private func roleExists(_ name: String, on connection: PostgresConnection, target: Target) async throws -> Bool {
+        do {
+            let rows = try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(name)", logger: logger)
+            var found = false
+            for try await _ in rows { found = true }
+            return found
+        } catch {
+            throw ProviderError(.upstream, "PostgreSQL at \(target.address) could not list roles: \(Self.describe(error))")
+        }
+    }
+
+    /// TLS as libpq's `sslmode` means it.
+    static func tls(sslMode: String) throws -> PostgresConnection.Configuration.TLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch sslMode {
+        case "disable":
+            return .disable
+        case "allow", "prefer", "require":
+            configuration.certificateVerification = .none
+        case "verify-ca":
+            configuration.certificateVerification = .noHostnameVerification
+        default:
+            configuration.certificateVerification = .fullVerification
+        }
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ProviderError(.internal, "cannot set up TLS for PostgreSQL: \(error)")
+        }
+        return sslMode == "require" || sslMode.hasPrefix("verify") ? .require(context) : .prefer(context)
+    }
+
+    /// The server's message and SQLSTATE, or what went wrong on the way. PSQLError's own
+    /// description hides both on purpose; the server's message names objects, not values we redact.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let info = error.serverInfo, let message = info[.message] {
+            return message + (info[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
+        }
+        if let underlying = error.underlying {
+            let text = "\(underlying)"
+            if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+            return text
+        }
+        return "\(error.code)"
+    }
+}

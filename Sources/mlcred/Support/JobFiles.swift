@@ -1,0 +1,91 @@
+import Glibc
+import MLCredAPI
+
+/// The files `mlcred run` writes for a job (SPEC §8): a private 0700 directory under
+/// `$XDG_RUNTIME_DIR` when it is set and the user's own, else a fresh one under `/dev/shm`
+/// (or `/tmp`), removed when the job ends. It never holds a credential: the AWS config only
+/// names the command that fetches one.
+struct JobFiles {
+    let directory: String
+    private(set) var written: [String] = []
+
+    /// Makes the directory.
+    init() throws {
+        var bases: [String] = []
+        if let runtime = Environment.value("XDG_RUNTIME_DIR"), Self.ownedByUser(runtime) { bases.append(runtime) }
+        bases += ["/dev/shm", "/tmp"]
+        for base in bases {
+            var template = Array((base + "/mlcred-run-XXXXXX").utf8CString)
+            if let made = mkdtemp(&template) {
+                directory = String(cString: made)  // mkdtemp makes it 0700
+                return
+            }
+        }
+        throw CLIError("cannot create a private directory for the job's files", hint: "check that /dev/shm or /tmp is writable")
+    }
+
+    /// Writes `content` as `name` (0600) and returns its path.
+    mutating func write(_ name: String, _ content: String) throws -> String {
+        let path = directory + "/" + name
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = Array(content.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            offset += count
+        }
+        written.append(path)
+        return path
+    }
+
+    /// Removes the files and the directory.
+    func remove() {
+        for path in written { unlink(path) }
+        rmdir(directory)
+    }
+
+    private static func ownedByUser(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR && info.st_uid == getuid()
+    }
+}
+
+/// The AWS config `mlcred run` gives a job: profile `default` (the role's first AWS grant) and
+/// one profile per AWS grant, each fetching credentials with `credential_process`, so SDKs
+/// refresh on their own under the job's `MLCRED_TOKEN`.
+enum AWSConfigFile {
+    /// Variables that would shadow the config's credential_process (or point elsewhere).
+    static let shadowingVariables = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                                     "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CREDENTIAL_EXPIRATION"]
+
+    static func render(grants: [DeferredAWSGrant], executable: String) -> String {
+        var out = "# Written by mlcred run for this job; removed when it ends. Holds no credentials.\n"
+        for (index, grant) in grants.enumerated() {
+            let sections = index == 0 ? ["default", "profile \(grant.grant)"] : ["profile \(grant.grant)"]
+            for section in sections where !(section == "profile default") {
+                out += "\n[\(section)]\n"
+                out += "credential_process = \(shellQuoted(executable)) credential-process --grant \(grant.grant)\n"
+                // No endpoint_url here: it would send every service to the STS endpoint.
+                // AWS_ENDPOINT_URL_STS in the job's environment covers STS alone.
+                if let region = grant.region { out += "region = \(region)\n" }
+            }
+        }
+        return out
+    }
+
+    /// SDKs split credential_process like a shell: quote a path with spaces.
+    static func shellQuoted(_ text: String) -> String {
+        text.allSatisfy({ $0.isLetter || $0.isNumber || "/._-+".contains($0) }) ? text : Quoting.singleQuoted(text)
+    }
+
+    /// This binary's absolute path (`/proc/self/exe`).
+    static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, Int(PATH_MAX))
+        guard count > 0 else { return "mlcred" }
+        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,519 @@
+"""AWS grants end to end against moto_server (signature checking on): `mlcred run` hands the job
+a credential_process config and never the broker's key, the aws CLI and boto3 inside the job
+get the assumed role, what reaches STS is what the policy says (moto's request recorder),
+SDKs refresh through credential_process, `mlcred env` prints plain variables for the three
+grant types, and bad secrets or endpoints give one clear error line (SPEC §6-§8, issue 4)."""
+import configparser
+import glob
+import json
+import os
+import shlex
+import stat
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import write_policies
+from peers import VENV
+
+AWS = os.path.join(VENV, "bin", "aws")
+VENV_PYTHON = os.path.join(VENV, "bin", "python")
+MASK = "<mlcred:masked>"
+
+# The policy file is written pretty-printed on purpose (spaces, newlines): moto checks a
+# signature over the form body as Python's urlencode writes it (space -> '+'), so a body that
+# encodes a space as %20 fails there with SignatureDoesNotMatch though real STS would take it.
+SESSION_POLICY = {"Version": "2012-10-17",
+                  "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                                 "Resource": ["arn:aws:s3:::ml-data", "arn:aws:s3:::ml-data/*"]}]}
+FEDERATION_POLICY = {"Version": "2012-10-17",
+                     "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}
+WRONG_SECRET = "wrongSecretKEY-e2e-0123456789abcdefghij"  # right key id, wrong secret
+
+
+def policies(moto, group):
+    principals = f'["uid:0", "group:{group}"]'
+    return {
+        "aws/read-only.json": json.dumps(SESSION_POLICY, indent=2),
+        "train.toml": f"""
+name = "train"
+principals = {principals}
+ttl = "1h"
+max_ttl = "2h"
+
+[[grant]]
+name = "s3"
+secret = "aws-dev"
+type = "aws-assume-role"
+role_arn = "{moto.role_arn}"
+session_policy_file = "aws/read-only.json"
+session_tags = {{ team = "ml", project = "mlcred" }}
+""",
+        "partner.toml": f"""
+name = "partner"
+principals = {principals}
+
+[[grant]]
+secret = "aws-dev"
+type = "aws-assume-role"
+role_arn = "{moto.external_id_role_arn}"
+external_id = "{moto.external_id}"
+duration = "45m"
+""",
+        "partner-wrong.toml": f"""
+name = "partner-wrong"
+principals = {principals}
+
+[[grant]]
+secret = "aws-dev"
+type = "aws-assume-role"
+role_arn = "{moto.external_id_role_arn}"
+external_id = "not-the-external-id"
+""",
+        "session.toml": f"""
+name = "session"
+principals = {principals}
+
+[[grant]]
+secret = "aws-dev"
+type = "aws-session-token"
+duration = "30m"
+""",
+        "federated.toml": f"""
+name = "federated"
+principals = {principals}
+
+[[grant]]
+secret = "aws-dev"
+type = "aws-federation-token"
+session_policy = '{json.dumps(FEDERATION_POLICY)}'
+""",
+        "badkey.toml": f"""
+name = "badkey"
+principals = {principals}
+
+[[grant]]
+name = "s3"
+secret = "aws-badkey"
+type = "aws-assume-role"
+role_arn = "{moto.role_arn}"
+""",
+        "unreachable.toml": f"""
+name = "unreachable"
+principals = {principals}
+
+[[grant]]
+secret = "aws-unreachable"
+type = "aws-assume-role"
+role_arn = "{moto.role_arn}"
+""",
+        "wrongtype.toml": f"""
+name = "wrongtype"
+principals = {principals}
+
+[[grant]]
+name = "s3"
+secret = "not-aws"
+type = "aws-assume-role"
+role_arn = "{moto.role_arn}"
+""",
+    }
+
+
+@pytest.fixture
+def broker(daemon_factory, users, moto):
+    """A daemon with the AWS roles above and the secrets they name; moto's recording reset."""
+    d = daemon_factory()
+    d.start(extra=["--policies", write_policies(d.root, policies(moto, users["ml_group"]))])
+    d.init()
+    good = {"access_key_id": moto.access_key_id, "secret_access_key": moto.secret_access_key,
+            "region": moto.region, "endpoint_url": moto.endpoint_url}
+    d.cli("secret", "put", "aws-dev", "--type", "aws", input=json.dumps(good), check=0)
+    d.cli("secret", "put", "aws-badkey", "--type", "aws", input=json.dumps({**good, "secret_access_key": WRONG_SECRET}),
+          check=0)
+    d.cli("secret", "put", "aws-unreachable", "--type", "aws",
+          input=json.dumps({**good, "endpoint_url": "http://127.0.0.1:1"}), check=0)
+    d.cli("secret", "put", "not-aws", "--type", "postgres",
+          input=json.dumps({"host": "127.0.0.1", "port": 1, "dbname": "x", "user": "x", "password": "not-aws-pw"}),
+          check=0)
+    moto.reset_recording()
+    return d
+
+
+@pytest.fixture
+def scratch(workdir):
+    path = tempfile.mkdtemp(prefix="aws-", dir=workdir)
+    os.chmod(path, 0o777)  # test users write their results here
+    return path
+
+
+def script(scratch, name, text):
+    path = os.path.join(scratch, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def one_error_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlcred: error: "), f"expected one 'mlcred: error:' line, got {stderr!r}"
+    return lines[0]
+
+
+def all_leases(d):
+    return json.loads(d.cli("lease", "list", "--all", "--json", check=0).out)
+
+
+def audit(d):
+    return json.loads(d.cli("audit", "show", "--json", "--limit", "500", check=0).out)
+
+
+def parse_time(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def assumed_arn(moto, session_name, role_name=None):
+    return f"arn:aws:sts::{moto.account_id}:assumed-role/{role_name or moto.role_name}/{session_name}"
+
+
+def tags_of(params):
+    return {params[f"Tags.member.{i}.Key"]: params[f"Tags.member.{i}.Value"]
+            for i in range(1, 51) if f"Tags.member.{i}.Key" in params}
+
+
+def signing_key(request):
+    authorization = request["headers"].get("Authorization", "")
+    return authorization.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in authorization else None
+
+
+def files_containing(needle, paths):
+    hits = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                if needle.encode() in f.read():
+                    hits.append(path)
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+    return hits
+
+
+# The job's view
+
+DUMP_JOB = r'''
+import json, os, stat, sys
+info = {"env": dict(os.environ), "files": {}}
+config = os.environ.get("AWS_CONFIG_FILE")
+if config:
+    directory = os.path.dirname(config)
+    st = os.stat(directory)
+    info.update(dir=directory, dir_mode=stat.S_IMODE(st.st_mode), dir_uid=st.st_uid, config=open(config).read(),
+                config_mode=stat.S_IMODE(os.stat(config).st_mode))
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        info["files"][name] = open(path, errors="replace").read() if os.path.isfile(path) else None
+tmp = sys.argv[1] + ".tmp"
+json.dump(info, open(tmp, "w"))
+os.rename(tmp, sys.argv[1])
+'''
+
+
+def test_the_job_gets_a_private_credential_process_config_and_no_aws_keys(broker, moto, scratch):
+    out = os.path.join(scratch, "job.json")
+    result = broker.cli("run", "--role", "train", "--", VENV_PYTHON, script(scratch, "dump.py", DUMP_JOB), out)
+    assert result.returncode == 0, result.err
+    job = read_json(out)
+    env = job["env"]
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        assert name not in env, f"{name} in the job's environment would shadow credential_process"
+    assert env["AWS_REGION"] == moto.region
+    assert env["AWS_ENDPOINT_URL_STS"] == moto.endpoint_url
+    assert env["MLCRED_ROLE"] == "train" and env["MLCRED_TOKEN"].startswith("mlc_")
+    assert env["MLCRED_SOCKET"] == broker.socket and env["MLCRED_EXPIRES_AT"]
+
+    # The config file: in a private directory of the job's user, profile default, credential_process
+    # = this mlcred by absolute path, for this grant.
+    assert os.path.isabs(env["AWS_CONFIG_FILE"])
+    assert job["dir_mode"] == 0o700 and job["dir_uid"] == 0
+    assert job["config_mode"] & 0o077 == 0, oct(job["config_mode"])
+    config = configparser.ConfigParser(interpolation=None)
+    config.read_string(job["config"])
+    assert "default" in config, job["config"]
+    argv = shlex.split(config["default"]["credential_process"])
+    assert os.path.isabs(argv[0]) and os.path.samefile(argv[0], os.path.join(broker.bins, "mlcred")), argv
+    assert argv[1:] == ["credential-process", "--grant", "s3"], argv
+
+    # Neither half of the broker's long-lived key is anywhere the job can see.
+    for needle in (moto.access_key_id, moto.secret_access_key):
+        assert not any(needle in value for value in env.values())
+        assert not any(needle in (text or "") for text in job["files"].values())
+    # The file and its directory are gone once the job has ended.
+    assert not os.path.exists(env["AWS_CONFIG_FILE"]) and not os.path.exists(job["dir"])
+
+
+def test_the_jobs_env_output_shows_no_broker_key_and_no_aws_key_variables(broker, moto):
+    result = broker.cli("run", "--role", "train", "--no-mask", "--", "env")
+    assert result.returncode == 0, result.err
+    lines = result.out.splitlines()
+    assert any(line.startswith("AWS_CONFIG_FILE=") for line in lines)
+    assert not [line for line in lines if line.split("=", 1)[0] in
+                ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")]
+    assert moto.access_key_id not in result.out + result.err
+    assert moto.secret_access_key not in result.out + result.err
+
+
+def test_run_aws_sts_get_caller_identity_prints_the_assumed_role(broker, moto):
+    result = broker.cli("run", "--role", "train", "--", AWS, "sts", "get-caller-identity", "--output", "json")
+    assert result.returncode == 0, result.err
+    identity = json.loads(result.out)
+    assert identity["Account"] == moto.account_id
+    prefix = f"arn:aws:sts::{moto.account_id}:assumed-role/{moto.role_name}/"
+    assert identity["Arn"].startswith(prefix), identity
+    session_name = identity["Arn"][len(prefix):]
+    # The lease behind it names the same STS session.
+    mine = [lease for lease in all_leases(broker) if lease["role"] == "train"]
+    assert [(lease["grant"], lease["type"]) for lease in mine] == [("s3", "aws-assume-role")], mine
+    assert mine[0]["provider_id"] == session_name
+    assert set(mine[0]) >= {"id", "accessor", "role", "grant", "type", "provider_id", "expires_at", "state", "last_error"}
+
+
+def test_the_session_policy_tags_and_source_identity_reach_sts_signed_by_the_broker_key(broker, moto, users):
+    user = users["ml"]
+    result = broker.cli("run", "--role", "train", "--", AWS, "sts", "get-caller-identity", "--output", "json", user=user)
+    assert result.returncode == 0, result.err
+    arn = json.loads(result.out)["Arn"]
+
+    assumes = moto.calls("AssumeRole")
+    assert assumes, moto.recording()
+    for call in assumes:
+        params = call["params"]
+        assert params["RoleArn"] == moto.role_arn
+        assert params["SourceIdentity"] == user
+        assert user in params["RoleSessionName"] and 2 <= len(params["RoleSessionName"]) <= 64
+        assert json.loads(params["Policy"]) == SESSION_POLICY
+        assert tags_of(params) == {"team": "ml", "project": "mlcred"}
+        assert 1800 <= int(params["DurationSeconds"]) <= 3600, params["DurationSeconds"]
+        assert signing_key(call) == moto.access_key_id
+    assert arn == assumed_arn(moto, assumes[-1]["params"]["RoleSessionName"])
+    # The job's own call was signed with the temporary key, never the broker's.
+    identity_calls = moto.calls("GetCallerIdentity")
+    assert identity_calls and all(signing_key(c) != moto.access_key_id for c in identity_calls)
+    assert all("X-Amz-Security-Token" in c["headers"] for c in identity_calls)
+    issued = [r for r in audit(broker) if r["action"] == "credential.issue" and r["role"] == "train"]
+    assert issued and issued[-1]["principal"]["user"] == user and issued[-1]["result"] == "allowed"
+
+
+def test_the_external_id_and_duration_reach_sts(broker, moto):
+    result = broker.cli("run", "--role", "partner", "--", AWS, "sts", "get-caller-identity", "--output", "json")
+    assert result.returncode == 0, result.err
+    assert ":assumed-role/mlcred-t-partner/" in json.loads(result.out)["Arn"]
+    params = moto.calls("AssumeRole")[-1]["params"]
+    assert params["ExternalId"] == moto.external_id
+    assert params["DurationSeconds"] == "2700"
+    assert "Policy" not in params and not tags_of(params)
+
+    refused = broker.cli("env", "--role", "partner-wrong", "--format", "json")
+    assert refused.returncode == 1, refused.err
+    line = one_error_line(refused.err)
+    assert "AccessDenied" in line, line
+    assert refused.out == ""
+
+
+BOTO3_IDENTITY = r'''
+import json, os, sys
+import boto3
+session = boto3.Session()
+identity = session.client("sts").get_caller_identity()
+out = {"arn": identity["Arn"], "method": session.get_credentials().method, "region": session.region_name}
+tmp = sys.argv[1] + ".tmp"
+json.dump(out, open(tmp, "w"))
+os.rename(tmp, sys.argv[1])
+'''
+
+
+def test_boto3_inside_run_gets_the_assumed_role_identity(broker, moto, scratch, users):
+    out = os.path.join(scratch, "boto3.json")
+    result = broker.cli("run", "--role", "train", "--", VENV_PYTHON, script(scratch, "who.py", BOTO3_IDENTITY), out,
+                        user=users["ml"])
+    assert result.returncode == 0, result.err
+    seen = read_json(out)
+    assert seen["arn"].startswith(f"arn:aws:sts::{moto.account_id}:assumed-role/{moto.role_name}/"), seen
+    assert seen["method"] == "custom-process", seen  # from credential_process, not variables
+    assert seen["region"] == moto.region, seen
+
+
+# botocore refreshes credentials from credential_process when they are within 15 minutes
+# (advisory) or 10 minutes (mandatory) of expiry, by the clock `RefreshableCredentials` was
+# made with (botocore.credentials._local_now, bound as a default argument, hence patched on
+# the object as well as in the module). The clock is moved to 5 minutes before the session's end.
+REFRESH = r'''
+import datetime, json, os, sys
+import boto3
+import botocore.credentials as bc
+session = boto3.Session()
+sts = session.client("sts")
+first = sts.get_caller_identity()["Arn"]
+creds = session.get_credentials()
+key1 = creds.get_frozen_credentials().access_key
+real_now = bc._local_now
+lifetime = creds._expiry_time - real_now()
+shift = lifetime - datetime.timedelta(minutes=5)
+fake_now = lambda: real_now() + shift
+bc._local_now = fake_now
+creds._time_fetcher = fake_now
+needed = creds.refresh_needed()
+second = sts.get_caller_identity()["Arn"]
+# Back to the real clock before looking: the refreshed session still looks 5 minutes from its
+# end by the moved one, and every look would refresh again.
+bc._local_now = real_now
+creds._time_fetcher = real_now
+key2 = creds.get_frozen_credentials().access_key
+out = {"first": first, "second": second, "key1": key1, "key2": key2, "needed": needed,
+       "lifetime_s": lifetime.total_seconds(), "method": creds.method}
+tmp = sys.argv[1] + ".tmp"
+json.dump(out, open(tmp, "w"))
+os.rename(tmp, sys.argv[1])
+'''
+
+
+def test_a_boto3_job_keeps_working_across_a_credential_refresh(broker, moto, scratch):
+    out = os.path.join(scratch, "refresh.json")
+    result = broker.cli("run", "--role", "train", "--", VENV_PYTHON, script(scratch, "refresh.py", REFRESH), out)
+    assert result.returncode == 0, result.err
+    seen = read_json(out)
+    assert seen["method"] == "custom-process"
+    assert seen["lifetime_s"] >= 29 * 60, f"a session handed out must have at least 30 minutes of life: {seen}"
+    assert seen["needed"] is True
+    assert seen["key1"] != seen["key2"], "credential_process was not called again near the session's end"
+    prefix = f"arn:aws:sts::{moto.account_id}:assumed-role/{moto.role_name}/"
+    assert seen["first"].startswith(prefix) and seen["second"].startswith(prefix), seen
+    # Both sessions came from STS through the broker; the second call was signed with the new key.
+    assert len(moto.calls("AssumeRole")) >= 2, [c["params"] for c in moto.calls()]
+    identity_keys = [signing_key(c) for c in moto.calls("GetCallerIdentity")]
+    assert identity_keys[0] == seen["key1"] and identity_keys[-1] == seen["key2"], identity_keys
+
+
+def test_credential_process_outside_run_asks_for_a_token(broker):
+    result = broker.cli("credential-process", "--grant", "s3")
+    assert result.returncode == 2, result.err
+    assert "MLCRED_TOKEN" in one_error_line(result.err)
+
+
+# mlcred env: plain variables
+
+def env_json(d, role):
+    result = d.cli("env", "--role", role, "--format", "json")
+    assert result.returncode == 0, result.err
+    return json.loads(result.out)
+
+
+def assert_plain_aws_variables(env, moto, minutes):
+    assert env["AWS_ACCESS_KEY_ID"] and env["AWS_ACCESS_KEY_ID"] != moto.access_key_id
+    assert env["AWS_SECRET_ACCESS_KEY"] and env["AWS_SECRET_ACCESS_KEY"] != moto.secret_access_key
+    assert env["AWS_SESSION_TOKEN"]
+    assert env["AWS_REGION"] == moto.region and env["AWS_ENDPOINT_URL_STS"] == moto.endpoint_url
+    left = (parse_time(env["AWS_CREDENTIAL_EXPIRATION"]) - datetime.now(timezone.utc)).total_seconds()
+    assert 29 * 60 <= left <= minutes * 60 + 60, env["AWS_CREDENTIAL_EXPIRATION"]
+    assert "AWS_CONFIG_FILE" not in env
+
+
+def test_env_prints_working_assume_role_credentials(broker, moto):
+    env = env_json(broker, "train")
+    assert_plain_aws_variables(env, moto, 60)
+    identity = moto.client("sts", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
+                           env["AWS_SESSION_TOKEN"]).get_caller_identity()
+    assert identity["Arn"].startswith(f"arn:aws:sts::{moto.account_id}:assumed-role/{moto.role_name}/")
+
+
+def test_env_prints_session_token_credentials(broker, moto):
+    env = env_json(broker, "session")
+    assert_plain_aws_variables(env, moto, 30)
+    calls = moto.calls("GetSessionToken")
+    assert len(calls) == 1 and calls[0]["params"]["DurationSeconds"] == "1800"
+    assert signing_key(calls[0]) == moto.access_key_id
+    leases = [lease for lease in all_leases(broker) if lease["role"] == "session"]
+    assert [lease["type"] for lease in leases] == ["aws-session-token"] and leases[0]["state"] == "active"
+
+
+def test_env_prints_federation_token_credentials_with_their_policy(broker, moto):
+    env = env_json(broker, "federated")
+    assert_plain_aws_variables(env, moto, 60)
+    calls = moto.calls("GetFederationToken")
+    assert len(calls) == 1
+    params = calls[0]["params"]
+    assert json.loads(params["Policy"]) == FEDERATION_POLICY
+    assert 2 <= len(params["Name"]) <= 32
+    assert 1800 <= int(params["DurationSeconds"]) <= 3600
+    assert signing_key(calls[0]) == moto.access_key_id
+    leases = [lease for lease in all_leases(broker) if lease["role"] == "federated"]
+    assert [lease["type"] for lease in leases] == ["aws-federation-token"]
+
+
+def test_neither_the_broker_key_nor_issued_secrets_reach_the_log_the_state_or_cli_output(broker, moto):
+    env = env_json(broker, "train")
+    assert broker.cli("run", "--role", "train", "--", AWS, "sts", "get-caller-identity").returncode == 0
+    assert broker.cli("env", "--role", "badkey").returncode == 1
+    broker.stop()
+    paths = glob.glob(os.path.join(broker.state_dir, "*")) + [broker.log_path]
+    assert any(p.endswith("mlcred.db") for p in paths)
+    for needle in (moto.access_key_id, moto.secret_access_key, WRONG_SECRET,
+                   env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"]):
+        assert files_containing(needle, paths) == [], f"{needle[:8]}... written to {files_containing(needle, paths)}"
+    for needle in (moto.access_key_id, moto.secret_access_key, WRONG_SECRET):
+        assert not any(needle in output for output in broker.outputs), f"{needle[:8]}... in CLI output"
+
+
+# Bad input
+
+def assert_still_serving(d):
+    assert json.loads(d.cli("status", "--json", check=0).out)["sealed"] is False
+    d.cli("lease", "list", "--json", check=0)
+
+
+def test_a_wrong_stored_secret_gives_signature_does_not_match_from_env_and_from_run(broker, moto):
+    refused = broker.cli("env", "--role", "badkey", "--format", "json")
+    assert refused.returncode == 1, refused.err
+    line = one_error_line(refused.err)
+    assert "SignatureDoesNotMatch" in line, line
+    assert WRONG_SECRET not in refused.err and refused.out == ""
+    errors = [r for r in audit(broker) if r["action"] == "credential.issue" and r["role"] == "badkey"]
+    assert errors and errors[-1]["result"] == "error" and "SignatureDoesNotMatch" in errors[-1]["reason"], errors
+    assert WRONG_SECRET not in json.dumps(audit(broker))
+
+    # Under run, the aws CLI shows what credential_process said.
+    result = broker.cli("run", "--role", "badkey", "--", AWS, "sts", "get-caller-identity")
+    assert result.returncode != 0
+    assert "SignatureDoesNotMatch" in result.err, result.err
+    assert "mlcred: error:" in result.err
+    assert not [lease for lease in all_leases(broker) if lease["role"] == "badkey" and lease["state"] == "active"]
+    assert_still_serving(broker)
+
+
+def test_an_unreachable_sts_endpoint_is_a_prompt_clear_error(broker):
+    started = time.monotonic()
+    refused = broker.cli("env", "--role", "unreachable")
+    elapsed = time.monotonic() - started
+    assert refused.returncode == 1, refused.err
+    line = one_error_line(refused.err)
+    assert "127.0.0.1:1" in line, line
+    assert elapsed < 12, f"took {elapsed:.1f} s"
+    assert_still_serving(broker)
+
+
+def test_a_grant_naming_a_secret_of_another_type_is_refused_clearly(broker):
+    for args in (["env", "--role", "wrongtype"], ["run", "--role", "wrongtype", "--", "true"]):
+        refused = broker.cli(*args)
+        assert refused.returncode == 1, (args, refused.err)
+        line = one_error_line(refused.err)
+        assert "not-aws" in line and "postgres" in line, line
+        assert "not-aws-pw" not in refused.err
+    assert json.loads(broker.cli("token", "list", "--json", check=0).out) == []
+    assert_still_serving(broker)
