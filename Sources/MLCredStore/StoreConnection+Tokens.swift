@@ -224,10 +224,12 @@ extension StoreConnection {
         try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE state = 'active' AND expires_at <= ? LIMIT ?", arguments: [now, limit]).map(LeaseRecord.init)
     }
 
-    /// Counts for metrics and tests: live tokens, active leases.
-    public func liveCounts(now: Double) throws -> (tokens: Int, leases: Int) {
+    /// Counts for metrics and tests: live tokens, active leases, and ended leases whose
+    /// provider has not confirmed yet (`revoking`, `revoke_failed`).
+    public func liveCounts(now: Double) throws -> (tokens: Int, leases: Int, revocationsPending: Int) {
         let tokens = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > ?", arguments: [now]) ?? 0
         let leases = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leases WHERE state = 'active'") ?? 0
-        return (tokens, leases)
+        let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leases WHERE state IN ('revoking', 'revoke_failed')") ?? 0
+        return (tokens, leases, pending)
     }
 }

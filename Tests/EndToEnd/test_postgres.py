@@ -503,6 +503,9 @@ def test_a_revocation_that_fails_stays_visible_and_is_retried_until_it_succeeds(
         assert "password authentication failed" in failed["last_error"], failed
         assert postgres.roles(job.name) == [job.name]
         assert postgres.broker_password not in json.dumps(failed)
+        pending = subprocess.run(["curl", "-s", "--unix-socket", broker.socket, "http://x/v1/metrics"],
+                                 capture_output=True, text=True).stdout
+        assert "mlcred_leases_revocation_pending 1" in pending, pending
         errors = [r for r in audit_records(broker) if r["action"] == "provider.revoke" and r["result"] == "error"]
         assert errors and "next attempt" in errors[-1]["reason"], errors
     finally:

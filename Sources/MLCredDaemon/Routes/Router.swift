@@ -115,7 +115,7 @@ public final class Router: Sendable {
             let now = WallClock.now()
             let counts = try await store.read { try $0.liveCounts(now: now) }
             let state = await vault.status
-            return HTTPResponse(status: 200, body: Array(metrics.render(tokens: counts.tokens, leases: counts.leases,
+            return HTTPResponse(status: 200, body: Array(metrics.render(tokens: counts.tokens, leases: counts.leases, revocationsPending: counts.revocationsPending,
                                                                        initialized: state.initialized, sealed: state.sealed).utf8),
                                 contentType: "text/plain; version=0.0.4")
         case ("GET", "leases", 1):
