@@ -8,6 +8,7 @@ then keeps both running until stdin closes or SIGTERM arrives, and removes them.
 Run with the test virtualenv's python (scripts/bootstrap makes it); PostgreSQL needs root."""
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -24,6 +25,7 @@ def main():
     def stop(*_):
         postgres.stop()
         moto.stop()
+        shutil.rmtree(directory, ignore_errors=True)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)

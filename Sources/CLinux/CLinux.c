@@ -9,6 +9,9 @@
 #include <termios.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -206,4 +209,34 @@ int mlc_take_winch(void) {
 void mlc_copy_winsize(int from, int to) {
     struct winsize size;
     if (ioctl(from, TIOCGWINSZ, &size) == 0) ioctl(to, TIOCSWINSZ, &size);
+}
+
+int mlc_dgram_bind(const char *path) {
+    struct sockaddr_un address;
+    if (strlen(path) >= sizeof(address.sun_path)) { errno = ENAMETOOLONG; return -1; }
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    memset(&address, 0, sizeof(address));
+    address.sun_family = AF_UNIX;
+    strcpy(address.sun_path, path);
+    mode_t previous = umask(0177);
+    int bound = bind(fd, (struct sockaddr *)&address, sizeof(address));
+    umask(previous);
+    if (bound != 0) { int saved = errno; close(fd); errno = saved; return -1; }
+    return fd;
+}
+
+int mlc_dgram_send(const char *path, const void *bytes, size_t length) {
+    struct sockaddr_un address;
+    if (strlen(path) >= sizeof(address.sun_path)) { errno = ENAMETOOLONG; return -1; }
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    memset(&address, 0, sizeof(address));
+    address.sun_family = AF_UNIX;
+    strcpy(address.sun_path, path);
+    ssize_t sent = sendto(fd, bytes, length, MSG_DONTWAIT, (struct sockaddr *)&address, sizeof(address));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return sent == (ssize_t)length ? 0 : -1;
 }

@@ -61,8 +61,17 @@ extension Broker {
             grants = grants.filter { wanted.contains($0.name) }
         }
         if aws == .only {
+            if let wanted, let name = wanted.first(where: { name in grants.contains { $0.name == name && $0.type.secretType != "aws" } }) {
+                throw VaultError(.badRequest, "grant '\(name)' of role '\(role.name)' is not an AWS grant")
+            }
             grants = grants.filter { $0.type.secretType == "aws" }
             if grants.isEmpty { throw VaultError(.notFound, "role '\(role.name)' has no AWS grant in environment '\(environment)'") }
+        }
+        if wanted == nil && aws != .defer {
+            // One set of AWS_* variables: the role's first AWS grant, as in the `default` profile
+            // `run` writes. Others are fetched by name (credential-process --grant NAME).
+            let firstAWS = grants.first { $0.type.secretType == "aws" }
+            grants = grants.filter { $0.type.secretType != "aws" || $0.name == firstAWS?.name }
         }
         let now = WallClock.now()
         var env: [String: String] = [:]
@@ -93,7 +102,7 @@ extension Broker {
                 events.append(AuditEvent(principal: principal, action: "credential.issue", role: role.name, grant: grant.name, result: .allowed,
                                          reason: "\(grant.type.rawValue) lease \(lease.id) (\(credential.providerID))", accessor: token.accessor))
                 for (key, value) in credential.env {
-                    if let other = setBy[key], other != grant.name {
+                    if let other = setBy[key], other != grant.name, env[key] != value {
                         throw VaultError(.conflict, "grants '\(other)' and '\(grant.name)' of role '\(role.name)' both set \(key): give one an env table, or fetch them one at a time")
                     }
                     env[key] = value
@@ -142,7 +151,7 @@ extension Broker {
             throw VaultError(.notFound, "grant '\(grant.name)' names secret '\(grant.secret)', which does not exist")
         }
         guard opened.type == grant.type.secretType else {
-            throw VaultError(.conflict, "grant '\(grant.name)' (\(grant.type.rawValue)) needs a \(grant.type.secretType) secret, but '\(grant.secret)' is \(opened.type)")
+            throw VaultError(.conflict, "grant '\(grant.name)' (\(grant.type.rawValue)) needs a secret of type \(grant.type.secretType), but '\(grant.secret)' is of type \(opened.type)")
         }
         if opened.phi && !role.phi {
             throw VaultError(.denied, "secret '\(grant.secret)' is labelled phi: only phi roles may use it, and '\(role.name)' is not one")

@@ -19,26 +19,44 @@ extension Broker {
         Set(providers.filter { $0.value.revocable }.map { $0.key.rawValue })
     }
 
-    /// Tells providers about `leases` that ended here (`revoking` / `revoke_failed`).
-    func settle(_ leases: [LeaseRecord], principal: Principal) async {
-        for lease in leases where lease.state == "revoking" || lease.state == "revoke_failed" {
-            await revokeAtProvider(lease, principal: principal)
+    /// Tells providers about `leases` that ended here (`revoking` / `revoke_failed`). Returns
+    /// what the caller should be told: leases not confirmed yet (with their error), and leases
+    /// that stay valid at their provider until they expire.
+    @discardableResult
+    func settle(_ leases: [LeaseRecord], principal: Principal) async -> (unconfirmed: [LeaseInfo], stillValid: [LeaseInfo]) {
+        var unconfirmed: [LeaseInfo] = []
+        var stillValid: [LeaseInfo] = []
+        let now = WallClock.now()
+        for lease in leases {
+            if lease.state == "revoking" || lease.state == "revoke_failed" {
+                if let error = await revokeAtProvider(lease, principal: principal) {
+                    var info = Self.info(lease)
+                    info.state = "revoke_failed"
+                    info.lastError = error
+                    unconfirmed.append(info)
+                }
+            } else if lease.expiresAt > now {
+                stillValid.append(Self.info(lease))
+            }
         }
+        return (unconfirmed, stillValid)
     }
 
-    /// Ends one lease at its provider and records the outcome (audited). A sealed vault leaves
-    /// the lease as it is: the sweeper tries again after the next unseal.
-    func revokeAtProvider(_ lease: LeaseRecord, principal: Principal) async {
+    /// Ends one lease at its provider and records the outcome (audited). Returns the error when
+    /// the provider did not confirm (nil when it did, or when another caller is on it). A sealed
+    /// vault leaves the lease as it is: the sweeper tries again after the next unseal.
+    @discardableResult
+    func revokeAtProvider(_ lease: LeaseRecord, principal: Principal) async -> String? {
         let claimed = revocationsInFlight.withLock { $0.insert(lease.id).inserted }
-        guard claimed else { return }
+        guard claimed else { return nil }
         defer { _ = revocationsInFlight.withLock { $0.remove(lease.id) } }
         // Someone else may have finished it between our read and the claim.
         guard let current = try? await read({ try $0.lease(id: lease.id) }), current.state == "revoking" || current.state == "revoke_failed" else {
-            return
+            return nil
         }
         guard let type = GrantType(rawValue: lease.type), let provider = providers[type], provider.revocable else {
             try? await write { try $0.finishRevocation(id: lease.id, at: WallClock.now()) }
-            return
+            return nil
         }
         do {
             let opened: (type: String, phi: Bool, fields: [String: String])
@@ -56,8 +74,9 @@ extension Broker {
                                                       result: .allowed, reason: "\(lease.type) \(lease.providerID) ended (lease \(lease.id))",
                                                       accessor: lease.accessor), time: now)
             }
+            return nil
         } catch let error as VaultError where error.code == .sealed || error.code == .uninitialized {
-            return
+            return "the vault is sealed: the revocation is retried after the next unseal"
         } catch {
             let message = (error as? ProviderError)?.message ?? (error as? VaultError)?.message ?? "\(error)"
             let now = WallClock.now()
@@ -68,7 +87,21 @@ extension Broker {
                                                       result: .error, reason: "lease \(lease.id): \(message); next attempt in \(Int(delay)) s",
                                                       accessor: lease.accessor), time: now)
             }
+            return message
         }
+    }
+
+    /// Live leases whose revocation needs `secret` (their provider can end them early).
+    public func leasesNeedingSecret(_ secret: String) async throws -> [LeaseInfo] {
+        let revocable = revocableTypes
+        return try await read { try $0.liveLeases(secret: secret) }.filter { revocable.contains($0.type) }.map(Self.info)
+    }
+
+    /// Makes the failed revocations of leases made from `secret` due now (a secret put back or
+    /// fixed should not wait out the backoff).
+    public func retryRevocations(secret: String) async {
+        let now = WallClock.now()
+        _ = try? await write { try $0.makeRevocationsDue(secret: secret, at: now) }
     }
 
     /// Moves renewable `leases` to `expiresAt` at their providers. Returns the leases that moved

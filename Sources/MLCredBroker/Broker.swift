@@ -166,44 +166,57 @@ public final class Broker: Sendable {
     }
 
     /// Revokes the presented token and every lease under it.
-    public func revoke(authorization: String?, principal: Principal) async throws {
+    public func revoke(authorization: String?, principal: Principal) async throws -> RevocationOutcome {
         let record = try await authenticate(authorization: authorization, principal: principal, action: "token.revoke")
-        try await revoke(accessor: record.accessor, principal: principal, reason: "revoked by its holder")
+        return try await revoke(accessor: record.accessor, principal: principal, reason: "revoked by its holder")
+    }
+
+    /// What a revocation did: whether the token was live, leases whose provider has not
+    /// confirmed yet (retried), and credentials that stay valid at their provider until they expire.
+    public struct RevocationOutcome: Sendable {
+        public var revoked: Bool
+        public var unconfirmed: [LeaseInfo]
+        public var stillValid: [LeaseInfo]
     }
 
     /// Revokes a token by accessor (admins, the sweeper), and tells providers about its leases.
-    /// Returns false if it was not live.
     @discardableResult
-    public func revoke(accessor: String, principal: Principal, reason: String, expired: Bool = false) async throws -> Bool {
+    public func revoke(accessor: String, principal: Principal, reason: String, expired: Bool = false) async throws -> RevocationOutcome {
         let now = WallClock.now()
         let revocable = revocableTypes
         let outcome = try await write { connection -> (Bool, [LeaseRecord]) in
             let result = try connection.revokeToken(accessor: accessor, reason: reason, at: now, leaseState: expired ? "expired" : "revoked",
                                                     revocableTypes: revocable)
             guard result.revoked, let token = try connection.token(accessor: accessor) else { return (false, []) }
+            let count = result.leases.count
             try connection.appendAudit(AuditEvent(principal: principal, action: expired ? "token.expire" : "token.revoke", role: token.role,
-                                                  result: .allowed, reason: reason + "; \(result.leases.count) leases ended",
+                                                  result: .allowed, reason: reason + "; \(count) lease\(count == 1 ? "" : "s") ended",
                                                   accessor: accessor), time: now)
             return (true, result.leases)
         }
-        await settle(outcome.1, principal: principal)
-        return outcome.0
+        let settled = await settle(outcome.1, principal: principal)
+        return RevocationOutcome(revoked: outcome.0, unconfirmed: settled.unconfirmed, stillValid: settled.stillValid)
     }
 
-    /// Revokes one lease (admin).
-    public func revokeLease(id: String, principal: Principal) async throws {
+    /// Revokes one lease (admin). A lease whose revocation failed before is tried again now.
+    public func revokeLease(id: String, principal: Principal) async throws -> RevocationOutcome {
         let now = WallClock.now()
         let revocable = revocableTypes
         let lease = try await write { connection -> LeaseRecord? in
             guard var lease = try connection.lease(id: id) else { return nil }
+            if lease.state == "revoking" || lease.state == "revoke_failed" {
+                try connection.makeRevocationsDue(secret: lease.secret, at: now)
+                return lease
+            }
             lease.state = revocable.contains(lease.type) ? "revoking" : "revoked"
             guard try connection.endLease(id: id, state: lease.state, at: now) else { return nil }
             try connection.appendAudit(AuditEvent(principal: principal, action: "lease.revoke", role: lease.role, grant: lease.grant,
                                                   result: .allowed, reason: "lease \(id)", accessor: lease.accessor), time: now)
             return lease
         }
-        guard let lease else { throw VaultError(.notFound, "no active lease '\(id)'") }
-        await settle([lease], principal: principal)
+        guard let lease else { throw VaultError(.notFound, "no live lease '\(id)'") }
+        let settled = await settle([lease], principal: principal)
+        return RevocationOutcome(revoked: true, unconfirmed: settled.unconfirmed, stillValid: settled.stillValid)
     }
 
     /// Marks every token past its expiry as expired, ending its leases. Returns how many.
@@ -211,7 +224,7 @@ public final class Broker: Sendable {
         let now = WallClock.now()
         guard let due = try? await read({ try $0.expiredUnrevokedTokens(now: now, limit: 500) }) else { return 0 }
         var count = 0
-        for token in due where (try? await revoke(accessor: token.accessor, principal: principal, reason: "expired", expired: true)) == true {
+        for token in due where (try? await revoke(accessor: token.accessor, principal: principal, reason: "expired", expired: true))?.revoked == true {
             count += 1
         }
         return count
@@ -228,9 +241,15 @@ public final class Broker: Sendable {
         return try await read { try $0.liveTokens(now: now) }.map { Self.info($0, now: now) }
     }
 
-    /// Leases for admins.
+    /// Leases for admins: every one with `all`; else the live ones and those that ended here
+    /// but stay valid at their provider until they expire (STS sessions, JWTs).
     public func listLeases(all: Bool) async throws -> [LeaseInfo] {
-        try await read { try $0.leases(all: all, limit: 10000) }.map(Self.info)
+        let now = WallClock.now()
+        let unrevocable = GrantType.allCases.filter { providers[$0]?.revocable != true }.map(\.rawValue)
+        return try await read { connection in
+            let live = try connection.leases(all: all, limit: 10000)
+            return all ? live : live + (try connection.endedLeasesStillValid(now: now, types: unrevocable, limit: 10000))
+        }.map(Self.info)
     }
 
     static func info(_ token: TokenRecord, now: Double) -> TokenInfo {

@@ -206,6 +206,9 @@ public enum PolicyLoader {
                 problem(grant.line, "duplicate grant name '\(grant.name)' (first at line \(first)); set 'name' to tell them apart")
             }
             seen[grant.name] = seen[grant.name] ?? grant.line
+            if phi, grant.type == .awsSessionToken {
+                problem(grant.line, "aws-session-token grant '\(grant.name)' in phi role: GetSessionToken credentials carry every right of the vault's IAM user; use aws-assume-role with a session policy")
+            }
             if phi, grant.type == .static {
                 problem(grant.line, "static grant '\(grant.name)' in phi role: static grants hand out a stored value as it is and are refused in phi roles")
             }
@@ -240,7 +243,7 @@ public enum PolicyLoader {
         }
         let allowed = commonGrantKeys.union(grantKeys[type] ?? [])
         for key in table.keys where !allowed.contains(key) {
-            fail(line(key), "unknown key '\(key)' for a \(type.rawValue) grant (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            fail(line(key), "unknown key '\(key)' for grant type \(type.rawValue) (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
         guard let secret = table["secret"]?.string, Names.isValidSecretName(secret) else {
             fail(table["secret"] == nil ? header : line("secret"), "grant needs 'secret': the name of a stored secret")
@@ -292,10 +295,12 @@ public enum PolicyLoader {
             }
         case .awsAssumeRole, .awsSessionToken, .awsFederationToken:
             if type == .awsAssumeRole {
-                if let arn = table["role_arn"]?.string, arn.hasPrefix("arn:") {
+                if let arn = table["role_arn"]?.string, arn.hasPrefix("arn:"), arn.contains(":role/") {
                     grant.roleARN = arn
+                } else if table["role_arn"] == nil {
+                    fail(header, "aws-assume-role grant needs 'role_arn' (arn:aws:iam::ACCOUNT:role/NAME)")
                 } else {
-                    fail(table["role_arn"] == nil ? header : line("role_arn"), "aws-assume-role grant needs 'role_arn' (arn:aws:iam::ACCOUNT:role/NAME)")
+                    fail(line("role_arn"), "'role_arn' must be a role ARN such as arn:aws:iam::ACCOUNT:role/NAME")
                 }
                 grant.externalID = table["external_id"]?.string
                 if let tags = table["session_tags"]?.table {
@@ -330,20 +335,46 @@ public enum PolicyLoader {
                     fail(line("session_policy_file"), "'session_policy_file' must be a path inside the policy directory")
                 }
             }
+            if type == .awsFederationToken && grant.sessionPolicy == nil {
+                fail(header, "aws-federation-token grant needs 'session_policy' or 'session_policy_file': without one AWS gives the session no permissions")
+            }
         case .postgresRole:
             if let list = stringList(table["create"], key: "create", line: line("create"), problem: fail), !list.isEmpty {
                 grant.create = list
                 if !list.contains(where: { $0.contains("{{name}}") }) {
                     fail(line("create"), "create statements must make the role {{name}} (e.g. CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}')")
                 }
-            } else if table["create"] == nil {
+                // Threat: a role without an expiry outlives its lease if the daemon dies before recording it.
+                if !list.contains(where: { $0.contains("{{expiration}}") }) {
+                    fail(line("create"), "create statements must set VALID UNTIL '{{expiration}}': a role that cannot expire outlives a lost lease")
+                }
+            } else if table["create"] != nil {
+                fail(line("create"), "'create' must list at least one statement")
+            } else {
                 fail(header, "postgres-role grant needs 'create' statements")
             }
             grant.revoke = stringList(table["revoke"], key: "revoke", line: line("revoke"), problem: fail)
+            for statement in grant.create + (grant.revoke ?? []) {
+                if let unknown = Self.unknownPlaceholder(in: statement, allowed: grant.create.contains(statement) ? ["name", "password", "expiration"] : ["name"]) {
+                    fail(line(grant.create.contains(statement) ? "create" : "revoke"),
+                         "unknown placeholder {{\(unknown)}}: create statements know {{name}}, {{password}} and {{expiration}}; revoke statements {{name}}")
+                }
+            }
         case .static:
             break
         }
         return failed ? nil : grant
+    }
+
+    /// The first `{{word}}` in `statement` that is not one of `allowed`.
+    static func unknownPlaceholder(in statement: String, allowed: [String]) -> String? {
+        var rest = Substring(statement)
+        while let open = rest.firstRange(of: "{{"), let close = rest[open.upperBound...].firstRange(of: "}}") {
+            let word = String(rest[open.upperBound..<close.lowerBound])
+            if !allowed.contains(word) { return word }
+            rest = rest[close.upperBound...]
+        }
+        return nil
     }
 
     static func stringList(_ value: TOMLValueConvertible?, key: String, line: Int, problem: (Int, String) -> Void) -> [String]? {

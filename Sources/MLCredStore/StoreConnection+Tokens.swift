@@ -207,6 +207,27 @@ extension StoreConnection {
             """, arguments: [error, nextAttemptAt, id])
     }
 
+    /// Makes failed revocations of leases made from `secret` due at `time`.
+    public func makeRevocationsDue(secret: String, at time: Double) throws {
+        try db.execute(sql: "UPDATE leases SET next_attempt_at = ? WHERE secret = ? AND state = 'revoke_failed'", arguments: [time, secret])
+    }
+
+    /// Leases of `types` that ended here but whose credential stays valid at its provider after `now`.
+    public func endedLeasesStillValid(now: Double, types: [String], limit: Int) throws -> [LeaseRecord] {
+        guard !types.isEmpty else { return [] }
+        let marks = types.map { _ in "?" }.joined(separator: ", ")
+        return try Row.fetchAll(db, sql: """
+            SELECT * FROM leases WHERE state IN ('revoked', 'expired') AND expires_at > ? AND type IN (\(marks))
+            ORDER BY created_at DESC LIMIT ?
+            """, arguments: StatementArguments([now] + types + [limit] as [any DatabaseValueConvertible])).map(LeaseRecord.init)
+    }
+
+    /// Live leases made from `secret`.
+    public func liveLeases(secret: String) throws -> [LeaseRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE secret = ? AND state IN ('active', 'revoking', 'revoke_failed')",
+                         arguments: [secret]).map(LeaseRecord.init)
+    }
+
     /// Leases whose provider must still be told they ended, due now.
     public func dueRevocations(now: Double, limit: Int) throws -> [LeaseRecord] {
         try Row.fetchAll(db, sql: """

@@ -27,6 +27,10 @@ enum SecretSchema {
         }
     }
 
+    static func isRegion(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 32 && text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
+    }
+
     static func parseType(_ text: String, forPut: Bool) throws -> SecretType {
         guard let type = SecretType(rawValue: text) else {
             throw VaultError(.badRequest, "unknown secret type '\(text)' (expected static, aws, postgres or jwt-signer)")
@@ -58,7 +62,7 @@ enum SecretSchema {
         var out: [String: String] = [:]
         for (key, value) in fields {
             if type != .static, !required.contains(key), !optional.contains(key) {
-                throw VaultError(.badRequest, "unknown field '\(key)' for a \(type.rawValue) secret (allowed: \((required + optional).joined(separator: ", ")))")
+                throw VaultError(.badRequest, "unknown field '\(key)' for secret type \(type.rawValue) (allowed: \((required + optional).joined(separator: ", ")))")
             }
             if type == .static {
                 guard !key.isEmpty, key.utf8.count <= 128 else { throw VaultError(.badRequest, "static secret field names must be 1-128 bytes") }
@@ -75,7 +79,7 @@ enum SecretSchema {
             }
         }
         for key in required where out[key] == nil {
-            throw VaultError(.badRequest, "missing field '\(key)' for a \(type.rawValue) secret (required: \(required.joined(separator: ", ")))")
+            throw VaultError(.badRequest, "missing field '\(key)' for secret type \(type.rawValue) (required: \(required.joined(separator: ", ")))")
         }
         if let port = out["port"], type == .postgres {
             guard let number = Int(port), (1...65535).contains(number) else {
@@ -85,8 +89,18 @@ enum SecretSchema {
         if let mode = out["sslmode"], !sslModes.contains(mode) {
             throw VaultError(.badRequest, "field 'sslmode' must be one of \(sslModes.joined(separator: ", "))")
         }
-        if let url = out["endpoint_url"], !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
-            throw VaultError(.badRequest, "field 'endpoint_url' must be an http:// or https:// URL")
+        // These reach jobs' AWS config files and environments: nothing that could add a line.
+        if let region = out["region"], !isRegion(region) {
+            throw VaultError(.badRequest, "field 'region' must be an AWS region name such as us-east-1 (lower-case letters, digits, '-')")
+        }
+        if let url = out["endpoint_url"] {
+            guard url.hasPrefix("https://") || url.hasPrefix("http://"),
+                  url.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+                throw VaultError(.badRequest, "field 'endpoint_url' must be an http:// or https:// URL without spaces or control characters")
+            }
+        }
+        for (key, value) in out where type == .postgres && key != "password" && value.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+            throw VaultError(.badRequest, "field '\(key)' must not contain control characters")
         }
         return out
     }

@@ -109,6 +109,23 @@ secret = "aws-unreachable"
 type = "aws-assume-role"
 role_arn = "{moto.role_arn}"
 """,
+        "multi.toml": f"""
+name = "multi"
+principals = {principals}
+
+[[grant]]
+name = "first"
+secret = "aws-dev"
+type = "aws-assume-role"
+role_arn = "{moto.role_arn}"
+
+[[grant]]
+name = "partner"
+secret = "aws-dev"
+type = "aws-assume-role"
+role_arn = "{moto.external_id_role_arn}"
+external_id = "{moto.external_id}"
+""",
         "wrongtype.toml": f"""
 name = "wrongtype"
 principals = {principals}
@@ -517,3 +534,50 @@ def test_a_grant_naming_a_secret_of_another_type_is_refused_clearly(broker):
         assert "not-aws-pw" not in refused.err
     assert json.loads(broker.cli("token", "list", "--json", check=0).out) == []
     assert_still_serving(broker)
+
+
+# Regressions found by review
+
+def test_a_role_with_two_aws_grants_prints_its_first_in_env_and_mints_nothing_else(broker, moto):
+    env = env_json(broker, "multi")
+    assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SESSION_TOKEN"], env
+    assert [call["params"]["RoleArn"] for call in moto.calls("AssumeRole")] == [moto.role_arn]
+    made = [lease for lease in all_leases(broker) if lease["role"] == "multi"]
+    assert [lease["grant"] for lease in made] == ["first"], "only the first AWS grant is minted for env"
+
+
+def test_credential_process_without_grant_under_run_uses_the_first_aws_grant(broker, moto):
+    result = broker.cli("run", "--no-mask", "--role", "multi", "--", os.path.join(broker.bins, "mlcred"), "credential-process")
+    assert result.returncode == 0, result.err
+    document = json.loads(result.out)
+    assert document["Version"] == 1 and document["AccessKeyId"] and document["SessionToken"]
+    partner = broker.cli("run", "--no-mask", "--role", "multi", "--", AWS, "--profile", "partner", "sts", "get-caller-identity")
+    assert partner.returncode == 0, partner.err
+    assert ":assumed-role/mlcred-t-partner/" in json.loads(partner.out)["Arn"]
+
+
+def test_botocore_gets_the_secrets_region_and_it_wins_over_the_shells(broker, moto, scratch):
+    out = os.path.join(scratch, "region.json")
+    code = ("import boto3, json, os, sys; json.dump({'boto3': boto3.Session().region_name, "
+            "'default': os.environ.get('AWS_DEFAULT_REGION'), 'region': os.environ.get('AWS_REGION')}, open(sys.argv[1], 'w'))")
+    result = broker.cli("run", "--role", "train", "--", VENV_PYTHON, "-c", code, out, env_extra={"AWS_DEFAULT_REGION": "eu-west-3"})
+    assert result.returncode == 0, result.err
+    assert read_json(out) == {"boto3": moto.region, "default": moto.region, "region": moto.region}
+    assert env_json(broker, "train")["AWS_DEFAULT_REGION"] == moto.region
+
+
+def test_keys_fetched_through_credential_process_are_masked_in_the_jobs_output(broker):
+    result = broker.cli("run", "--role", "train", "--", os.path.join(broker.bins, "mlcred"), "credential-process", "--grant", "s3")
+    assert result.returncode == 0, result.err
+    document = json.loads(result.out)
+    assert document["SecretAccessKey"] == MASK and document["SessionToken"] == MASK, document
+
+
+def test_revoking_an_sts_lease_warns_that_aws_keeps_it_valid_and_list_still_shows_it(broker):
+    assert broker.cli("env", "--role", "train").returncode == 0
+    lease = [l for l in all_leases(broker) if l["role"] == "train"][-1]
+    revoked = broker.cli("lease", "revoke", lease["id"])
+    assert revoked.returncode == 0, revoked.err
+    assert "stay valid at AWS until" in revoked.err, revoked.err
+    listed = json.loads(broker.cli("lease", "list", "--json", check=0).out)
+    assert [l["state"] for l in listed if l["id"] == lease["id"]] == ["revoked"], "still valid at AWS: still listed"

@@ -70,7 +70,7 @@ def test_validate_against_the_daemon_checks_secrets_exist_with_type_and_label(da
     result = d.cli("policy", "validate", directory, "--against-daemon")
     assert result.returncode == 1
     assert "s3.toml:4: grant 'aws-main' names secret 'aws-main', which the daemon does not have" in result.err
-    assert "train.toml:6: grant 'tracking' (jwt) needs a jwt-signer secret, but 'tracking' is static" in result.err
+    assert "train.toml:6: grant 'tracking' (jwt) needs a secret of type jwt-signer, but 'tracking' is of type static" in result.err
     assert "train.toml:6: grant 'tracking' uses phi-labelled secret 'tracking' in non-phi role 'train'" in result.err
     assert "phi.toml:5: grant 'tracking' uses phi-labelled" not in result.err
 

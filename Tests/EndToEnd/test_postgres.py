@@ -86,6 +86,27 @@ type = "postgres-role"
 create = ["CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
           "GRANT SELECT ON ml.no_such_table TO \"{{name}}\""]
 ''',
+    "stuck.toml": r'''
+name = "stuck"
+principals = ["uid:0"]
+
+[[grant]]
+secret = "warehouse"
+type = "postgres-role"
+@CREATE@
+revoke = ["SELECT no_such_function_e2e()"]
+''',
+    "capped.toml": r'''
+name = "capped"
+principals = ["uid:0"]
+ttl = "2s"
+max_ttl = "3s"
+
+[[grant]]
+secret = "warehouse"
+type = "postgres-role"
+@CREATE@
+''',
     "wrongtype.toml": r'''
 name = "wrongtype"
 principals = ["uid:0"]
@@ -516,3 +537,52 @@ def test_a_revocation_that_fails_stays_visible_and_is_retried_until_it_succeeds(
     assert lease["last_error"] is None
     done = [r for r in audit_records(broker) if r["action"] == "provider.revoke" and r["result"] == "allowed"]
     assert any(job.name in r["reason"] for r in done), done
+
+
+
+def test_a_revocation_that_fails_after_the_lockout_leaves_a_login_that_no_longer_works(broker, postgres, scratch, jobs):
+    job = jobs(broker, scratch, role="stuck")
+    code, err = job.release()
+    assert code == 0, err
+    assert "is not revoked at its provider yet" in err and "no_such_function_e2e" in err, err
+    assert lease_for(broker, job.name, all=False)["state"] == "revoke_failed"
+    assert postgres.roles(job.name) == [job.name], "its revoke statements failed: the role stays"
+    password_hint = postgres.sql(f"SELECT rolcanlogin FROM pg_roles WHERE rolname = '{job.name}'")
+    assert password_hint == [("f",)], "the lockout (NOLOGIN) was committed before the failing statements"
+
+
+def test_a_secret_that_now_points_elsewhere_does_not_count_a_missing_role_as_revoked(broker, postgres, scratch, jobs):
+    job = jobs(broker, scratch)
+    elsewhere = {**postgres.secret_fields(), "port": 1}
+    assert broker.cli("secret", "put", "warehouse", "--type", "postgres", input=json.dumps(elsewhere)).returncode == 0
+    try:
+        code, err = job.release()
+        assert code == 0, err
+        assert "now points to 127.0.0.1:1/" in err, err
+        lease = lease_for(broker, job.name, all=False)
+        assert lease["state"] == "revoke_failed" and "was made on" in lease["last_error"], lease
+        assert postgres.roles(job.name) == [job.name]
+        refused = broker.cli("secret", "rm", "warehouse")
+        assert refused.returncode == 1 and "needed to revoke 1 live lease" in refused.err, refused.err
+    finally:
+        # Put back as it was: the failed revocation is retried at once, not after its backoff.
+        assert broker.cli("secret", "put", "warehouse", "--type", "postgres",
+                          input=json.dumps(postgres.secret_fields())).returncode == 0
+    role_gone(postgres, job.name, timeout=10)
+    assert lease_for(broker, job.name)["state"] == "revoked"
+
+
+def test_parallel_jobs_each_get_their_own_role_and_none_is_left(broker, postgres):
+    before = set(postgres.roles(PREFIX))
+    procs = [popen_run(broker, "analyst", "psql", "-X", "-At", "-c", "SELECT count(*) FROM ml.features") for _ in range(10)]
+    results = [(p.wait(timeout=120), p.stdout.read().decode(), p.stderr.read().decode()) for p in procs]
+    failures = [r for r in results if r[0] != 0]
+    assert failures == [], failures
+    assert all(r[1].strip() == "3" for r in results), results
+    wait_for(lambda: set(postgres.roles(PREFIX)) == before, 20, "every role to be dropped")
+
+
+def test_run_warns_when_the_token_reaches_max_ttl(broker):
+    result = broker.cli("run", "--role", "capped", "--", "sleep", "4")
+    assert result.returncode == 0, result.err
+    assert "reached the role's max_ttl" in result.err, result.err

@@ -75,6 +75,9 @@ def test_secret_fields_are_validated_per_type(daemon):
         ("aws", {"access_key_id": "A", "secret_access_key": "B", "colour": "x"}, "unknown field 'colour'"),
         ("postgres", {"host": "h", "port": 70000, "dbname": "d", "user": "u", "password": "p"}, "port"),
         ("postgres", {"host": "h", "port": "5432", "dbname": "d", "user": "u", "password": "p", "sslmode": "sometimes"}, "sslmode"),
+        # A region reaches every job's generated AWS config: no line of its own may ride in on it.
+        ("aws", {"access_key_id": "A", "secret_access_key": "B", "region": "us-east-1\nendpoint_url = http://evil"}, "field 'region'"),
+        ("aws", {"access_key_id": "A", "secret_access_key": "B", "endpoint_url": "http://x\n[profile y]"}, "endpoint_url"),
         ("static", {}, "at least one field"),
         ("jwt-signer", {"x": "y"}, "secret generate"),
         ("ftp", {"x": "y"}, "unknown secret type"),

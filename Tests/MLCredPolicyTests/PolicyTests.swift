@@ -86,6 +86,24 @@ final class PolicyTests: XCTestCase {
         XCTAssertTrue(found.contains { $0.hasPrefix("pg.toml:6: create statements must make the role {{name}}") }, "\(found)")
     }
 
+    func testRiskyDynamicGrantsAreRefusedAtTheirLines() throws {
+        let create = "create = [\"CREATE ROLE \\\"{{name}}\\\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'\"]"
+        let found = try diagnostics([
+            "noexpiry.toml": "name = \"a\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"db\"\ntype = \"postgres-role\"\ncreate = [\"CREATE ROLE \\\"{{name}}\\\" LOGIN\"]\n",
+            "empty.toml": "name = \"b\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"db\"\ntype = \"postgres-role\"\ncreate = []\n",
+            "bogus.toml": "name = \"c\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"db\"\ntype = \"postgres-role\"\n\(create)\nrevoke = [\"DROP ROLE \\\"{{bogus}}\\\"\"]\n",
+            "fed.toml": "name = \"d\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"k\"\ntype = \"aws-federation-token\"\n",
+            "phi.toml": "name = \"e\"\nphi = true\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"k\"\ntype = \"aws-session-token\"\n",
+            "arn.toml": "name = \"f\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"k\"\ntype = \"aws-assume-role\"\nrole_arn = \"not-an-arn\"\n",
+        ])
+        XCTAssertTrue(found.contains { $0.hasPrefix("noexpiry.toml:6: create statements must set VALID UNTIL '{{expiration}}'") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("empty.toml:6: 'create' must list at least one statement") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("bogus.toml:7: unknown placeholder {{bogus}}") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("fed.toml:3: aws-federation-token grant needs 'session_policy'") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("phi.toml:4: aws-session-token grant 'k' in phi role") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("arn.toml:6: 'role_arn' must be a role ARN") }, "\(found)")
+    }
+
     func testEvaluatorIsDenyByDefaultAndExplainsItself() throws {
         try write([
             "r.toml": "name = \"r\"\nprincipals = [\"group:ml\", \"user:alice\"]\nenvironments = [\"prod\"]\n",

@@ -46,7 +46,9 @@ final class PostgresTemplateTests: XCTestCase {
     }
 
     func testDefaultRevocationEndsSessionsDropsOwnedAndTheRole() {
-        let rendered = PostgresTemplate.defaultRevokeStatements.map { PostgresTemplate.render($0, values: values) }
+        let rendered = (PostgresTemplate.lockoutStatements + PostgresTemplate.defaultRevokeStatements)
+            .map { PostgresTemplate.render($0, values: values) }
+        XCTAssertEqual(rendered.first, "ALTER ROLE \"mlc_train_abc\" NOLOGIN", "the login dies first")
         XCTAssertEqual(rendered.last, "DROP ROLE \"mlc_train_abc\"")
         XCTAssertTrue(rendered.contains("DROP OWNED BY \"mlc_train_abc\""))
         XCTAssertTrue(rendered.contains { $0.contains("pg_terminate_backend") && $0.contains("'mlc_train_abc'") })
@@ -70,6 +72,6 @@ final class AWSProviderTests: XCTestCase {
             "access_key_id": "AKIA", "secret_access_key": "s", "region": "eu-west-1", "endpoint_url": "http://127.0.0.1:5000",
         ])
         XCTAssertEqual(AWSProvider.jobEnvironment(secret: secret),
-                       ["AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:5000"])
+                       ["AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:5000"])
     }
 }

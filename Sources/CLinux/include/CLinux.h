@@ -60,4 +60,10 @@ int mlc_take_winch(void);
 /// Copies the window size of terminal `from` to terminal `to`.
 void mlc_copy_winsize(int from, int to);
 
+/// A non-blocking, close-on-exec Unix datagram socket bound at `path` (mode 0600). -1 on error.
+int mlc_dgram_bind(const char *path);
+
+/// Sends one datagram to the Unix datagram socket at `path`. 0, or -1 with errno set.
+int mlc_dgram_send(const char *path, const void *bytes, size_t length);
+
 #endif

@@ -49,7 +49,10 @@ extension Router {
     func secretPut(name: String, _ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
         try await requireAdmin(peer, action: "secret.put")
         let body = try decode(SecretPutRequest.self, request)
-        return .json(try await vault.putSecret(name: name, request: body, principal: peer.principal), status: 200)
+        let answer = try await vault.putSecret(name: name, request: body, principal: peer.principal)
+        // A fixed or restored secret lets failed revocations finish now rather than after their backoff.
+        await broker.retryRevocations(secret: name)
+        return .json(answer, status: 200)
     }
 
     func secretGenerate(name: String, _ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {

@@ -74,6 +74,11 @@ public final class Router: Sendable {
             return try await secretPut(name: tail[1], request, peer)
         case ("DELETE", "secrets", 2):
             try await requireAdmin(peer, action: "secret.rm")
+            // Threat: removing the broker login strands roles made from it, alive until VALID UNTIL.
+            let dependent = try await broker.leasesNeedingSecret(tail[1])
+            if !dependent.isEmpty && request.query["force"] != "true" {
+                throw RouteError(.conflict, "secret '\(tail[1])' is needed to revoke \(dependent.count) live lease\(dependent.count == 1 ? "" : "s") (\(dependent.prefix(5).map(\.id).joined(separator: ", "))): revoke them first, or remove it anyway with force")
+            }
             try await vault.removeSecret(name: tail[1], principal: peer.principal)
             return .json(["removed": tail[1]])
         case ("POST", "secrets", 3) where tail[2] == "generate":
@@ -92,17 +97,18 @@ public final class Router: Sendable {
             let body = request.body.isEmpty ? RenewRequest(ttl: nil) : try decode(RenewRequest.self, request)
             return .json(try await broker.renew(authorization: request.authorization, principal: peer.principal, request: body))
         case ("POST", "tokens", 2) where tail[1] == "revoke":
-            try await broker.revoke(authorization: request.authorization, principal: peer.principal)
-            return .json(["revoked": true])
+            let outcome = try await broker.revoke(authorization: request.authorization, principal: peer.principal)
+            return .json(RevocationResponse(revoked: true, unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
         case ("GET", "tokens", 1):
             try await requireAdmin(peer, action: "token.list")
             return .json(TokenListResponse(tokens: try await broker.listTokens()))
         case ("POST", "tokens", 3) where tail[2] == "revoke":
             try await requireAdmin(peer, action: "token.revoke")
-            guard try await broker.revoke(accessor: tail[1], principal: peer.principal, reason: "revoked by an admin") else {
+            let outcome = try await broker.revoke(accessor: tail[1], principal: peer.principal, reason: "revoked by an admin")
+            guard outcome.revoked else {
                 throw RouteError(.notFound, "no live token with accessor '\(tail[1])'")
             }
-            return .json(["revoked": tail[1]])
+            return .json(RevocationResponse(revoked: tail[1], unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
         case ("POST", "credentials", 1):
             let started = WallClock.now()
             let body = request.body.isEmpty ? CredentialsRequest(grants: nil) : try decode(CredentialsRequest.self, request)
@@ -123,8 +129,8 @@ public final class Router: Sendable {
             return .json(LeaseListResponse(leases: try await broker.listLeases(all: request.query["all"] == "true")))
         case ("POST", "leases", 3) where tail[2] == "revoke":
             try await requireAdmin(peer, action: "lease.revoke")
-            try await broker.revokeLease(id: tail[1], principal: peer.principal)
-            return .json(["revoked": tail[1]])
+            let outcome = try await broker.revokeLease(id: tail[1], principal: peer.principal)
+            return .json(RevocationResponse(revoked: tail[1], unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
         case ("GET", "jwks", 1):
             return .json(try await broker.jwks())
         case ("GET", "policies", 1):

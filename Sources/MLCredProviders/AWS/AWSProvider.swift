@@ -42,7 +42,11 @@ public struct AWSProvider: CredentialProvider {
     /// Variables a job gets for an AWS secret whatever the credentials: region and STS endpoint.
     public static func jobEnvironment(secret: OpenedSecret) -> [String: String] {
         var env: [String: String] = [:]
-        if let region = secret.fields["region"] { env["AWS_REGION"] = region }
+        if let region = secret.fields["region"] {
+            // SDKs differ: botocore (boto3, the AWS CLI) reads AWS_DEFAULT_REGION, the others AWS_REGION.
+            env["AWS_REGION"] = region
+            env["AWS_DEFAULT_REGION"] = region
+        }
         if let endpoint = secret.fields["endpoint_url"] { env["AWS_ENDPOINT_URL_STS"] = endpoint }
         return env
     }
@@ -97,6 +101,7 @@ public struct AWSProvider: CredentialProvider {
         request.method = .POST
         for (name, value) in signed.headers { request.headers.replaceOrAdd(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: signed.body))
+        request.headers.replaceOrAdd(name: "user-agent", value: "mlcred/\(mlcredVersion)")
         do {
             let response = try await client.execute(request, timeout: .seconds(Self.requestTimeoutSeconds))
             let body = try await response.body.collect(upTo: Self.maxResponseBytes)

@@ -40,6 +40,9 @@ public struct PostgresProvider: CredentialProvider {
             // One transaction: a statement that fails leaves no half-made role behind.
             try await run("BEGIN", on: connection, target: target, redactions: redactions)
             do {
+                // Concurrent GRANTs on one object's ACL fail with "tuple concurrently updated":
+                // the broker's changes to roles are taken one at a time per cluster.
+                try await run(Self.serializeStatement, on: connection, target: target, redactions: redactions)
                 for (index, statement) in statements.enumerated() {
                     try await run(statement, on: connection, target: target, redactions: redactions,
                                   what: index < context.grant.create.count
@@ -75,10 +78,12 @@ public struct PostgresProvider: CredentialProvider {
                 if field != "password" { plain.insert(variable) }
             }
         }
-        // The grant's own revoke statements are kept with the lease: the role is ended the way
-        // it was made to be, even if the policy changes meanwhile.
-        let state = try context.grant.revoke.map { String(decoding: try APIJSON.encode($0), as: UTF8.self) }
-        return IssuedCredential(env: env, plain: plain, providerID: values.name, expiresAt: context.expiresAt, providerState: state)
+        // Kept with the lease: where the role lives (a later secret pointing elsewhere must not
+        // "revoke" it by not finding it there) and the grant's own revoke statements (the role
+        // is ended the way it was made to be, even if the policy changes meanwhile).
+        let state = LeaseState(target: target.address, revoke: context.grant.revoke)
+        return IssuedCredential(env: env, plain: plain, providerID: values.name, expiresAt: context.expiresAt,
+                                providerState: String(decoding: try APIJSON.encode(state), as: UTF8.self))
     }
 
     public func renew(lease: LeaseHandle, secret: OpenedSecret, expiresAt: Double) async throws {
@@ -93,26 +98,51 @@ public struct PostgresProvider: CredentialProvider {
 
     public func revoke(lease: LeaseHandle, secret: OpenedSecret) async throws {
         let target = try Target(secret: secret)
-        var statements = PostgresTemplate.defaultRevokeStatements
-        if let state = lease.providerState,
-           let custom = try? APIJSON.decode([String].self, from: Array(state.utf8)), !custom.isEmpty {
-            statements = custom
+        let state = LeaseState.decode(lease.providerState)
+        if let madeOn = state.target, madeOn != target.address {
+            throw ProviderError(.conflict, "secret '\(secret.name)' now points to \(target.address), but role \(lease.providerID) was made on \(madeOn): put back a secret for \(madeOn) to let the revocation finish")
         }
+        let statements = (state.revoke?.isEmpty == false ? state.revoke : nil) ?? PostgresTemplate.defaultRevokeStatements
         let values = PostgresTemplate.Values(name: lease.providerID, password: "", expiration: "")
-        try await withConnection(target, redactions: [target.password]) { connection in
+        let redactions = [target.password]
+        try await withConnection(target, redactions: redactions) { connection in
             // Already gone (revoked before a crash, or by hand): nothing left to do.
             guard try await roleExists(lease.providerID, on: connection, target: target) else { return }
-            try await run("BEGIN", on: connection, target: target, redactions: [target.password])
+            // The lockout commits on its own, first: if a later step fails (an object the role
+            // owns elsewhere, a lock), the login is dead already while the revocation is retried.
+            for (index, statement) in PostgresTemplate.lockoutStatements.enumerated() {
+                try await run(PostgresTemplate.render(statement, values: values), on: connection, target: target,
+                              redactions: redactions, what: "locking out role \(lease.providerID) (step \(index + 1))")
+            }
+            try await run("BEGIN", on: connection, target: target, redactions: redactions)
             do {
+                try await run(Self.serializeStatement, on: connection, target: target, redactions: redactions)
                 for (index, statement) in statements.enumerated() {
                     try await run(PostgresTemplate.render(statement, values: values), on: connection, target: target,
-                                  redactions: [target.password], what: "revoke statement \(index + 1) for role \(lease.providerID)")
+                                  redactions: redactions, what: "revoke statement \(index + 1) for role \(lease.providerID)")
                 }
-                try await run("COMMIT", on: connection, target: target, redactions: [target.password])
+                try await run("COMMIT", on: connection, target: target, redactions: redactions)
             } catch {
                 _ = try? await connection.query(PostgresQuery(unsafeSQL: "ROLLBACK"), logger: logger)
                 throw error
             }
+        }
+    }
+
+    /// Serializes the broker's role changes in one cluster (a transaction-scoped advisory lock;
+    /// the key is "mlcred" in ASCII).
+    static let serializeStatement = "SELECT pg_advisory_xact_lock(120139214792036)"
+
+    /// What a lease records about its role.
+    struct LeaseState: Codable {
+        /// `host:port/dbname` the role was made on.
+        var target: String?
+        /// The grant's own revoke statements, if it has any.
+        var revoke: [String]?
+
+        static func decode(_ text: String?) -> LeaseState {
+            guard let text else { return LeaseState() }
+            return (try? APIJSON.decode(LeaseState.self, from: Array(text.utf8))) ?? LeaseState()
         }
     }
 

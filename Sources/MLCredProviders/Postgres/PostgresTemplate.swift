@@ -80,13 +80,17 @@ public enum PostgresTemplate {
         return out
     }
 
-    /// The default revocation: refuse new logins, end the role's sessions, drop what it owns
-    /// and every privilege granted to it (DROP OWNED does both, in this database), drop it.
-    /// The broker can run the last three on a role it made because it was granted membership
-    /// in it at creation (`membershipStatement`).
-    public static let defaultRevokeStatements = [
+    /// Run first when a role is revoked, each committed on its own: no new logins, and the
+    /// role's sessions ended. The broker can terminate them because it was granted membership
+    /// in the role at creation (`membershipStatement`).
+    public static let lockoutStatements = [
         "ALTER ROLE \"{{name}}\" NOLOGIN",
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'",
+    ]
+
+    /// The default revocation, after the lockout, in one transaction: drop what the role owns
+    /// and every privilege granted to it (DROP OWNED does both, in this database), then the role.
+    public static let defaultRevokeStatements = [
         "DROP OWNED BY \"{{name}}\"",
         "DROP ROLE \"{{name}}\"",
     ]

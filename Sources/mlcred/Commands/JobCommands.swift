@@ -1,3 +1,4 @@
+import CLinux
 import ArgumentParser
 import MLCredAPI
 import MLCredClient
@@ -153,6 +154,12 @@ struct CredentialProcess: ParsableCommand {
             "POST", "/v1/credentials", body: CredentialsRequest(grants: grant.map { [$0] }, aws: .only), bearer: token)
         guard let keyID = credentials.env["AWS_ACCESS_KEY_ID"], let secret = credentials.env["AWS_SECRET_ACCESS_KEY"] else {
             throw CLIError("the role has no AWS grant\(grant.map { " named '\($0)'" } ?? "")", hint: "check the role's grants with 'mlcred policy list'")
+        }
+        if let socket = Environment.value(JobRunner.maskSocketVariable) {
+            // Under `mlcred run`: these values are masked in the job's output from now on.
+            for value in [secret, credentials.env["AWS_SESSION_TOKEN"], keyID].compactMap({ $0 }) {
+                _ = value.utf8CString.withUnsafeBufferPointer { mlc_dgram_send(socket, $0.baseAddress, $0.count - 1) }
+            }
         }
         var document: [String: String] = ["AccessKeyId": keyID, "SecretAccessKey": secret]
         document["SessionToken"] = credentials.env["AWS_SESSION_TOKEN"]

@@ -96,7 +96,7 @@ enum PolicyChecks {
                 }
                 if secret.type != grant.type.secretType {
                     out.append(PolicyDiagnostic(file: role.file, line: grant.line,
-                                                message: "grant '\(grant.name)' (\(grant.type.rawValue)) needs a \(grant.type.secretType) secret, but '\(grant.secret)' is \(secret.type)"))
+                                                message: "grant '\(grant.name)' (\(grant.type.rawValue)) needs a secret of type \(grant.type.secretType), but '\(grant.secret)' is of type \(secret.type)"))
                 }
                 if secret.phi && !role.phi {
                     out.append(PolicyDiagnostic(file: role.file, line: grant.line,

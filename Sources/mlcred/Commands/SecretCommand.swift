@@ -118,9 +118,12 @@ struct SecretRemove: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Secret name.")
     var name: String
+    @Flag(help: "Remove it even if live leases need it to be revoked (their PostgreSQL roles then stay until their VALID UNTIL).")
+    var force = false
 
     func run() throws {
-        _ = try connection.client().callRaw("DELETE", "/v1/secrets/\(try PathName.check(name, what: "secret name"))", body: Optional<String>.none)
+        let path = "/v1/secrets/\(try PathName.check(name, what: "secret name"))" + (force ? "?force=true" : "")
+        _ = try connection.client().callRaw("DELETE", path, body: Optional<String>.none)
         Terminal.out("removed secret \(name)\n")
     }
 }

@@ -69,13 +69,16 @@ struct TokenRevoke: ParsableCommand {
             guard let token = Environment.value("MLCRED_TOKEN") else {
                 throw CLIError("MLCRED_TOKEN is not set", hint: "run it where 'mlcred env' was evaluated", status: .usage)
             }
-            _ = try connection.client().callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token)
+            let answer: RevocationResponse<Bool> = try connection.client().call("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token)
             Terminal.out("revoked the current token and its leases\n")
+            RevocationWarnings.print(unconfirmed: answer.unconfirmed)
             return
         }
         guard let accessor else { return }
-        _ = try connection.client().callRaw("POST", "/v1/tokens/\(try PathName.check(accessor, what: "accessor"))/revoke", body: Optional<String>.none)
+        let answer: RevocationResponse<String> = try connection.client().call(
+            "POST", "/v1/tokens/\(try PathName.check(accessor, what: "accessor"))/revoke", body: Optional<String>.none)
         Terminal.out("revoked token \(accessor)\n")
+        RevocationWarnings.print(unconfirmed: answer.unconfirmed)
     }
 }
 
@@ -85,7 +88,8 @@ struct LeaseCommand: ParsableCommand {
 }
 
 struct LeaseList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List active leases (and failed revocations).")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List live leases, failed revocations, and ended credentials still valid at their provider.")
 
     @OptionGroup var connection: ConnectionOptions
     @Flag(help: "Include ended leases.")
@@ -108,8 +112,25 @@ struct LeaseRevoke: ParsableCommand {
     var id: String
 
     func run() throws {
-        _ = try connection.client().callRaw("POST", "/v1/leases/\(try PathName.check(id, what: "lease id"))/revoke", body: Optional<String>.none)
-        Terminal.out("revoked lease \(id)\n")
+        let answer: RevocationResponse<String> = try connection.client().call(
+            "POST", "/v1/leases/\(try PathName.check(id, what: "lease id"))/revoke", body: Optional<String>.none)
+        Terminal.out(answer.unconfirmed.isEmpty ? "revoked lease \(id)\n" : "ended lease \(id) here\n")
+        RevocationWarnings.print(unconfirmed: answer.unconfirmed, stillValid: answer.stillValid)
+    }
+}
+
+/// What a revocation could not finish, said on stderr.
+enum RevocationWarnings {
+    static func print(unconfirmed: [LeaseInfo], stillValid: [LeaseInfo] = []) {
+        for lease in unconfirmed {
+            Terminal.err("mlcred: warning: lease \(lease.id) (\(lease.type) \(lease.providerID)) is not revoked at its provider yet: \(lease.lastError ?? "no answer"); the daemon retries ('mlcred lease list' shows it)\n")
+        }
+        for lease in stillValid {
+            let what = lease.type.hasPrefix("aws-") ? "STS sessions cannot be ended early: its keys stay valid at AWS"
+                : lease.type == "jwt" ? "a JWT cannot be recalled: it stays valid for verifiers"
+                : "a static value cannot be revoked at its source: rotate it there"
+            Terminal.err("mlcred: warning: lease \(lease.id) (\(lease.type) \(lease.providerID)): \(what) until \(lease.expiresAt)\n")
+        }
     }
 }
 

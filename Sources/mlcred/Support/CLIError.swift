@@ -56,8 +56,10 @@ struct CLIError: Error {
                     : "check the name"
                 return CLIError(message, hint: hint)
             case .conflict:
-                let hint = message.contains(" secret, but ") ? "'mlcred secret list' shows each secret's type; fix the grant or the secret"
+                let hint = message.contains("needs a secret of type") ? "'mlcred secret list' shows each secret's type; fix the grant or the secret"
                     : message.contains("both set") ? "rename one grant's variables with an env table"
+                    : message.contains("is needed to revoke") ? "'mlcred lease list' shows them; 'mlcred secret rm NAME --force' removes it anyway"
+                    : message.contains("now points to") ? "'mlcred lease list' shows the lease; put the secret back as it was, then it is retried"
                     : "check 'mlcred status'"
                 return CLIError(message, hint: hint)
             case .tooLarge:

@@ -41,6 +41,11 @@ struct JobFiles {
         return path
     }
 
+    /// Removes `path` (made in the directory by someone else) with the rest.
+    mutating func adopt(_ path: String) {
+        written.append(path)
+    }
+
     /// Removes the files and the directory.
     func remove() {
         for path in written { unlink(path) }
@@ -61,7 +66,13 @@ enum AWSConfigFile {
     static let shadowingVariables = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
                                      "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CREDENTIAL_EXPIRATION"]
 
-    static func render(grants: [DeferredAWSGrant], executable: String) -> String {
+    /// The config text; throws if a value could add a line of its own (defence in depth: the
+    /// daemon already refuses such regions and grant names).
+    static func render(grants: [DeferredAWSGrant], executable: String) throws -> String {
+        let values = [executable] + grants.flatMap { [$0.grant, $0.region ?? ""] }
+        if values.contains(where: { $0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } }) {
+            throw CLIError("refusing to write an AWS config: a grant name, region or path holds a control character")
+        }
         var out = "# Written by mlcred run for this job; removed when it ends. Holds no credentials.\n"
         for (index, grant) in grants.enumerated() {
             let sections = index == 0 ? ["default", "profile \(grant.grant)"] : ["profile \(grant.grant)"]

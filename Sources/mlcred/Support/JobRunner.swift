@@ -14,6 +14,8 @@ struct JobRunner {
     /// The lifetime asked for with --ttl, used again at each renewal.
     var ttl: String? = nil
 
+    /// Where `mlcred credential-process` sends the values it fetched while the job runs.
+    static let maskSocketVariable = "MLCRED_MASK_SOCKET"
     /// How long revocation is retried after the job ends (SPEC §8).
     static let revokeRetrySeconds = 30.0
     /// How long output is still relayed after the job exits (background children may hold the pipe).
@@ -23,15 +25,26 @@ struct JobRunner {
     func run() throws -> Int32 {
         var environment = currentEnvironment()
         var files: JobFiles?
+        var maskSocket: Int32 = -1
+        defer { if maskSocket >= 0 { close(maskSocket) } }
         if let aws = credentials.aws, !aws.isEmpty {
             // AWS reaches the job as a config whose credential_process calls this binary, so SDKs
             // refresh on their own; keys in the environment would shadow it (SPEC §6).
             var made = try JobFiles()
             for name in AWSConfigFile.shadowingVariables { environment[name] = nil }
             do {
-                environment["AWS_CONFIG_FILE"] = try made.write("aws-config", AWSConfigFile.render(grants: aws, executable: AWSConfigFile.executablePath()))
+                environment["AWS_CONFIG_FILE"] = try made.write("aws-config", try AWSConfigFile.render(grants: aws, executable: AWSConfigFile.executablePath()))
                 // An empty credentials file: a [default] in ~/.aws/credentials would win over credential_process.
                 environment["AWS_SHARED_CREDENTIALS_FILE"] = try made.write("aws-credentials", "")
+                if mask {
+                    // credential-process tells us the keys it hands the SDK, so they are masked too.
+                    let path = made.directory + "/mask.sock"
+                    maskSocket = mlc_dgram_bind(path)
+                    if maskSocket >= 0 {
+                        made.adopt(path)
+                        environment[Self.maskSocketVariable] = path
+                    }
+                }
             } catch {
                 made.remove()
                 throw error
@@ -109,10 +122,17 @@ struct JobRunner {
             if !exited && pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
             let stdinIndex = fds.count
             if stdinOpen && !exited { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
+            let maskIndex = fds.count
+            if maskSocket >= 0 && !streams.isEmpty { fds.append(pollfd(fd: maskSocket, events: Int16(POLLIN), revents: 0)) }
             let waitMillis: Int32 = exited ? 100 : (pidfd >= 0 ? Int32(max(10, min(1000, (renewAt - now()) * 1000))) : 50)
             let ready = poll(&fds, nfds_t(fds.count), waitMillis)
             if ready < 0 && errno != EINTR { break }
             if exited && ready == 0 { break }  // the job is gone and its output has gone quiet
+            // New values first, so output read in this round is already masked with them.
+            if ready > 0 && maskIndex < fds.count && fds[maskIndex].fd == maskSocket && fds[maskIndex].revents != 0 {
+                let values = receiveMaskValues(maskSocket)
+                for stream in streams { stream.masker.add(values) }
+            }
             var closed: [Int] = []
             for (index, stream) in streams.enumerated() where ready > 0 && fds[index].revents != 0 {
                 var buffer = [UInt8](repeating: 0, count: 65536)
@@ -166,11 +186,26 @@ struct JobRunner {
         return 128 + (status & 0x7F)  // killed by a signal
     }
 
+    /// Every datagram waiting on the mask socket, one value each.
+    private func receiveMaskValues(_ fd: Int32) -> [String] {
+        var values: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            guard count > 0 else { break }
+            values.append(String(decoding: buffer.prefix(count), as: UTF8.self))
+        }
+        return values
+    }
+
     /// Renews the token; returns when to renew next, or nil to stop renewing.
     private func renew() -> Double? {
         do {
             let info: TokenInfo = try client.call("POST", "/v1/tokens/renew", body: RenewRequest(ttl: ttl), bearer: token.token)
-            if info.expiresAt == info.maxExpiresAt { return nil }
+            if info.expiresAt == info.maxExpiresAt {
+                Terminal.err("mlcred: warning: the token reached the role's max_ttl: it and the job's credentials end at \(info.expiresAt)\n")
+                return nil
+            }
             return renewTime(expiresAt: info.expiresAt)
         } catch {
             Terminal.err("mlcred: warning: could not renew the token: \(error)\n")
@@ -190,13 +225,14 @@ struct JobRunner {
         let deadline = now() + Self.revokeRetrySeconds
         while true {
             do {
-                _ = try client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
+                let answer: RevocationResponse<Bool> = try client.call("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
+                RevocationWarnings.print(unconfirmed: answer.unconfirmed)
                 return
             } catch ClientError.api(_, let code, _) where code == .unauthenticated {
                 return  // already revoked or expired
             } catch {
                 if now() >= deadline {
-                    Terminal.err("mlcred: warning: could not revoke the token (\(error)); it expires at \(token.expiresAt)\n")
+                    Terminal.err("mlcred: warning: could not confirm the token's revocation (\(error)); the daemon revokes it when it sees this process gone, at the latest at \(token.expiresAt)\n")
                     return
                 }
                 usleep(500_000)

@@ -6,12 +6,17 @@ final class OutputMasker {
     /// Values shorter than this are not masked: they would garble ordinary output.
     static let minimumLength = 6
 
-    private let secrets: [[UInt8]]
-    private let byFirstByte: [UInt8: [[UInt8]]]
+    private var secrets: [[UInt8]] = []
+    private var byFirstByte: [UInt8: [[UInt8]]] = [:]
     private var pending: [UInt8] = []
 
     init(values: [String]) {
-        let unique = Set(values.filter { $0.utf8.count >= Self.minimumLength }).map { Array($0.utf8) }
+        add(values)
+    }
+
+    /// Masks `values` from now on too (credentials fetched while the job runs).
+    func add(_ values: [String]) {
+        let unique = Set(secrets + values.filter { $0.utf8.count >= Self.minimumLength }.map { Array($0.utf8) })
         secrets = unique.sorted { $0.count > $1.count }
         var index: [UInt8: [[UInt8]]] = [:]
         for secret in secrets { index[secret[0], default: []].append(secret) }
