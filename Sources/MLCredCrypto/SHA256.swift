@@ -19,4 +19,15 @@ public enum SHA256 {
         sodium_memzero(&state, MemoryLayout<crypto_auth_hmacsha256_state>.size)
         return out
     }
+
+    /// PBKDF2-HMAC-SHA256 (RFC 8018), one 32-byte block: what SCRAM-SHA-256 salts passwords with.
+    public static func pbkdf2(password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8] {
+        var block = hmac(key: password, salt + [0, 0, 0, 1])
+        var out = block
+        for _ in 1..<max(1, iterations) {
+            block = hmac(key: password, block)
+            for index in out.indices { out[index] ^= block[index] }
+        }
+        return out
+    }
 }

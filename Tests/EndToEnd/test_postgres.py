@@ -586,3 +586,20 @@ def test_run_warns_when_the_token_reaches_max_ttl(broker):
     result = broker.cli("run", "--role", "capped", "--", "sleep", "4")
     assert result.returncode == 0, result.err
     assert "reached the role's max_ttl" in result.err, result.err
+
+
+def test_the_server_gets_a_scram_verifier_never_the_roles_password(broker, postgres, scratch):
+    # Statement logging on for this database: what the broker sends is written to the server log.
+    postgres.sql(f"ALTER DATABASE {postgres.dbname} SET log_statement = 'ddl'", db="postgres")
+    try:
+        out = os.path.join(scratch, "env.json")
+        assert broker.cli("run", "--role", "analyst", "--", PYTHON, "-c", DUMP_ENV, out).returncode == 0
+    finally:
+        postgres.sql(f"ALTER DATABASE {postgres.dbname} RESET log_statement", db="postgres")
+    with open(out) as f:
+        job_env = json.load(f)
+    with open(postgres.log_path, errors="replace") as f:
+        log = f.read()
+    assert f'CREATE ROLE "{job_env["PGUSER"]}"' in log, "the create statement was logged"
+    assert "PASSWORD 'SCRAM-SHA-256$4096:" in log
+    assert job_env["PGPASSWORD"] not in log

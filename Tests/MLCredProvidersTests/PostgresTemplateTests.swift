@@ -40,6 +40,12 @@ final class PostgresTemplateTests: XCTestCase {
         XCTAssertNotEqual(first, PostgresTemplate.password())
     }
 
+    func testScramVerifierMatchesPythonsPBKDF2AndHMAC() {
+        // Computed with hashlib.pbkdf2_hmac('sha256', b'pencil', b'0123456789abcdef', 4096) and hmac.
+        XCTAssertEqual(PostgresTemplate.scramVerifier(password: "pencil", salt: Array("0123456789abcdef".utf8)),
+                       "SCRAM-SHA-256$4096:MDEyMzQ1Njc4OWFiY2RlZg==$nQpbZ77WudtqufPwikHXGRt6g2QJ4zns8bZLw273DRM=:jn2amWP1q1h+jgjy0YTO14S6/F02SV7taipOeB7ef20=")
+    }
+
     func testRedactRemovesSecretsFromServerMessages() {
         XCTAssertEqual(PostgresTemplate.redact("syntax error at or near \"'Pw0rdPw0rd'\"", secrets: ["Pw0rdPw0rd"]),
                        "syntax error at or near \"'<redacted>'\"")

@@ -30,12 +30,14 @@ public struct PostgresProvider: CredentialProvider {
 
     public func issue(secret: OpenedSecret, context: IssuanceContext) async throws -> IssuedCredential {
         let target = try Target(secret: secret)
+        let password = PostgresTemplate.password()
+        // The server gets the password's SCRAM verifier, never the password (statement logs).
         let values = PostgresTemplate.Values(name: PostgresTemplate.roleName(role: context.role.name),
-                                             password: PostgresTemplate.password(),
+                                             password: PostgresTemplate.scramVerifier(password: password),
                                              expiration: PostgresTemplate.expiration(epochSeconds: context.expiresAt))
         let statements = context.grant.create.map { PostgresTemplate.render($0, values: values) }
             + [PostgresTemplate.render(PostgresTemplate.membershipStatement, values: values)]
-        let redactions = [values.password, target.password]
+        let redactions = [password, values.password, target.password]
         try await withConnection(target, redactions: redactions) { connection in
             // One transaction: a statement that fails leaves no half-made role behind.
             try await run("BEGIN", on: connection, target: target, redactions: redactions)
@@ -60,7 +62,7 @@ public struct PostgresProvider: CredentialProvider {
         }
         var fields = target.fields
         fields["user"] = values.name
-        fields["password"] = values.password
+        fields["password"] = password
         fields["sslmode"] = fields["sslmode"] ?? Self.defaultSSLMode
         var env: [String: String] = [:]
         var plain: Set<String> = []

@@ -39,6 +39,20 @@ public enum PostgresTemplate {
         Sodium.randomString(length: passwordLength, alphabet: alphanumeric)
     }
 
+    /// SCRAM-SHA-256 iterations, PostgreSQL's default.
+    static let scramIterations = 4096
+
+    /// The SCRAM-SHA-256 verifier of `password` (RFC 5802/7677, as PostgreSQL stores it):
+    /// `{{password}}` in create statements is filled with this, so the plain password never
+    /// reaches the server, its statement logs or `pg_stat_activity`; the job logs in with the
+    /// password itself. (`password` is ASCII letters and digits: SASLprep leaves it as it is.)
+    public static func scramVerifier(password: String, salt: [UInt8] = Sodium.randomBytes(16)) -> String {
+        let salted = SHA256.pbkdf2(password: Array(password.utf8), salt: salt, iterations: scramIterations)
+        let clientKey = SHA256.hmac(key: salted, Array("Client Key".utf8))
+        let serverKey = SHA256.hmac(key: salted, Array("Server Key".utf8))
+        return "SCRAM-SHA-256$\(scramIterations):\(Base64.encode(salt))$\(Base64.encode(SHA256.hash(clientKey))):\(Base64.encode(serverKey))"
+    }
+
     /// `VALID UNTIL` text: ISO 8601 in UTC, which PostgreSQL's timestamptz input reads.
     public static func expiration(epochSeconds: Double) -> String {
         Timestamp.format(epochSeconds: epochSeconds.rounded(.up))
