@@ -39,6 +39,9 @@ public enum Timestamp {
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(Int64(millis), 3))Z"
     }
 
+    /// Fraction digits read (nanoseconds); more is not a timestamp any peer writes.
+    static let maxFractionDigits = 9
+
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (or a bare date) into epoch seconds.
     public static func parse(_ text: String) -> Double? {
         let chars = Array(text.utf8)
@@ -60,7 +63,7 @@ public enum Timestamp {
               let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
               hour < 24, minute < 60, second < 61, chars.last == 90 else { return nil }
         seconds += Double(hour * 3600 + minute * 60 + second)
-        if chars[19] == 46, let fraction = number(20..<(chars.count - 1)) {
+        if chars[19] == 46, chars.count > 21, chars.count - 21 <= maxFractionDigits, let fraction = number(20..<(chars.count - 1)) {
             let digits = chars.count - 21
             var scale = 1.0
             for _ in 0..<digits { scale *= 10 }

@@ -17,14 +17,32 @@ extension Broker {
                                    reason: decision.summary, accessor: token.accessor))
             throw VaultError(.denied, "role '\(token.role)' denied: \(decision.summary)")
         }
-        let minted = try await mint(role: role, token: token, principal: principal, subject: subject, wanted: request.grants, aws: awsMode)
-        try await write { connection in
-            for lease in minted.leases { try connection.insertLease(lease) }
-            for event in minted.events { try connection.appendAudit(event, time: minted.time) }
+        var minted = try await mint(role: role, token: token, principal: principal, subject: subject, wanted: request.grants, aws: awsMode)
+        let revocable = revocableTypes
+        let proposed = minted
+        // The token is checked again in the transaction that records the leases: a revocation
+        // that landed while minting (a race with `token revoke`) ends what was just made.
+        let stored = try await write { connection -> [LeaseRecord] in
+            let live = try connection.token(accessor: token.accessor).map { $0.revokedAt == nil } ?? false
+            var leases = proposed.leases
+            if !live {
+                for index in leases.indices where leases[index].state == "active" {
+                    leases[index].state = revocable.contains(leases[index].type) ? "revoking" : "revoked"
+                    leases[index].revokedAt = proposed.time
+                }
+            }
+            for lease in leases { try connection.insertLease(lease) }
+            for event in proposed.events { try connection.appendAudit(event, time: proposed.time) }
+            return leases
         }
+        minted.leases = stored
         if let failure = minted.failure {
             await settle(minted.leases, principal: principal)
             throw failure
+        }
+        if stored.contains(where: { $0.state != "active" }) {
+            await settle(stored, principal: principal)
+            throw VaultError(.unauthenticated, "token revoked while its credentials were being made; they were ended")
         }
         return minted.response
     }

@@ -13,6 +13,8 @@ extension Broker {
     static let revocationBackoffMaxSeconds = 300.0
     /// Leases handled per sweep, so one sweep stays short.
     static let leasesPerSweep = 100
+    /// Provider revocations in flight at once during a sweep.
+    static let concurrentRevocations = 8
 
     /// Lease types whose provider can end them early (a failure there is retried).
     var revocableTypes: Set<String> {
@@ -154,7 +156,13 @@ extension Broker {
             return ended
         }) ?? []
         let due = (try? await read { try $0.dueRevocations(now: now, limit: limit) }) ?? []
-        await settle(due, principal: principal)
+        // A few at a time: one unreachable provider must not hold up the others.
+        await withTaskGroup(of: Void.self) { group in
+            for (index, lease) in due.enumerated() {
+                if index >= Self.concurrentRevocations { await group.next() }
+                group.addTask { _ = await self.revokeAtProvider(lease, principal: principal) }
+            }
+        }
         return expired.count + due.count
     }
 }

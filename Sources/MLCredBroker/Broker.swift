@@ -180,8 +180,11 @@ public final class Broker: Sendable {
     }
 
     /// Revokes a token by accessor (admins, the sweeper), and tells providers about its leases.
+    /// With `settleNow` false (the sweeper), providers are told by the lease sweep instead, so a
+    /// slow provider never delays the revocation of other tokens.
     @discardableResult
-    public func revoke(accessor: String, principal: Principal, reason: String, expired: Bool = false) async throws -> RevocationOutcome {
+    public func revoke(accessor: String, principal: Principal, reason: String, expired: Bool = false,
+                       settleNow: Bool = true) async throws -> RevocationOutcome {
         let now = WallClock.now()
         let revocable = revocableTypes
         let outcome = try await write { connection -> (Bool, [LeaseRecord]) in
@@ -194,6 +197,7 @@ public final class Broker: Sendable {
                                                   accessor: accessor), time: now)
             return (true, result.leases)
         }
+        guard settleNow else { return RevocationOutcome(revoked: outcome.0, unconfirmed: [], stillValid: []) }
         let settled = await settle(outcome.1, principal: principal)
         return RevocationOutcome(revoked: outcome.0, unconfirmed: settled.unconfirmed, stillValid: settled.stillValid)
     }
@@ -224,7 +228,8 @@ public final class Broker: Sendable {
         let now = WallClock.now()
         guard let due = try? await read({ try $0.expiredUnrevokedTokens(now: now, limit: 500) }) else { return 0 }
         var count = 0
-        for token in due where (try? await revoke(accessor: token.accessor, principal: principal, reason: "expired", expired: true))?.revoked == true {
+        for token in due where (try? await revoke(accessor: token.accessor, principal: principal, reason: "expired", expired: true,
+                                                  settleNow: false))?.revoked == true {
             count += 1
         }
         return count

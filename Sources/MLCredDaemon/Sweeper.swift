@@ -35,7 +35,7 @@ public final class Sweeper: Sendable {
                 watch(accessor: token.accessor, pidfd: fd)
             } else {
                 _ = try? await broker.revoke(accessor: token.accessor, principal: principal,
-                                             reason: "bound process \(token.pid) exited while the daemon was down")
+                                             reason: "bound process \(token.pid) exited while the daemon was down", settleNow: false)
             }
         }
     }
@@ -70,7 +70,7 @@ public final class Sweeper: Sendable {
         }
         for (accessor, _) in exited {
             do {
-                try await broker.revoke(accessor: accessor, principal: principal, reason: "bound process exited")
+                try await broker.revoke(accessor: accessor, principal: principal, reason: "bound process exited", settleNow: false)
             } catch {
                 logger.error("could not revoke a token whose process exited", metadata: ["accessor": "\(accessor)", "error": "\(error)"])
             }

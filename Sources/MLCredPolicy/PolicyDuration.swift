@@ -1,5 +1,8 @@
 /// Durations in policies: `90s`, `30m`, `1h`, `1h30m`, `2d`. Whole seconds.
 public enum PolicyDuration {
+    /// Longest duration written anywhere (100 years): beyond it, a value is a mistake or an attack.
+    public static let maximumSeconds = 100 * 366 * 86400
+
     /// Seconds in `text`, or nil if it is not a positive duration.
     public static func parse(_ text: String) -> Int? {
         var total = 0
@@ -23,8 +26,9 @@ public enum PolicyDuration {
             default: return nil
             }
             let (product, overflow) = value.multipliedReportingOverflow(by: unit)
-            guard !overflow else { return nil }
-            total += product
+            let (sum, overflowSum) = total.addingReportingOverflow(product)
+            guard !overflow, !overflowSum, sum <= maximumSeconds else { return nil }
+            total = sum
             number = nil
             sawUnit = true
         }

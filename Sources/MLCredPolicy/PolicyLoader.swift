@@ -354,27 +354,18 @@ public enum PolicyLoader {
                 fail(header, "postgres-role grant needs 'create' statements")
             }
             grant.revoke = stringList(table["revoke"], key: "revoke", line: line("revoke"), problem: fail)
-            for statement in grant.create + (grant.revoke ?? []) {
-                if let unknown = Self.unknownPlaceholder(in: statement, allowed: grant.create.contains(statement) ? ["name", "password", "expiration"] : ["name"]) {
-                    fail(line(grant.create.contains(statement) ? "create" : "revoke"),
-                         "unknown placeholder {{\(unknown)}}: create statements know {{name}}, {{password}} and {{expiration}}; revoke statements {{name}}")
+            for (key, statements, placeholders) in [("create", grant.create, PostgresStatementRules.createPlaceholders),
+                                                    ("revoke", grant.revoke ?? [], PostgresStatementRules.revokePlaceholders)] {
+                for (index, statement) in statements.enumerated() {
+                    if let problem = PostgresStatementRules.problem(in: statement, placeholders: placeholders) {
+                        fail(line(key), "\(key) statement \(index + 1): \(problem)")
+                    }
                 }
             }
         case .static:
             break
         }
         return failed ? nil : grant
-    }
-
-    /// The first `{{word}}` in `statement` that is not one of `allowed`.
-    static func unknownPlaceholder(in statement: String, allowed: [String]) -> String? {
-        var rest = Substring(statement)
-        while let open = rest.firstRange(of: "{{"), let close = rest[open.upperBound...].firstRange(of: "}}") {
-            let word = String(rest[open.upperBound..<close.lowerBound])
-            if !allowed.contains(word) { return word }
-            rest = rest[close.upperBound...]
-        }
-        return nil
     }
 
     static func stringList(_ value: TOMLValueConvertible?, key: String, line: Int, problem: (Int, String) -> Void) -> [String]? {

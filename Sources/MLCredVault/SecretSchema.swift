@@ -93,11 +93,8 @@ enum SecretSchema {
         if let region = out["region"], !isRegion(region) {
             throw VaultError(.badRequest, "field 'region' must be an AWS region name such as us-east-1 (lower-case letters, digits, '-')")
         }
-        if let url = out["endpoint_url"] {
-            guard url.hasPrefix("https://") || url.hasPrefix("http://"),
-                  url.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
-                throw VaultError(.badRequest, "field 'endpoint_url' must be an http:// or https:// URL without spaces or control characters")
-            }
+        if let url = out["endpoint_url"], EndpointURL.parse(url) == nil {
+            throw VaultError(.badRequest, "field 'endpoint_url' must be http(s)://HOST[:PORT] (port 1-65535; no user info, path or query), e.g. http://127.0.0.1:5000")
         }
         for (key, value) in out where type == .postgres && key != "password" && value.unicodeScalars.contains(where: { $0.value < 0x20 }) {
             throw VaultError(.badRequest, "field '\(key)' must not contain control characters")

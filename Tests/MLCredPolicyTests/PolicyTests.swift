@@ -36,7 +36,7 @@ final class PolicyTests: XCTestCase {
         XCTAssertEqual(PolicyDuration.parse("90s"), 90)
         XCTAssertEqual(PolicyDuration.parse("1h30m"), 5400)
         XCTAssertEqual(PolicyDuration.parse("2d"), 172_800)
-        for bad in ["", "10", "h", "1x", "-1h", "0s", "1h 30m", "99999999999999999999h"] {
+        for bad in ["", "10", "h", "1x", "-1h", "0s", "1h 30m", "99999999999999999999h", "9223372036854775807s1s", "9223372036854775s"] {
             XCTAssertNil(PolicyDuration.parse(bad), bad)
         }
         XCTAssertEqual(PolicyDuration.format(5400), "1h30m")
@@ -98,10 +98,21 @@ final class PolicyTests: XCTestCase {
         ])
         XCTAssertTrue(found.contains { $0.hasPrefix("noexpiry.toml:6: create statements must set VALID UNTIL '{{expiration}}'") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("empty.toml:6: 'create' must list at least one statement") }, "\(found)")
-        XCTAssertTrue(found.contains { $0.hasPrefix("bogus.toml:7: unknown placeholder {{bogus}}") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("bogus.toml:7: revoke statement 1: unknown placeholder {{bogus}}") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("fed.toml:3: aws-federation-token grant needs 'session_policy'") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("phi.toml:4: aws-session-token grant 'k' in phi role") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("arn.toml:6: 'role_arn' must be a role ARN") }, "\(found)")
+    }
+
+    func testPostgresStatementsMayNotEndTheTransactionOrMisquotePlaceholders() {
+        let create = PostgresStatementRules.createPlaceholders
+        XCTAssertNil(PostgresStatementRules.problem(in: "CREATE ROLE \"{{name}}\" PASSWORD '{{password}}' VALID UNTIL {{expiration}}", placeholders: create))
+        XCTAssertNil(PostgresStatementRules.problem(in: "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'", placeholders: create))
+        for bad in ["COMMIT", "  commit;", "-- x\nROLLBACK", "/* c */ BEGIN", "SET ROLE postgres", "savepoint a", "END",
+                    "CREATE ROLE \"{{password}}\" LOGIN", "GRANT r TO \"{{name}}_ro\"", "ALTER ROLE x PASSWORD 'x{{password}}y'",
+                    "SELECT {{other}}"] {
+            XCTAssertNotNil(PostgresStatementRules.problem(in: bad, placeholders: create), bad)
+        }
     }
 
     func testEvaluatorIsDenyByDefaultAndExplainsItself() throws {

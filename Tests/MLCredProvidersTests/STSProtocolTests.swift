@@ -1,4 +1,6 @@
+import Foundation
 import XCTest
+import MLCredAPI
 import MLCredPolicy
 @testable import MLCredProviders
 
@@ -37,9 +39,9 @@ final class STSProtocolTests: XCTestCase {
         XCTAssertLessThanOrEqual(STSProtocol.sessionName(subject: String(repeating: "x", count: 100), accessor: "b").count, 64)
     }
 
-    func testTheRequestIsAFormPostSignedForSTS() {
+    func testTheRequestIsAFormPostSignedForSTS() throws {
         let signer = SigV4Signer(credentials: .init(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret"), region: "us-east-1", service: "sts")
-        let endpoint = STSProtocol.endpoint(region: "us-east-1", endpointURL: "http://127.0.0.1:5000")
+        let endpoint = try XCTUnwrap(STSProtocol.endpoint(region: "us-east-1", endpointURL: "http://127.0.0.1:5000"))
         XCTAssertEqual(endpoint.host, "127.0.0.1:5000")
         let request = STSProtocol.request(parameters: [("Action", "GetCallerIdentity"), ("Version", "2011-06-15")], signer: signer,
                                           endpoint: endpoint, amzDate: "20261126T120000Z")
@@ -47,22 +49,39 @@ final class STSProtocolTests: XCTestCase {
         let authorization = request.headers.first { $0.0 == "authorization" }?.1 ?? ""
         XCTAssertTrue(authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/sts/aws4_request"))
         XCTAssertFalse(request.headers.contains { $0.1.contains("secret") }, "the secret key is never sent")
-        XCTAssertEqual(STSProtocol.endpoint(region: "eu-west-1", endpointURL: nil).url, "https://sts.eu-west-1.amazonaws.com/")
+        XCTAssertEqual(STSProtocol.endpoint(region: "eu-west-1", endpointURL: nil)?.url, "https://sts.eu-west-1.amazonaws.com/")
+    }
+
+    func testOnlyPlainHostPortEndpointsAreAccepted() {
+        XCTAssertEqual(EndpointURL.parse("http://[::1]:5000/")?.authority, "[::1]:5000")
+        XCTAssertEqual(EndpointURL.parse("https://sts.example.com")?.url, "https://sts.example.com/")
+        for bad in ["http://127.0.0.1:99999/", "http://127.0.0.1:0", "http://user:pw@127.0.0.1/", "http://127.0.0.1/path",
+                    "http://127.0.0.1/?q=1", "http://", "ftp://x", "http://x\n[profile y]", "http://127.0.0.1:", "http://[::1"] {
+            XCTAssertNil(EndpointURL.parse(bad), bad)
+        }
     }
 
     func testAnswersAndErrorsAreRead() throws {
         let ok = """
-            <AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAX</AccessKeyId>\
-            <SecretAccessKey>s3cr&amp;t</SecretAccessKey><SessionToken>tok</SessionToken>\
+            <AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAEXAMPLEKEY000</AccessKeyId>\
+            <SecretAccessKey>s3cr&amp;amp;t</SecretAccessKey><SessionToken>tok</SessionToken>\
             <Expiration>2026-11-26T13:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>
             """
         let credentials = try STSProtocol.parse(status: 200, body: Array(ok.utf8))
-        XCTAssertEqual(credentials, .init(accessKeyID: "ASIAX", secretAccessKey: "s3cr&t", sessionToken: "tok", expiration: "2026-11-26T13:00:00Z"))
+        XCTAssertEqual(credentials, .init(accessKeyID: "ASIAEXAMPLEKEY000", secretAccessKey: "s3cr&amp;t", sessionToken: "tok", expiration: "2026-11-26T13:00:00Z"))
         let refused = "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>"
         XCTAssertThrowsError(try STSProtocol.parse(status: 403, body: Array(refused.utf8))) { error in
             XCTAssertEqual((error as? ProviderError)?.code, .upstream)
             XCTAssertEqual((error as? ProviderError)?.message, "STS refused the request: SignatureDoesNotMatch: The request signature we calculated does not match")
         }
+        let hostile = "<Error><Code>X</Code><Message>line\n\u{1B}[31mfake\(String(repeating: "m", count: 5000))</Message></Error>"
+        XCTAssertThrowsError(try STSProtocol.parse(status: 400, body: Array(hostile.utf8))) { error in
+            let message = (error as? ProviderError)?.message ?? ""
+            XCTAssertFalse(message.contains("\n") || message.contains("\u{1B}"), "no control characters reach terminals or the audit log")
+            XCTAssertLessThan(message.count, 400)
+        }
+        let odd = ok.replacingOccurrences(of: "ASIAEXAMPLEKEY000", with: "ASIA\nKEY")
+        XCTAssertThrowsError(try STSProtocol.parse(status: 200, body: Array(odd.utf8)), "a key id of another shape is refused")
     }
 
     func testFormBodiesEncodeSpacesAsPlusAndEverythingElseReservedAsPercent() {

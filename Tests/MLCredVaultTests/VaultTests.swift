@@ -137,5 +137,9 @@ final class VaultTests: XCTestCase {
         XCTAssertEqual(Timestamp.parse(text), 1_795_000_000.25)
         XCTAssertEqual(Timestamp.parse("2026-11-18"), 1_794_960_000)
         XCTAssertNil(Timestamp.parse("yesterday"))
+        // A peer (STS) or a query string may send any number of digits: no overflow, no crash.
+        XCTAssertNil(Timestamp.parse("2026-11-27T00:25:56.99999999999999999999Z"))
+        XCTAssertNotNil(Timestamp.parse("2026-11-27T00:25:56.123456789Z"))
+        XCTAssertNil(Timestamp.parse("2026-11-27T00:25:56.Z"))
     }
 }

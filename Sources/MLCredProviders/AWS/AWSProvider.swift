@@ -18,6 +18,10 @@ public struct AWSProvider: CredentialProvider {
     /// STS answers are a few KiB; anything larger is not STS.
     static let maxResponseBytes = 256 * 1024
 
+    /// Shortest life accepted from STS (the 30-minute sessions asked for, less clock skew).
+    static let minimumLifeSeconds = 20.0 * 60
+    /// Longest life STS grants (federation tokens: 36 h), plus skew.
+    static let maximumLifeSeconds = 37.0 * 3600
     /// Connection set-up limit.
     static let connectTimeoutSeconds: Int64 = 5
 
@@ -65,13 +69,21 @@ public struct AWSProvider: CredentialProvider {
         grant.durationSeconds = max(STSProtocol.minimumSessionSeconds, min(wanted, tokenLeft))
         let parameters = STSProtocol.parameters(grant: grant, sessionName: sessionName, sourceIdentity: Self.sourceIdentity(context.subject))
         let signer = SigV4Signer(credentials: .init(accessKeyID: keyID, secretAccessKey: secretKey), region: region, service: "sts")
-        let endpoint = STSProtocol.endpoint(region: region, endpointURL: secret.fields["endpoint_url"])
+        guard let endpoint = STSProtocol.endpoint(region: region, endpointURL: secret.fields["endpoint_url"]) else {
+            throw ProviderError(.badRequest, "aws secret '\(secret.name)' has an unusable endpoint_url: put it again as http(s)://HOST[:PORT]")
+        }
         let signed = STSProtocol.request(parameters: parameters, signer: signer, endpoint: endpoint,
                                          amzDate: Self.amzDate(epochSeconds: context.now))
         let (status, body) = try await send(signed)
         let credentials = try STSProtocol.parse(status: status, body: body)
         guard let expiration = Timestamp.parse(credentials.expiration) else {
-            throw ProviderError(.upstream, "STS answered with an unreadable expiration '\(credentials.expiration)'")
+            throw ProviderError(.upstream, "STS answered with an unreadable expiration '\(STSProtocol.quotable(credentials.expiration))'")
+        }
+        // What is handed out lives at least as long as SDKs need (they refresh 15 minutes
+        // before the end) and no longer than STS ever grants (36 h).
+        let now = context.now
+        guard expiration >= now + Self.minimumLifeSeconds, expiration <= now + Self.maximumLifeSeconds else {
+            throw ProviderError(.upstream, "STS answered with credentials expiring at \(Timestamp.format(epochSeconds: expiration)), outside what can be handed out")
         }
         var env = Self.jobEnvironment(secret: secret)
         let plain = Set(env.keys).union(["AWS_CREDENTIAL_EXPIRATION"])
@@ -102,10 +114,15 @@ public struct AWSProvider: CredentialProvider {
         for (name, value) in signed.headers { request.headers.replaceOrAdd(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: signed.body))
         request.headers.replaceOrAdd(name: "user-agent", value: "mlcred/\(mlcredVersion)")
+        let client = self.client
+        let sending = request
         do {
-            let response = try await client.execute(request, timeout: .seconds(Self.requestTimeoutSeconds))
-            let body = try await response.body.collect(upTo: Self.maxResponseBytes)
-            return (Int(response.status.code), Array(body.readableBytesView))
+            // The whole exchange, body included, is bounded: a trickled body must not hold a job.
+            return try await Deadline.run(seconds: Double(Self.requestTimeoutSeconds), what: "STS at \(signed.url)") {
+                let response = try await client.execute(sending, timeout: .seconds(Self.requestTimeoutSeconds))
+                let body = try await response.body.collect(upTo: Self.maxResponseBytes)
+                return (Int(response.status.code), Array(body.readableBytesView))
+            }
         } catch let error as ProviderError {
             throw error
         } catch {
@@ -117,12 +134,15 @@ public struct AWSProvider: CredentialProvider {
     static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError {
             switch error {
-            case .deadlineExceeded, .readTimeout, .connectTimeout: return "no answer within \(requestTimeoutSeconds) s"
+            case .deadlineExceeded, .readTimeout: return "no answer within \(requestTimeoutSeconds) s"
+            case .connectTimeout: return "could not connect within \(connectTimeoutSeconds) s"
+            case .remoteConnectionClosed: return "the server closed the connection"
             default: return "\(error)"
             }
         }
         let text = "\(error)"
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if text.contains("TooManyBytes") { return "the answer is larger than \(maxResponseBytes / 1024) KiB" }
         return text
     }
 }

@@ -1,3 +1,4 @@
+import MLCredAPI
 import MLCredPolicy
 
 /// The STS Query API as mlcred uses it: building signed requests for AssumeRole,
@@ -28,13 +29,12 @@ public enum STSProtocol {
         public var expiration: String
     }
 
-    /// The endpoint for `region`, or the secret's `endpoint_url` (a local emulator).
-    public static func endpoint(region: String, endpointURL: String?) -> (url: String, host: String) {
+    /// The endpoint for `region`, or the secret's `endpoint_url` (a local emulator); nil when
+    /// `endpointURL` is not an `http(s)://HOST[:PORT]` endpoint.
+    public static func endpoint(region: String, endpointURL: String?) -> (url: String, host: String)? {
         if let endpointURL {
-            var rest = endpointURL
-            for scheme in ["https://", "http://"] where rest.hasPrefix(scheme) { rest.removeFirst(scheme.count) }
-            let host = String(rest.prefix { $0 != "/" })
-            return (endpointURL.hasSuffix("/") ? endpointURL : endpointURL + "/", host)
+            guard let parsed = EndpointURL.parse(endpointURL) else { return nil }
+            return (parsed.url, parsed.authority)
         }
         let host = "sts.\(region).amazonaws.com"
         return ("https://\(host)/", host)
@@ -92,28 +92,53 @@ public enum STSProtocol {
         SigV4Signer.uriEncode(text).replacing("%20", with: "+")
     }
 
-    /// Reads a successful answer, or throws `upstream` quoting AWS's code and message.
+    /// Longest piece of an STS error message quoted to the caller and the audit log.
+    static let maxQuotedCharacters = 300
+
+    /// Reads a successful answer, or throws `upstream` quoting AWS's code and message (cut to
+    /// 300 characters, control characters as spaces: they reach terminals and the audit log).
     public static func parse(status: Int, body: [UInt8]) throws -> Credentials {
         let text = String(decoding: body, as: UTF8.self)
         guard (200..<300).contains(status) else {
-            let code = element("Code", in: text) ?? "HTTP \(status)"
-            let message = element("Message", in: text) ?? "no message"
+            let code = element("Code", in: text).map(quotable) ?? "HTTP \(status)"
+            let message = element("Message", in: text).map(quotable) ?? "no message"
             throw ProviderError(.upstream, "STS refused the request: \(code): \(message)")
         }
-        guard let credentials = element("Credentials", in: text),
+        guard let credentials = rawElement("Credentials", in: text),
               let keyID = element("AccessKeyId", in: credentials), let secret = element("SecretAccessKey", in: credentials),
               let token = element("SessionToken", in: credentials), let expiration = element("Expiration", in: credentials) else {
             throw ProviderError(.upstream, "STS answered without credentials")
         }
+        // Values that reach environments and config readers: the shapes AWS issues, nothing else.
+        guard keyID.utf8.count >= 16, keyID.utf8.count <= 128, keyID.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) }),
+              isToken(secret, maxBytes: 1024), isToken(token, maxBytes: 16384) else {
+            throw ProviderError(.upstream, "STS answered with credentials of an unexpected shape")
+        }
         return Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: token, expiration: expiration)
     }
 
-    /// The text inside the first `<name>...</name>`, XML entities decoded.
-    static func element(_ name: String, in text: String) -> String? {
+    /// Printable ASCII without spaces, 1...maxBytes long.
+    static func isToken(_ text: String, maxBytes: Int) -> Bool {
+        !text.isEmpty && text.utf8.count <= maxBytes && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+
+    static func quotable(_ text: String) -> String {
+        let flat = String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) })
+        return flat.count > maxQuotedCharacters ? String(flat.prefix(maxQuotedCharacters)) + "..." : flat
+    }
+
+    /// The text inside the first `<name>...</name>`, as it stands.
+    static func rawElement(_ name: String, in text: String) -> String? {
         guard let open = text.firstRange(of: "<\(name)>"),
               let close = text[open.upperBound...].firstRange(of: "</\(name)>") else { return nil }
         return String(text[open.upperBound..<close.lowerBound])
-            .replacing("&lt;", with: "<").replacing("&gt;", with: ">").replacing("&quot;", with: "\"")
-            .replacing("&apos;", with: "'").replacing("&amp;", with: "&")
+    }
+
+    /// The text inside the first `<name>...</name>`, XML entities decoded once (`&amp;` last).
+    static func element(_ name: String, in text: String) -> String? {
+        rawElement(name, in: text).map {
+            $0.replacing("&lt;", with: "<").replacing("&gt;", with: ">").replacing("&quot;", with: "\"")
+                .replacing("&apos;", with: "'").replacing("&amp;", with: "&")
+        }
     }
 }

@@ -17,6 +17,8 @@ public struct PostgresProvider: CredentialProvider {
     static let connectTimeoutSeconds: Int64 = 5
     /// Bounds every statement and lock wait of the broker's session (a DROP ROLE blocked by a lock).
     static let statementTimeout = "10s"
+    /// Bounds one whole operation once connected (all its statements), enforced here.
+    static let operationSeconds = 20.0
     /// libpq's default `sslmode`.
     static let defaultSSLMode = "prefer"
     /// Secret field → default variable.
@@ -30,6 +32,12 @@ public struct PostgresProvider: CredentialProvider {
 
     public func issue(secret: OpenedSecret, context: IssuanceContext) async throws -> IssuedCredential {
         let target = try Target(secret: secret)
+        // Policies are checked at load; this holds for any grant that reaches a provider.
+        for (index, statement) in context.grant.create.enumerated() {
+            if let problem = PostgresStatementRules.problem(in: statement, placeholders: PostgresStatementRules.createPlaceholders) {
+                throw ProviderError(.badRequest, "grant '\(context.grant.name)', create statement \(index + 1): \(problem)")
+            }
+        }
         let password = PostgresTemplate.password()
         // The server gets the password's SCRAM verifier, never the password (statement logs).
         let values = PostgresTemplate.Values(name: PostgresTemplate.roleName(role: context.role.name),
@@ -149,7 +157,7 @@ public struct PostgresProvider: CredentialProvider {
     }
 
     /// The broker login a secret holds.
-    struct Target {
+    struct Target: Sendable {
         var fields: [String: String]
         var host: String
         var port: Int
@@ -172,11 +180,12 @@ public struct PostgresProvider: CredentialProvider {
             sslMode = secret.fields["sslmode"] ?? PostgresProvider.defaultSSLMode
         }
 
-        var address: String { "\(host):\(port)/\(database)" }
+        /// `host:port/dbname` (an IPv6 host in brackets).
+        var address: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)/\(database)" }
     }
 
     private func withConnection(_ target: Target, redactions: [String],
-                                _ body: (PostgresConnection) async throws -> Void) async throws {
+                                _ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
         var configuration = PostgresConnection.Configuration(host: target.host, port: target.port, username: target.user,
                                                              password: target.password, database: target.database,
                                                              tls: try Self.tls(sslMode: target.sslMode))
@@ -189,9 +198,17 @@ public struct PostgresProvider: CredentialProvider {
                                 + PostgresTemplate.redact(Self.describe(error), secrets: redactions))
         }
         do {
-            try await run("SET statement_timeout = '\(Self.statementTimeout)'", on: connection, target: target, redactions: redactions)
-            try await run("SET lock_timeout = '\(Self.statementTimeout)'", on: connection, target: target, redactions: redactions)
-            try await body(connection)
+            // The server enforces its timeouts only while it answers; this deadline holds when it
+            // stops answering mid-session. Closing the connection then fails the stuck query.
+            try await Deadline.run(seconds: Self.operationSeconds, what: "PostgreSQL at \(target.address)") {
+                try await run("SET statement_timeout = '\(Self.statementTimeout)'", on: connection, target: target, redactions: redactions)
+                try await run("SET lock_timeout = '\(Self.statementTimeout)'", on: connection, target: target, redactions: redactions)
+                // If the link goes quiet mid-transaction, the server ends the session itself and
+                // frees its locks (the advisory lock every role change takes) for other jobs.
+                try await run("SET idle_in_transaction_session_timeout = '\(Self.statementTimeout)'", on: connection, target: target,
+                              redactions: redactions)
+                try await body(connection)
+            }
         } catch {
             try? await connection.close()
             throw error
@@ -254,8 +271,13 @@ public struct PostgresProvider: CredentialProvider {
         if let underlying = error.underlying {
             let text = "\(underlying)"
             if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+            if text.contains("connectTimeout") { return "could not connect within \(connectTimeoutSeconds) s" }
             return text
         }
-        return "\(error.code)"
+        switch error.code {
+        case .sslUnsupported: return "the server does not offer TLS (the secret's sslmode requires it)"
+        case .serverClosedConnection, .uncleanShutdown: return "the server closed the connection"
+        default: return "\(error.code)"
+        }
     }
 }

@@ -128,7 +128,9 @@ enum Quoting {
             case "\\": out += "\\\\"
             case "\"": out += "\\\""
             case "\n": out += "\\n"
+            case "\r": out += "\\r"
             case "$": out += "\\$"
+            case "`": out += "\\`"
             default: out.append(character)
             }
         }
