@@ -8,12 +8,20 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command with short-lived credentials for a role; revoke them when it ends.",
         discussion: """
-            Obtains a token bound to this process, fetches the role's credentials, starts CMD with them
-            in its environment (plus MLCRED_TOKEN, MLCRED_SOCKET, MLCRED_ROLE, MLCRED_EXPIRES_AT),
-            forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT, renews the token while CMD runs, and when CMD
-            exits revokes the token and every lease, then exits with CMD's code (128+N for signal N).
-            If mlcred itself is killed, the daemon revokes the token and the job is killed with it.
-            Credential values in CMD's output become <mlcred:masked> (always for phi roles).
+            Obtains a token bound to this process, fetches the role's credentials, starts
+            CMD with them in its environment (plus MLCRED_TOKEN, MLCRED_SOCKET,
+            MLCRED_ROLE, MLCRED_EXPIRES_AT), forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT,
+            renews the token while CMD runs, and when CMD exits revokes the token and
+            every lease, then exits with CMD's code (128+N for signal N). If mlcred itself
+            is killed, the daemon revokes the token and the job is killed with it.
+            Credential values in CMD's output become <mlcred:masked> (always for phi
+            roles).
+
+            AWS grants arrive as an AWS config file (AWS_CONFIG_FILE, in a private
+            directory removed at the end) whose credential_process runs this binary, so
+            SDKs fetch and refresh STS sessions on their own. PostgreSQL grants arrive as
+            PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD and PGSSLMODE for a role made
+            for this job alone and dropped when it ends.
 
             Examples:
               mlcred run --role train -- python train.py --epochs 3
@@ -70,8 +78,12 @@ struct Env: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a role's credentials as shell exports, a dotenv file or JSON (refused for phi roles).",
         discussion: """
-            The token behind them is not bound to a process: it lives until its ttl. Revoke it (and its
-            leases) when done with 'mlcred token revoke --current' in the same shell. Prefer 'mlcred run'.
+            The token behind them is not bound to a process: it lives until its ttl.
+            Revoke it (and its leases) when done with 'mlcred token revoke --current' in
+            the same shell. Prefer 'mlcred run'. AWS grants print AWS_ACCESS_KEY_ID,
+            AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_CREDENTIAL_EXPIRATION for the
+            role's first AWS grant: an STS session of at least 30 minutes, which revoking
+            cannot end early.
 
             Example: eval "$(mlcred env --role notebook)"
             """)
@@ -142,10 +154,14 @@ struct CredentialProcess: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "credential-process",
         abstract: "Print AWS credentials in the credential_process format, under $MLCRED_TOKEN.",
-        discussion: "Called by AWS SDKs through the config file 'mlcred run' writes; they refresh through it on their own.")
+        discussion: """
+            Called by AWS SDKs through the config file 'mlcred run' writes; they refresh
+            through it on their own. Each call mints a fresh STS session (at least 30
+            minutes), recorded as a lease. Without --grant: the role's first AWS grant.
+            """)
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "The grant to fetch (default: the role's AWS grant).")
+    @Option(help: "The AWS grant to fetch (default: the role's first AWS grant).")
     var grant: String?
 
     func run() throws {

@@ -8,9 +8,10 @@ struct MLCred: ParsableCommand {
         commandName: "mlcred",
         abstract: "Short-lived, policy-scoped credentials for machine-learning jobs.",
         discussion: """
-            Exit codes: 0 ok, 1 error, 2 usage, 3 denied, 4 sealed or uninitialized, 5 daemon unreachable.
-            The daemon's socket: --socket, else $MLCRED_SOCKET, else /run/mlcred/mlcred.sock,
-            else $XDG_RUNTIME_DIR/mlcred.sock, else ~/.local/share/mlcred/mlcred.sock.
+            Exit codes: 0 ok, 1 error, 2 usage, 3 denied, 4 sealed or uninitialized, 5
+            daemon unreachable. The daemon's socket: --socket, else $MLCRED_SOCKET, else
+            /run/mlcred/mlcred.sock, else $XDG_RUNTIME_DIR/mlcred.sock, else
+            ~/.local/share/mlcred/mlcred.sock.
             """,
         version: mlcredVersion,
         subcommands: [Run.self, Env.self, TokenCommand.self, CredentialProcess.self, Whoami.self, Status.self,

@@ -17,11 +17,13 @@ struct PolicyValidate: ParsableCommand {
         commandName: "validate",
         abstract: "Check a policy directory offline; every error as FILE:LINE: message (exit 1 on any).",
         discussion: """
-            Checks schema, durations, principals, grant fields per type, referenced files, phi rules,
-            ttl <= max_ttl and duplicate names. --against-daemon also checks that every referenced
-            secret exists in the running daemon with the right type and phi label (admin).
+            Checks schema, durations, principals, grant fields per type, referenced files,
+            phi rules, ttl <= max_ttl and duplicate names. --against-daemon also checks
+            that every referenced secret exists in the running daemon with the right type
+            and phi label (admin).
 
-            Example (CI of a policy repository): mlcred policy validate policies && mlcred policy test policies
+            Example (CI of a policy repository):
+              mlcred policy validate policies && mlcred policy test policies
             """)
 
     @Argument(help: "The policy directory (default ./policies, else /etc/mlcred/policies).")
@@ -146,8 +148,8 @@ struct PolicyExplain: ParsableCommand {
         commandName: "explain",
         abstract: "Explain whether a caller may assume a role, and why: offline from DIR, or by the daemon's loaded set.",
         discussion: """
-            Uses the same evaluator the daemon issues with. With --user and no --group, the user's groups
-            on this host are used.
+            Uses the same evaluator the daemon issues with. With --user and no --group,
+            the user's groups on this host are used.
 
             Examples:
               mlcred policy explain policies --role train-phi --user bob --group ml --environment prod --phi
@@ -236,8 +238,8 @@ struct PolicyDiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "The change in effective access between two policy sets, as Markdown for a pull request (or --json).",
         discussion: """
-            OLD and NEW are directories, or git revisions of one directory: REV (the directory
-            'policies' of the repository here) or REV:PATH.
+            OLD and NEW are directories, or git revisions of one directory: REV (the
+            directory 'policies' of the repository here) or REV:PATH.
 
             Examples:
               mlcred policy diff /etc/mlcred/policies ./policies

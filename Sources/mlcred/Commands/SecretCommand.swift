@@ -14,9 +14,10 @@ struct SecretPut: ParsableCommand {
         commandName: "put",
         abstract: "Store a new version of a secret from a JSON object (stdin, or --from-file).",
         discussion: """
-            Fields per type: aws: access_key_id, secret_access_key, [region], [endpoint_url];
-            postgres: host, port, dbname, user, password, [sslmode]; static: any string fields.
-            Values never come from argv, which other users can read.
+            Fields per type: aws: access_key_id, secret_access_key, [region],
+            [endpoint_url]; postgres: host, port, dbname, user, password, [sslmode];
+            static: any string fields. Values never come from argv, which other users can
+            read.
 
             Examples:
               mlcred secret put warehouse --type postgres --from-file warehouse.json

@@ -77,9 +77,10 @@ struct VaultInit: ParsableCommand {
         commandName: "init",
         abstract: "Create the vault's root key and leave the vault unsealed (admin).",
         discussion: """
-            The root key is stored only wrapped: under a key derived from the passphrase (Argon2id)
-            and/or under a 32-byte key file. With --key-file F, F is used if it exists, otherwise
-            created with 32 random bytes (mode 0400). Without any option, the passphrase is asked for.
+            The root key is stored only wrapped: under a key derived from the passphrase
+            (Argon2id) and/or under a 32-byte key file. With --key-file F, F is used if it
+            exists, otherwise created with 32 random bytes (mode 0400). Without any
+            option, the passphrase is asked for.
 
             Examples:
               mlcred vault init
