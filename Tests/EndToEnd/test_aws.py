@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import stat
+import subprocess
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -581,3 +582,21 @@ def test_revoking_an_sts_lease_warns_that_aws_keeps_it_valid_and_list_still_show
     assert "stay valid at AWS until" in revoked.err, revoked.err
     listed = json.loads(broker.cli("lease", "list", "--json", check=0).out)
     assert [l["state"] for l in listed if l["id"] == lease["id"]] == ["revoked"], "still valid at AWS: still listed"
+
+
+def test_run_removes_directories_left_by_a_killed_run_and_keeps_live_ones(broker, workdir):
+    runtime = tempfile.mkdtemp(prefix="xdg-", dir=workdir)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = os.path.join(runtime, f"mlcred-run-{gone.pid}-abcdef")
+    live = os.path.join(runtime, f"mlcred-run-{os.getpid()}-ghijkl")
+    for path in (stale, live):
+        os.mkdir(path, 0o700)
+        with open(os.path.join(path, "aws-config"), "w") as f:
+            f.write("[default]\n")
+    result = broker.cli("run", "--role", "train", "--", "sh", "-c", 'test -f "$AWS_CONFIG_FILE"',
+                        env_extra={"XDG_RUNTIME_DIR": runtime})
+    assert result.returncode == 0, result.err
+    assert not os.path.exists(stale), "the directory of a run that no longer exists was left"
+    assert os.path.exists(live)
+    assert sorted(os.listdir(runtime)) == [os.path.basename(live)], "run removes its own directory too"

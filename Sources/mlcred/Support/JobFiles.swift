@@ -15,7 +15,8 @@ struct JobFiles {
         if let runtime = Environment.value("XDG_RUNTIME_DIR"), Self.ownedByUser(runtime) { bases.append(runtime) }
         bases += ["/dev/shm", "/tmp"]
         for base in bases {
-            var template = Array((base + "/mlcred-run-XXXXXX").utf8CString)
+            Self.removeStale(in: base)
+            var template = Array((base + "/mlcred-run-\(getpid())-XXXXXX").utf8CString)
             if let made = mkdtemp(&template) {
                 directory = String(cString: made)  // mkdtemp makes it 0700
                 return
@@ -50,6 +51,25 @@ struct JobFiles {
     func remove() {
         for path in written { unlink(path) }
         rmdir(directory)
+    }
+
+    /// Removes directories left by a `run` that was killed (SIGKILL gives it no chance to
+    /// clean up): ours, named after a process that no longer exists. They hold no secret.
+    static func removeStale(in base: String) {
+        guard let directory = opendir(base) else { return }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let parts = name.split(separator: "-")
+            guard parts.count == 4, name.hasPrefix("mlcred-run-"), let pid = Int32(parts[2]), pid > 0,
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = base + "/" + name
+            // lstat: in a shared /dev/shm another user could plant a symlink by that name.
+            var info = stat()
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == getuid() else { continue }
+            for file in ["aws-config", "aws-credentials", "mask.sock"] { unlink(path + "/" + file) }
+            rmdir(path)
+        }
     }
 
     private static func ownedByUser(_ path: String) -> Bool {
