@@ -225,8 +225,12 @@ struct JobRunner {
         let deadline = now() + Self.revokeRetrySeconds
         while true {
             do {
-                let answer: RevocationResponse<Bool> = try client.call("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
-                RevocationWarnings.print(unconfirmed: answer.unconfirmed)
+                let raw = try client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
+                // Decoding costs a few ms in a static binary (first-use type lookups): only when there is something to say.
+                if !String(decoding: raw, as: UTF8.self).contains("\"unconfirmed\":[]"),
+                   let answer = try? APIJSON.decode(RevocationResponse<Bool>.self, from: raw) {
+                    RevocationWarnings.print(unconfirmed: answer.unconfirmed)
+                }
                 return
             } catch ClientError.api(_, let code, _) where code == .unauthenticated {
                 return  // already revoked or expired
