@@ -243,7 +243,11 @@ def test_a_token_revoked_while_its_credentials_are_made_ends_them_too(broker, po
     token = broker.cli("token", "--role", "slow").out.strip()
     fetch = subprocess.Popen(["curl", "-s", "--unix-socket", broker.socket, "-X", "POST", "-H", f"Authorization: Bearer {token}",
                               "-d", "{}", "http://x/v1/credentials"], stdout=subprocess.PIPE, text=True)
-    time.sleep(1)
+    # Revoke while the role is being made: its create transaction is sleeping in the server.
+    deadline = time.monotonic() + 20
+    while postgres.sql("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'") != [("1",)]:
+        assert time.monotonic() < deadline, "the create statements never started"
+        time.sleep(0.05)
     revoked = subprocess.run(["curl", "-s", "--unix-socket", broker.socket, "-X", "POST", "-H", f"Authorization: Bearer {token}",
                               "http://x/v1/tokens/revoke"], capture_output=True, text=True)
     assert '"revoked":true' in revoked.stdout.replace(" ", ""), revoked.stdout
