@@ -121,7 +121,10 @@ extension Broker {
                                          reason: "\(grant.type.rawValue) lease \(lease.id) (\(credential.providerID))", accessor: token.accessor))
                 for (key, value) in credential.env {
                     if let other = setBy[key], other != grant.name, env[key] != value {
-                        throw VaultError(.conflict, "grants '\(other)' and '\(grant.name)' of role '\(role.name)' both set \(key): give one an env table, or fetch them one at a time")
+                        // AWS grants take no env table: the way out for them is fetching one at a time.
+                        let awsInvolved = grant.type.secretType == "aws" || grants.contains { $0.name == other && $0.type.secretType == "aws" }
+                        let way = awsInvolved ? "fetch AWS grants one at a time (mlcred credential-process --grant NAME)" : "give one an env table, or fetch them one at a time"
+                        throw VaultError(.conflict, "grants '\(other)' and '\(grant.name)' of role '\(role.name)' both set \(key): \(way)")
                     }
                     env[key] = value
                     setBy[key] = grant.name

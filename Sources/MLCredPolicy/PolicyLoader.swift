@@ -341,11 +341,11 @@ public enum PolicyLoader {
         case .postgresRole:
             if let list = stringList(table["create"], key: "create", line: line("create"), problem: fail), !list.isEmpty {
                 grant.create = list
-                if !list.contains(where: { $0.contains("{{name}}") }) {
+                if !list.contains(where: PostgresStatementRules.createsRole) {
                     fail(line("create"), "create statements must make the role {{name}} (e.g. CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}')")
                 }
                 // Threat: a role without an expiry outlives its lease if the daemon dies before recording it.
-                if !list.contains(where: { $0.contains("{{expiration}}") }) {
+                if !list.contains(where: PostgresStatementRules.setsExpiry) {
                     fail(line("create"), "create statements must set VALID UNTIL '{{expiration}}': a role that cannot expire outlives a lost lease")
                 }
             } else if table["create"] != nil {

@@ -57,6 +57,36 @@ public enum PostgresStatementRules {
         return nil
     }
 
+    /// Whether `statement` makes the lease's role: `CREATE ROLE` or `CREATE USER` naming `{{name}}`.
+    public static func createsRole(_ statement: String) -> Bool {
+        let words = normalized(statement).split(separator: " ")
+        return words.count >= 3 && words[0] == "create" && (words[1] == "role" || words[1] == "user")
+            && words[2].contains("{{name}}")
+    }
+
+    /// Whether `statement` gives a role the lease's expiry: `VALID UNTIL '{{expiration}}'`.
+    public static func setsExpiry(_ statement: String) -> Bool {
+        let text = normalized(statement)
+        return text.contains("valid until '{{expiration}}'") || text.contains("valid until {{expiration}}")
+    }
+
+    /// Lower-cased, comments dropped, blanks folded to one space.
+    static func normalized(_ statement: String) -> String {
+        var rest = Substring(statement)
+        var out = ""
+        while !rest.isEmpty {
+            if rest.hasPrefix("--") {
+                rest = rest.drop { $0 != "\n" }
+            } else if rest.hasPrefix("/*") {
+                rest = rest.firstRange(of: "*/").map { rest[$0.upperBound...] } ?? ""
+                out.append(" ")
+            } else {
+                out.append(rest.removeFirst())
+            }
+        }
+        return out.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
     /// The statement's first keyword, lower-cased, after blanks and comments.
     static func firstWord(_ statement: String) -> String? {
         var rest = Substring(statement)

@@ -547,6 +547,18 @@ def test_a_role_with_two_aws_grants_prints_its_first_in_env_and_mints_nothing_el
     assert [lease["grant"] for lease in made] == ["first"], "only the first AWS grant is minted for env"
 
 
+def test_naming_two_aws_grants_at_once_is_a_conflict_that_says_how_to_fetch_them(broker, moto):
+    status, token = broker.http("POST", "/v1/tokens", {"role": "multi", "ttl": "10m"})
+    assert status == 200, token
+    status, body = broker.http("POST", "/v1/credentials", {"grants": ["first", "partner"]}, token=token["token"])
+    assert status == 409, body
+    message = body["error"]["message"]
+    assert "both set AWS_ACCESS_KEY_ID" in message and "credential-process --grant NAME" in message, message
+    assert "env table" not in message, "aws grants take no env table: the hint must not suggest one"
+    # Nothing minted is left behind as a live lease: the request failed as a whole.
+    assert [lease for lease in all_leases(broker) if lease["accessor"] == token["accessor"] and lease["state"] == "active"] == []
+
+
 def test_credential_process_without_grant_under_run_uses_the_first_aws_grant(broker, moto):
     result = broker.cli("run", "--no-mask", "--role", "multi", "--", os.path.join(broker.bins, "mlcred"), "credential-process")
     assert result.returncode == 0, result.err

@@ -93,10 +93,14 @@ final class PolicyTests: XCTestCase {
             "empty.toml": "name = \"b\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"db\"\ntype = \"postgres-role\"\ncreate = []\n",
             "bogus.toml": "name = \"c\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"db\"\ntype = \"postgres-role\"\n\(create)\nrevoke = [\"DROP ROLE \\\"{{bogus}}\\\"\"]\n",
             "fed.toml": "name = \"d\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"k\"\ntype = \"aws-federation-token\"\n",
+            "nameonly.toml": "name = \"g\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"db\"\ntype = \"postgres-role\"\ncreate = [\"GRANT r TO \\\"{{name}}\\\"\", \"SELECT '{{expiration}}'\"]\n",
             "phi.toml": "name = \"e\"\nphi = true\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"k\"\ntype = \"aws-session-token\"\n",
             "arn.toml": "name = \"f\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"k\"\ntype = \"aws-assume-role\"\nrole_arn = \"not-an-arn\"\n",
         ])
         XCTAssertTrue(found.contains { $0.hasPrefix("noexpiry.toml:6: create statements must set VALID UNTIL '{{expiration}}'") }, "\(found)")
+        // Mentioning the placeholders is not enough: a CREATE ROLE of {{name}} and a VALID UNTIL.
+        XCTAssertTrue(found.contains { $0.hasPrefix("nameonly.toml:6: create statements must make the role {{name}}") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("nameonly.toml:6: create statements must set VALID UNTIL") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("empty.toml:6: 'create' must list at least one statement") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("bogus.toml:7: revoke statement 1: unknown placeholder {{bogus}}") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("fed.toml:3: aws-federation-token grant needs 'session_policy'") }, "\(found)")
@@ -108,6 +112,11 @@ final class PolicyTests: XCTestCase {
         let create = PostgresStatementRules.createPlaceholders
         XCTAssertNil(PostgresStatementRules.problem(in: "CREATE ROLE \"{{name}}\" PASSWORD '{{password}}' VALID UNTIL {{expiration}}", placeholders: create))
         XCTAssertNil(PostgresStatementRules.problem(in: "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'", placeholders: create))
+        XCTAssertTrue(PostgresStatementRules.createsRole("create  USER\n\"{{name}}\" LOGIN"))
+        XCTAssertTrue(PostgresStatementRules.createsRole("/* made per lease */ CREATE ROLE {{name}}"))
+        XCTAssertFalse(PostgresStatementRules.createsRole("CREATE TABLE \"{{name}}\" (x int)"))
+        XCTAssertTrue(PostgresStatementRules.setsExpiry("ALTER ROLE \"{{name}}\" VALID\n  UNTIL '{{expiration}}'"))
+        XCTAssertFalse(PostgresStatementRules.setsExpiry("COMMENT ON ROLE \"{{name}}\" IS '{{expiration}}'"))
         for bad in ["COMMIT", "  commit;", "-- x\nROLLBACK", "/* c */ BEGIN", "SET ROLE postgres", "savepoint a", "END",
                     "CREATE ROLE \"{{password}}\" LOGIN", "GRANT r TO \"{{name}}_ro\"", "ALTER ROLE x PASSWORD 'x{{password}}y'",
                     "SELECT {{other}}"] {

@@ -119,7 +119,7 @@ struct SecretRemove: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Secret name.")
     var name: String
-    @Flag(help: "Remove it even if live leases need it to be revoked (their PostgreSQL roles then stay until their VALID UNTIL).")
+    @Flag(help: "Remove it even if live leases need it to be revoked: their PostgreSQL roles stay in the database (no login after VALID UNTIL), their leases stay revoke_failed until a secret of this name is put back.")
     var force = false
 
     func run() throws {
