@@ -119,7 +119,7 @@ extension Broker {
                 leases.append(lease)
                 events.append(AuditEvent(principal: principal, action: "credential.issue", role: role.name, grant: grant.name, result: .allowed,
                                          reason: "\(grant.type.rawValue) lease \(lease.id) (\(credential.providerID))", accessor: token.accessor))
-                for (key, value) in credential.env {
+                for (key, value) in credential.env.sorted(by: { $0.key < $1.key }) {  // sorted: the same conflict named every time
                     if let other = setBy[key], other != grant.name, env[key] != value {
                         // AWS grants take no env table: the way out for them is fetching one at a time.
                         let awsInvolved = grant.type.secretType == "aws" || grants.contains { $0.name == other && $0.type.secretType == "aws" }
