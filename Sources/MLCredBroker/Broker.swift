@@ -36,6 +36,11 @@ public final class Broker: Sendable {
         self.providers = byType
     }
 
+    /// Wipes the key material providers keep between calls (at seal).
+    public func forgetProviderKeys() {
+        for provider in providers.values { provider.forgetKeys() }
+    }
+
     /// The decision for `subject` asking for `role` here, with its reasons.
     public func decide(role: String, subject: PolicySubject) -> PolicyDecision {
         PolicyEvaluator.decide(role: role, in: policies.set, subject: subject, environment: environment, phiDaemon: phiDaemon)
@@ -123,7 +128,7 @@ public final class Broker: Sendable {
             throw VaultError(.unauthenticated, "malformed token")
         }
         let hash = try vault.hashToken(token)
-        guard let record = try await read({ try $0.token(hash: hash) }) else {
+        guard let record = try readNow({ try $0.token(hash: hash) }) else {
             throw VaultError(.unauthenticated, "unknown token")
         }
         if record.uid != principal.uid {
@@ -276,6 +281,15 @@ public final class Broker: Sendable {
             return try await store.write(body)
         } catch let error as VaultError {
             throw error
+        } catch {
+            throw VaultError(.internal, "storage error: \(error)")
+        }
+    }
+
+    /// A point lookup on the calling thread (see `Store.readNow`).
+    func readNow<T>(_ body: (StoreConnection) throws -> T) throws -> T {
+        do {
+            return try store.readNow(body)
         } catch {
             throw VaultError(.internal, "storage error: \(error)")
         }

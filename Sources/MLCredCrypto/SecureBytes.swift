@@ -67,6 +67,12 @@ public final class SecureBytes: @unchecked Sendable {
         }
     }
 
+    /// Whether these bytes equal `bytes`, compared in constant time; false once wiped.
+    public func holds(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count == count else { return false }
+        return (try? withKeyPointer { sodium_memcmp($0, bytes, count) == 0 }) ?? false
+    }
+
     /// Zeroes the bytes now; the object stays valid but must not be used for crypto again.
     public func wipe() {
         lock.withLock {

@@ -102,6 +102,8 @@ public protocol CredentialProvider: Sendable {
     /// Ends a credential at its provider (only called when `revocable`). Idempotent: a
     /// credential already gone counts as revoked.
     func revoke(lease: LeaseHandle, secret: OpenedSecret) async throws
+    /// Wipes any key material the provider keeps between calls (the vault is being sealed).
+    func forgetKeys()
 }
 
 extension CredentialProvider {
@@ -109,6 +111,7 @@ extension CredentialProvider {
     public var renewable: Bool { false }
     public func renew(lease: LeaseHandle, secret: OpenedSecret, expiresAt: Double) async throws {}
     public func revoke(lease: LeaseHandle, secret: OpenedSecret) async throws {}
+    public func forgetKeys() {}
 }
 
 /// Default variable names: `GRANT_FIELD`, upper-cased, other characters as `_`.

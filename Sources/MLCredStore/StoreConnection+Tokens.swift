@@ -115,7 +115,8 @@ extension StoreConnection {
     }
 
     public func token(accessor: String) throws -> TokenRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE accessor = ?", arguments: [accessor]).map(TokenRecord.init)
+        // Cached: every credential fetch re-reads its token here, in the transaction that stores its leases.
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM tokens WHERE accessor = ?"), arguments: [accessor]).map(TokenRecord.init)
     }
 
     /// Tokens not revoked and not expired at `now`.

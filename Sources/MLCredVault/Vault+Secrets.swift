@@ -118,7 +118,7 @@ extension Vault {
     /// `not_found`, or `internal` naming the secret when its record fails to decrypt.
     public nonisolated func openSecret(name: String) async throws -> (type: String, phi: Bool, fields: [String: String]) {
         let key = try hotKeys().secretEncryption
-        guard let record = try await store.read({ try $0.currentSecret(name) }) else {
+        guard let record = try store.readNow({ try $0.currentSecret(name) }) else {
             throw VaultError(.notFound, "no secret named '\(name)'")
         }
         var plaintext = try Self.open(record, key: key)

@@ -184,6 +184,15 @@ func timeCommand(_ arguments: [String], environment: [String: String], runs: Int
 
 let arguments = CommandLine.arguments
 if arguments.count == 3, arguments[1] == "--echo-server" { echoServer(path: arguments[2]) }
+// One load level alone, for profiling the daemon (perf record -p): --load SOCKET CLIENTS SECONDS [FETCH 1|0].
+if arguments.count >= 5, arguments[1] == "--load" {
+    let fetch = arguments.count < 6 || arguments[5] != "0"
+    let result = load(clients: Int(arguments[3]) ?? 32, seconds: Double(arguments[4]) ?? 5) {
+        try IssueAndFetch(socket: arguments[2], role: "bench", fetch: fetch)
+    }
+    print(result.line("mlcred, \(arguments[3]) clients\(fetch ? "" : ", token issue only")"))
+    exit(0)
+}
 guard arguments.count >= 6 else {
     print("usage: mlcred-bench SOCKET DAEMON_PID MLCRED_BINARY SCRATCH_DIR TOKENS [SECONDS]")
     exit(2)

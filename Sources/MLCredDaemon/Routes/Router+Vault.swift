@@ -38,6 +38,7 @@ extension Router {
     func vaultSeal(_ peer: PeerIdentity) async throws -> HTTPResponse {
         try await requireAdmin(peer, action: "vault.seal")
         try await vault.seal(principal: peer.principal)
+        broker.forgetProviderKeys()
         return .json(VaultStateResponse(initialized: true, sealed: true))
     }
 

@@ -6,6 +6,7 @@ import MLCredPolicy
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a command with short-lived credentials for a role; revoke them when it ends.",
         discussion: """
             Obtains a token bound to this process, fetches the role's credentials, starts
@@ -76,6 +77,7 @@ struct Run: ParsableCommand {
 
 struct Env: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "env",
         abstract: "Print a role's credentials as shell exports, a dotenv file or JSON (refused for phi roles).",
         discussion: """
             The token behind them is not bound to a process: it lives until its ttl.

@@ -2,7 +2,9 @@ import ArgumentParser
 import MLCredAPI
 import MLCredClient
 
-/// The `mlcred` command line.
+/// The `mlcred` command line. Every command names itself (`commandName`): ArgumentParser's
+/// default derives the name by reflection, a few conformance scans of the whole static
+/// binary at every start, which `mlcred run` pays for in its overhead.
 struct MLCred: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlcred",
@@ -37,6 +39,7 @@ struct OutputOptions: ParsableArguments {
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show the daemon's state: initialized, sealed, environment, phi, version.",
         discussion: "Exits 0 whenever the daemon answers, whatever its state.")
 
@@ -58,7 +61,7 @@ struct Status: ParsableCommand {
 }
 
 struct Whoami: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show who you are as the daemon sees you (from the kernel, not from you).")
+    static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Show who you are as the daemon sees you (from the kernel, not from you).")
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions

@@ -1,0 +1,90 @@
+import Foundation
+import MLCredAPI
+import MLCredCrypto
+@testable import MLCredPolicy
+@testable import MLCredProviders
+import XCTest
+
+/// The jwt provider keeps each signer's key in guarded memory between calls: a rotated key is
+/// picked up at once, and sealing wipes what it kept.
+final class JWTProviderTests: XCTestCase {
+    override func setUpWithError() throws {
+        try Sodium.initialize()
+    }
+
+    func signer(_ pair: (publicKey: [UInt8], secretKey: SecureBytes), kid: String) throws -> OpenedSecret {
+        let privateKey = try pair.secretKey.withUnsafeBytes { Base64.encode(Array($0.bindMemory(to: UInt8.self))) }
+        return OpenedSecret(name: "tracking", type: "jwt-signer", phi: false,
+                            fields: ["kid": kid, "issuer": "mlcred", "public_key": Base64.encodeURL(pair.publicKey), "private_key": privateKey])
+    }
+
+    func context() throws -> IssuanceContext {
+        let (role, problems) = PolicyLoader.parseRole(source: """
+            name = "train"
+            principals = ["uid:0"]
+            [[grant]]
+            secret = "tracking"
+            type = "jwt"
+            audience = "mlflow"
+            """, file: "train.toml", directory: "/nonexistent")
+        let loaded = try XCTUnwrap(role, "\(problems)")
+        return IssuanceContext(role: loaded, grant: loaded.grants[0], subject: "alice", accessor: "acc", now: 1_800_000_000,
+                               expiresAt: 1_800_003_600)
+    }
+
+    /// Verifies `jwt`'s signature with `publicKey`.
+    func verifies(_ jwt: String, _ publicKey: [UInt8]) -> Bool {
+        let parts = jwt.split(separator: ".").map(String.init)
+        guard parts.count == 3 else { return false }
+        var text = parts[2].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.count % 4 != 0 { text += "=" }
+        guard let signature = Base64.decode(text) else { return false }
+        return Ed25519.verify(signature, message: Array((parts[0] + "." + parts[1]).utf8), publicKey: publicKey)
+    }
+
+    func testSignsWithTheStoredKeyFollowsARotationAndStillSignsAfterForgetting() async throws {
+        let provider = JWTProvider()
+        let first = try Ed25519.generateKeyPair()
+        let second = try Ed25519.generateKeyPair()
+        let context = try context()
+        let a = try await provider.issue(secret: try signer(first, kid: "k1"), context: context).env["MLCRED_JWT"] ?? ""
+        let b = try await provider.issue(secret: try signer(first, kid: "k1"), context: context).env["MLCRED_JWT"] ?? ""
+        XCTAssertTrue(verifies(a, first.publicKey) && verifies(b, first.publicKey))
+        // The secret now holds another key under the same name: it signs at once.
+        let rotated = try await provider.issue(secret: try signer(second, kid: "k2"), context: context).env["MLCRED_JWT"] ?? ""
+        XCTAssertTrue(verifies(rotated, second.publicKey))
+        XCTAssertFalse(verifies(rotated, first.publicKey))
+        // Sealing wipes the kept keys; the next unsealed request copies the key again.
+        provider.forgetKeys()
+        let after = try await provider.issue(secret: try signer(second, kid: "k2"), context: context).env["MLCRED_JWT"] ?? ""
+        XCTAssertTrue(verifies(after, second.publicKey))
+    }
+
+    func testBase64EncodingMatchesFoundationForEveryTailLength() {
+        for count in 0..<70 {
+            let bytes = Sodium.randomBytes(count)
+            let reference = Data(bytes).base64EncodedString()
+            XCTAssertEqual(Base64.encode(bytes), reference, "\(count) bytes")
+            let url = reference.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            XCTAssertEqual(Base64.encodeURL(bytes), url, "\(count) bytes")
+            XCTAssertEqual(Base64.decode(Base64.encode(bytes)), bytes)
+        }
+        XCTAssertEqual(Base64.encodeURL([0xfb, 0xff]), "-_8")
+    }
+
+    func testKeptKeysAreComparedWholeAndWipedByForget() throws {
+        let keys = SigningKeys()
+        let bytes = Sodium.randomBytes(Ed25519.secretKeyLength)
+        let kept = try keys.key(secret: "s", bytes: bytes)
+        XCTAssertTrue(try keys.key(secret: "s", bytes: bytes) === kept, "the same key is reused, not copied again")
+        var other = bytes
+        other[other.count - 1] ^= 1
+        XCTAssertFalse(try keys.key(secret: "s", bytes: other) === kept, "one changed byte is another key")
+        XCTAssertFalse(kept.isWiped, "a replaced key is left to its last user, not wiped under it")
+        let current = try keys.key(secret: "s", bytes: other)
+        keys.wipeAll()
+        XCTAssertTrue(current.isWiped)
+        XCTAssertFalse(try keys.key(secret: "s", bytes: other) === current)
+    }
+}
