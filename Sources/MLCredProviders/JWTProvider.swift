@@ -37,7 +37,13 @@ public struct JWTProvider: CredentialProvider {
         claims["jti"] = .string(jti)
         let header: [String: PolicyValue] = ["alg": .string("EdDSA"), "typ": .string("JWT"), "kid": .string(kid)]
         let signingInput = Base64.encodeURL(try APIJSON.encode(header)) + "." + Base64.encodeURL(try APIJSON.encode(claims))
-        let signature = try Ed25519.sign(Array(signingInput.utf8), secretKey: key)
+        let signature: [UInt8]
+        do {
+            signature = try Ed25519.sign(Array(signingInput.utf8), secretKey: key)
+        } catch CryptoError.keyWiped {
+            // A seal wiped the kept key between opening the secret and signing.
+            throw ProviderError(.sealed, "the vault was sealed while the JWT was being signed")
+        }
         let jwt = signingInput + "." + Base64.encodeURL(signature)
         var env: [String: String] = [:]
         if context.grant.env.isEmpty {
