@@ -33,6 +33,29 @@ public enum APIJSON {
     }
 }
 
+/// JSON text written by hand where JSONEncoder costs too much.
+public enum JSONText {
+    /// `text` as a JSON string literal, or `null`.
+    public static func literal(_ text: String?) -> String {
+        guard let text else { return "null" }
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
 /// Timestamps on the wire: RFC 3339, UTC, millisecond precision.
 public enum Timestamp {
     /// `epochSeconds` as `2026-11-26T17:03:04.123Z`.

@@ -22,6 +22,13 @@ public struct Principal: Codable, Sendable, Equatable {
         try container.encode(unit, forKey: .unit)
     }
 
+    /// The JSON `encode(to:)` writes (keys sorted, as `APIJSON.encode`), written directly: every
+    /// audit record carries it, and JSONEncoder made it a visible share of each request.
+    public var json: String {
+        "{\"gid\":\(gid),\"groups\":[\(groups.map(String.init).joined(separator: ","))],\"pid\":\(pid),\"uid\":\(uid),"
+            + "\"unit\":\(JSONText.literal(unit)),\"user\":\(JSONText.literal(user))}"
+    }
+
     public init(uid: UInt32, gid: UInt32, user: String?, pid: Int32, groups: [UInt32], unit: String?) {
         self.uid = uid
         self.gid = gid

@@ -17,7 +17,7 @@ public struct AuditEvent: Sendable {
     public init(principal: Principal, action: String, role: String? = nil, grant: String? = nil,
                 result: AuditResult, reason: String? = nil, accessor: String? = nil) {
         self.principal = principal
-        principalJSON = (try? APIJSON.encode(principal)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        principalJSON = principal.json
         self.action = action
         self.role = role
         self.grant = grant

@@ -73,6 +73,18 @@ final class JWTProviderTests: XCTestCase {
         XCTAssertEqual(Base64.encodeURL([0xfb, 0xff]), "-_8")
     }
 
+    func testPrincipalJSONWrittenByHandIsWhatJSONEncoderWrites() throws {
+        let principals = [
+            Principal(uid: 1000, gid: 1000, user: "alice", pid: 42, groups: [27, 1000], unit: nil),
+            Principal(uid: 0, gid: 0, user: nil, pid: 1, groups: [], unit: "train@1.service"),
+            Principal(uid: 7, gid: 8, user: "q\"uo\\te/ü\u{1}\n\t\r\u{1f}", pid: Int32.max, groups: [UInt32.max], unit: "a\u{7f}b"),
+        ]
+        for principal in principals {
+            XCTAssertEqual(principal.json, String(decoding: try APIJSON.encode(principal), as: UTF8.self))
+            XCTAssertEqual(try APIJSON.decode(Principal.self, from: Array(principal.json.utf8)), principal)
+        }
+    }
+
     func testKeptKeysAreComparedWholeAndWipedByForget() throws {
         let keys = SigningKeys()
         let bytes = Sodium.randomBytes(Ed25519.secretKeyLength)
