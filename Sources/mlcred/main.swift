@@ -2,12 +2,10 @@ import ArgumentParser
 import Glibc
 import MLCredClient
 
-// Entry point: parses, runs, and maps every failure to SPEC §5's one-line errors and exit codes.
-signal(SIGPIPE, SIG_IGN)
-do {
-    var command = try MLCred.parseAsRoot()
+/// Runs `body` and maps every failure to SPEC §5's one-line errors and exit codes.
+func runReportingErrors(_ body: () throws -> Void) -> Never {
     do {
-        try command.run()
+        try body()
     } catch let error as CLIError {
         Terminal.err("mlcred: error: \(error.message)\(error.hint.map { " (hint: \($0))" } ?? "")\n")
         exit(error.status.rawValue)
@@ -26,6 +24,17 @@ do {
         Terminal.err("mlcred: error: \(MLCred.message(for: error))\n")
         exit(ExitStatus.error.rawValue)
     }
+    exit(0)
+}
+
+// Entry point. `run` and `credential-process` in their plain forms skip ArgumentParser (see FastPath).
+signal(SIGPIPE, SIG_IGN)
+if let job = FastPath.parse(CommandLine.arguments) {
+    runReportingErrors { try job.run() }
+}
+do {
+    var command = try MLCred.parseAsRoot()
+    runReportingErrors { try command.run() }
 } catch {
     // Parsing: --help and --version succeed; everything else is a usage error (exit 2).
     if MLCred.exitCode(for: error) == .success {
@@ -36,4 +45,3 @@ do {
     Terminal.err("mlcred: error: \(message) (hint: see 'mlcred help')\n")
     exit(ExitStatus.usage.rawValue)
 }
-exit(0)

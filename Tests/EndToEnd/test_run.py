@@ -519,3 +519,32 @@ def test_a_bad_ttl_is_a_usage_error_before_anything_is_issued(broker):
     for value in ("bogus", "0s", "-5m"):
         assert broker.cli("run", "--role", "job", "--ttl", value, "--", "true").returncode == 2, value
     assert live_tokens(broker) == []
+
+
+# 9. parsing: the plain forms of `run` skip ArgumentParser (FastPath); every other form goes
+# through it. Both must mean the same.
+
+def test_every_spelling_of_run_means_the_same_and_bad_ones_are_usage_errors(broker):
+    show = ["sh", "-c", 'echo "role=$MLCRED_ROLE args=$*"', "sh", "--role", "x", "--"]
+    expected = "role=job args=--role x --"
+    for spelling in (["run", "--role", "job", "--"] + show,                      # fast path, with --
+                     ["run", "--role", "job"] + show,                            # fast path, no --
+                     ["run", "--no-mask", "--role", "job", "--ttl", "5m", "--"] + show,
+                     ["run", "--socket", broker.socket, "--role", "job", "--"] + show,
+                     ["run", "--role=job", "--"] + show,                         # ArgumentParser
+                     ["run", "--ttl=5m", "--role", "job", "--"] + show):
+        result = broker.cli(*spelling)
+        assert result.returncode == 0 and result.out.strip() == expected, (spelling, result.out, result.err)
+    for spelling in (["run", "--role", "job"],                  # no command
+                     ["run", "--role", "job", "--"],            # no command after --
+                     ["run", "--", "--role", "job", "true"],    # options after -- are the command's
+                     ["run", "--role"],                         # a missing value
+                     ["run", "--role", "job", "--bogus", "--", "true"],
+                     ["credential-process", "--grant"],
+                     ["credential-process", "--bogus"]):
+        result = broker.cli(*spelling)
+        assert result.returncode == 2, (spelling, result.returncode, result.err)
+        assert one_error_line(result.err).startswith("mlcred: error: "), spelling
+    helped = broker.cli("run", "--help")
+    assert helped.returncode == 0 and "--role" in helped.out and "--no-mask" in helped.out, helped.err
+    assert live_tokens(broker) == []

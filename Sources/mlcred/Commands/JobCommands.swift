@@ -40,6 +40,11 @@ struct Run: ParsableCommand {
     var command: [String] = []
 
     func validate() throws {
+        // ArgumentParser's passthrough starts the command at an unknown option; no program is
+        // named "-...", so that is a mistyped option.
+        if let first = command.first, first != "--", first.hasPrefix("-") {
+            throw ValidationError("unknown option '\(first)' (the command to run goes after --)")
+        }
         guard !(command.first == "--" ? Array(command.dropFirst()) : command).isEmpty else {
             throw ValidationError("give the command to run after --")
         }
@@ -47,8 +52,22 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let client = try connection.client()
-        let job = command.first == "--" ? Array(command.dropFirst()) : command
+        try RunJob(socket: connection.socket, role: role, ttl: ttl, noMask: noMask,
+                   command: command.first == "--" ? Array(command.dropFirst()) : command).run()
+    }
+}
+
+/// What `mlcred run` does once its arguments are parsed (by ArgumentParser, or by `FastPath`).
+struct RunJob {
+    var socket: String?
+    var role: String
+    var ttl: String?
+    var noMask: Bool
+    var command: [String]
+
+    func run() throws {
+        let client = try MLCredClient(socketPath: socket)
+        let job = command
         // One request gets the token and the credentials, stored together. With --no-mask they are
         // fetched only once the role is known not to be phi (phi roles always mask).
         let token: TokenResponse = try client.call("POST", "/v1/tokens",
@@ -167,10 +186,20 @@ struct CredentialProcess: ParsableCommand {
     var grant: String?
 
     func run() throws {
+        try CredentialProcessJob(socket: connection.socket, grant: grant).run()
+    }
+}
+
+/// What `mlcred credential-process` does once its arguments are parsed.
+struct CredentialProcessJob {
+    var socket: String?
+    var grant: String?
+
+    func run() throws {
         guard let token = Environment.value("MLCRED_TOKEN") else {
             throw CLIError("MLCRED_TOKEN is not set", hint: "run this under 'mlcred run'", status: .usage)
         }
-        let credentials: CredentialsResponse = try connection.client().call(
+        let credentials: CredentialsResponse = try MLCredClient(socketPath: socket).call(
             "POST", "/v1/credentials", body: CredentialsRequest(grants: grant.map { [$0] }, aws: .only), bearer: token)
         guard let keyID = credentials.env["AWS_ACCESS_KEY_ID"], let secret = credentials.env["AWS_SECRET_ACCESS_KEY"] else {
             throw CLIError("the role has no AWS grant\(grant.map { " named '\($0)'" } ?? "")", hint: "check the role's grants with 'mlcred policy list'")
