@@ -292,3 +292,37 @@ def test_a_token_request_can_carry_its_credentials_in_one_transaction(broker):
     assert any(item["id"] == lease["id"] for item in listed)
     status, plain = broker.http("POST", "/v1/tokens", {"role": "short"})
     assert status == 200 and plain.get("credentials") is None
+
+
+def test_32_clients_fetching_at_once_are_all_answered_and_sigterm_still_drains(broker):
+    # Token and secret lookups run on the calling thread, on a connection of their own. Done on
+    # the pool's readers they deadlocked under the benchmark's load in a release build (both
+    # cooperative threads waiting for readers whose release needed one of them; the daemon then
+    # hung at SIGTERM). This debug-build test did not reproduce that deadlock; it checks that
+    # concurrent fetches are all answered and that a loaded daemon still drains.
+    import threading
+    failures, done = [], []
+    deadline = time.time() + 3
+
+    def client():
+        count = 0
+        while time.time() < deadline:
+            status, token = broker.http("POST", "/v1/tokens", {"role": "short"}, timeout=10)
+            if status != 200:
+                failures.append(("token", status, token))
+                return
+            status, body = broker.http("POST", "/v1/credentials", {}, token=token["token"], timeout=10)
+            if status != 200 or "MLCRED_JWT" not in body["env"]:
+                failures.append(("credentials", status, body))
+                return
+            count += 1
+        done.append(count)
+
+    threads = [threading.Thread(target=client) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), "a request was never answered"
+    assert failures == [] and len(done) == 32 and sum(done) > 32, (failures[:3], done)
+    assert broker.stop() == 0, "SIGTERM after the load must drain and exit 0"
