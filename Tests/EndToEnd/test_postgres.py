@@ -582,6 +582,21 @@ def test_parallel_jobs_each_get_their_own_role_and_none_is_left(broker, postgres
     wait_for(lambda: set(postgres.roles(PREFIX)) == before, 20, "every role to be dropped")
 
 
+def test_a_burst_of_jobs_queues_for_broker_connections_instead_of_failing(broker, postgres):
+    # The broker login may hold only 8 sessions; 30 jobs start at once. The daemon opens at most
+    # 8 broker connections per server and login and queues the rest, so none fails with 53300.
+    postgres.sql(f"ALTER ROLE {postgres.broker_user} CONNECTION LIMIT 8")
+    try:
+        before = set(postgres.roles(PREFIX))
+        procs = [popen_run(broker, "analyst", "psql", "-X", "-At", "-c", "SELECT 1") for _ in range(30)]
+        results = [(p.wait(timeout=180), p.stdout.read().decode(), p.stderr.read().decode()) for p in procs]
+        failures = [r for r in results if r[0] != 0 or r[1].strip() != "1"]
+        assert failures == [], failures[:3]
+        wait_for(lambda: set(postgres.roles(PREFIX)) == before, 60, "every role to be dropped")
+    finally:
+        postgres.sql(f"ALTER ROLE {postgres.broker_user} CONNECTION LIMIT -1")
+
+
 def test_run_warns_when_the_token_reaches_max_ttl(broker):
     result = broker.cli("run", "--role", "capped", "--", "sleep", "4")
     assert result.returncode == 0, result.err

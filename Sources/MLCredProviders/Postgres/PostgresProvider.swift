@@ -19,6 +19,11 @@ public struct PostgresProvider: CredentialProvider {
     static let statementTimeout = "10s"
     /// Bounds one whole operation once connected (all its statements), enforced here.
     static let operationSeconds = 20.0
+    /// Broker connections open at once per server and login; more operations wait their turn.
+    static let connectionsPerServer = 8
+    /// How long an operation waits for a turn before it fails.
+    static let turnWaitSeconds = 30.0
+    static let gate = ConnectionGate(limit: connectionsPerServer, waitSeconds: turnWaitSeconds)
     /// libpq's default `sslmode`.
     static let defaultSSLMode = "prefer"
     /// Secret field → default variable.
@@ -186,17 +191,35 @@ public struct PostgresProvider: CredentialProvider {
 
     private func withConnection(_ target: Target, redactions: [String],
                                 _ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
+        try await Self.gate.withPlace("\(target.user)@\(target.host):\(target.port)", what: "PostgreSQL at \(target.address)") {
+            try await connected(target, redactions: redactions, body)
+        }
+    }
+
+    private func connected(_ target: Target, redactions: [String],
+                           _ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
         var configuration = PostgresConnection.Configuration(host: target.host, port: target.port, username: target.user,
                                                              password: target.password, database: target.database,
                                                              tls: try Self.tls(sslMode: target.sslMode))
         configuration.options.connectTimeout = .seconds(Self.connectTimeoutSeconds)
-        let connection: PostgresConnection
-        do {
-            connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
-        } catch {
-            throw ProviderError(.upstream, "cannot connect to PostgreSQL at \(target.address) as \(target.user): "
-                                + PostgresTemplate.redact(Self.describe(error), secrets: redactions))
+        var connection: PostgresConnection?
+        var attempt = 0
+        while connection == nil {
+            do {
+                connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            } catch {
+                // 53300 (too many connections): the server's or the login's limit is taken, perhaps
+                // by sessions that are still ending. A few short retries before failing the job.
+                if Self.isTooManyConnections(error) && attempt < Self.tooManyConnectionsRetries {
+                    try await Task.sleep(nanoseconds: UInt64(100_000_000) << attempt)
+                    attempt += 1
+                    continue
+                }
+                throw ProviderError(.upstream, "cannot connect to PostgreSQL at \(target.address) as \(target.user): "
+                                    + PostgresTemplate.redact(Self.describe(error), secrets: redactions))
+            }
         }
+        guard let connection else { return }
         do {
             // The server enforces its timeouts only while it answers; this deadline holds when it
             // stops answering mid-session. Closing the connection then fails the stuck query.
@@ -263,6 +286,13 @@ public struct PostgresProvider: CredentialProvider {
 
     /// The server's message and SQLSTATE, or what went wrong on the way. PSQLError's own
     /// description hides both on purpose; the server's message names objects, not values we redact.
+    /// Retries of a connection refused with 53300, after 0.1, 0.2, 0.4 and 0.8 s.
+    static let tooManyConnectionsRetries = 4
+
+    static func isTooManyConnections(_ error: any Error) -> Bool {
+        (error as? PSQLError)?.serverInfo?[.sqlState] == "53300"
+    }
+
     static func describe(_ error: any Error) -> String {
         guard let error = error as? PSQLError else { return "\(error)" }
         if let info = error.serverInfo, let message = info[.message] {
