@@ -314,8 +314,22 @@ public enum PolicyLoader {
                     fail(line("duration"), "'duration' must be a duration from 15m to 12h")
                 }
             }
+            // What STS takes: at most 2,048 characters from U+0020-U+00FF (and tab, LF, CR).
+            // Whitespace between tokens counts, so it is dropped; the rest is sent as written.
+            func sessionPolicy(_ text: String, key: String) -> String? {
+                let packed = SessionPolicyText.minified(text)
+                if let bad = packed.unicodeScalars.first(where: { $0.value < 0x20 || $0.value > 0xFF }) {
+                    fail(line(key), "session policy has the character U+\(String(bad.value, radix: 16, uppercase: true)), which AWS STS refuses (only U+0020-U+00FF)")
+                    return nil
+                }
+                if packed.count > SessionPolicyText.maximumCharacters {
+                    fail(line(key), "session policy is \(packed.count) characters without whitespace; AWS STS accepts at most \(SessionPolicyText.maximumCharacters)")
+                    return nil
+                }
+                return packed
+            }
             if let inline = table["session_policy"] {
-                if let text = inline.string, JSONCheck.isObject(text) { grant.sessionPolicy = text } else {
+                if let text = inline.string, JSONCheck.isObject(text) { grant.sessionPolicy = sessionPolicy(text, key: "session_policy") } else {
                     fail(line("session_policy"), "'session_policy' must be a JSON IAM policy document")
                 }
             }
@@ -324,7 +338,7 @@ public enum PolicyLoader {
                     if let text = readFile(directory + "/" + relative) {
                         if JSONCheck.isObject(text) {
                             grant.sessionPolicyFile = relative
-                            grant.sessionPolicy = text
+                            grant.sessionPolicy = sessionPolicy(text, key: "session_policy_file")
                         } else {
                             fail(line("session_policy_file"), "session_policy_file '\(relative)' is not a JSON IAM policy document")
                         }
@@ -460,6 +474,31 @@ public enum Names {
 }
 
 /// Minimal JSON checks for policy documents.
+/// Session policy text as sent to STS.
+public enum SessionPolicyText {
+    /// AWS's limit on the plaintext of a session policy.
+    public static let maximumCharacters = 2048
+
+    /// `json` without the blanks between its tokens (inside strings nothing changes).
+    public static func minified(_ json: String) -> String {
+        var out = String.UnicodeScalarView()
+        var inString = false
+        var escaped = false
+        for scalar in json.unicodeScalars {
+            if inString {
+                out.append(scalar)
+                if escaped { escaped = false } else if scalar == "\\" { escaped = true } else if scalar == "\"" { inString = false }
+            } else if scalar == " " || scalar == "\t" || scalar == "\n" || scalar == "\r" {
+                continue
+            } else {
+                if scalar == "\"" { inString = true }
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+}
+
 enum JSONCheck {
     static func isObject(_ text: String) -> Bool {
         guard let data = text.data(using: .utf8),

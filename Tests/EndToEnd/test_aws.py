@@ -23,11 +23,12 @@ AWS = os.path.join(VENV, "bin", "aws")
 VENV_PYTHON = os.path.join(VENV, "bin", "python")
 MASK = "<mlcred:masked>"
 
-# The policy file is written pretty-printed on purpose (spaces, newlines): moto checks a
+# The policy file is written pretty-printed (the daemon drops the blanks between tokens: they
+# count against STS's 2,048 characters), and its Sid holds spaces on purpose: moto checks a
 # signature over the form body as Python's urlencode writes it (space -> '+'), so a body that
 # encodes a space as %20 fails there with SignatureDoesNotMatch though real STS would take it.
 SESSION_POLICY = {"Version": "2012-10-17",
-                  "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                  "Statement": [{"Sid": "read the ml data bucket", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
                                  "Resource": ["arn:aws:s3:::ml-data", "arn:aws:s3:::ml-data/*"]}]}
 FEDERATION_POLICY = {"Version": "2012-10-17",
                      "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}
@@ -317,6 +318,7 @@ def test_the_session_policy_tags_and_source_identity_reach_sts_signed_by_the_bro
         assert params["SourceIdentity"] == user
         assert user in params["RoleSessionName"] and 2 <= len(params["RoleSessionName"]) <= 64
         assert json.loads(params["Policy"]) == SESSION_POLICY
+        assert "\n" not in params["Policy"] and '"Sid":"read the ml data bucket"' in params["Policy"], params["Policy"]
         assert tags_of(params) == {"team": "ml", "project": "mlcred"}
         assert 1800 <= int(params["DurationSeconds"]) <= 3600, params["DurationSeconds"]
         assert signing_key(call) == moto.access_key_id

@@ -108,6 +108,26 @@ final class PolicyTests: XCTestCase {
         XCTAssertTrue(found.contains { $0.hasPrefix("arn.toml:6: 'role_arn' must be a role ARN") }, "\(found)")
     }
 
+    func testSessionPoliciesAreSentWithoutBlanksAndMustFitWhatSTSTakes() throws {
+        XCTAssertEqual(SessionPolicyText.minified("{\n  \"Version\": \"2012-10-17\",\t\"Sid\" : \"a \\\" b\\\\\" }"),
+                       "{\"Version\":\"2012-10-17\",\"Sid\":\"a \\\" b\\\\\"}")
+        let pretty = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"s3:GetObject\", \"Resource\": \"arn:aws:s3:::b/*\"}]\n}\n"
+        let huge = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::"
+            + String(repeating: "x", count: 2100) + "\"}]}"
+        let grant = "[[grant]]\nsecret = \"k\"\ntype = \"aws-assume-role\"\nrole_arn = \"arn:aws:iam::1:role/r\"\nsession_policy_file = "
+        try write(["aws/pretty.json": pretty, "aws/huge.json": huge, "aws/wide.json": "{\"Sid\": \"\u{2013}\"}",
+                   "ok.toml": "name = \"ok\"\nprincipals = [\"uid:0\"]\n\(grant)\"aws/pretty.json\"\n"])
+        let loaded = try PolicyLoader.load(directory: directory)
+        XCTAssertEqual(loaded.roles["ok"]?.grants.first?.sessionPolicy,
+                       "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::b/*\"}]}")
+        let found = try diagnostics([
+            "huge.toml": "name = \"huge\"\nprincipals = [\"uid:0\"]\n\(grant)\"aws/huge.json\"\n",
+            "wide.toml": "name = \"wide\"\nprincipals = [\"uid:0\"]\n\(grant)\"aws/wide.json\"\n",
+        ])
+        XCTAssertTrue(found.contains { $0.hasPrefix("huge.toml:7: session policy is 2208 characters without whitespace; AWS STS accepts at most 2048") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("wide.toml:7: session policy has the character U+2013") }, "\(found)")
+    }
+
     func testPostgresStatementsMayNotEndTheTransactionOrMisquotePlaceholders() {
         let create = PostgresStatementRules.createPlaceholders
         XCTAssertNil(PostgresStatementRules.problem(in: "CREATE ROLE \"{{name}}\" PASSWORD '{{password}}' VALID UNTIL {{expiration}}", placeholders: create))
