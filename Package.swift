@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "mlcredd",
             dependencies: [
-                "MLCredDaemon",
+                "MLCredDaemon", "MLCredPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

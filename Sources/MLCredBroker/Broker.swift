@@ -240,6 +240,22 @@ public final class Broker: Sendable {
         return count
     }
 
+    /// Deletes tokens and leases that ended more than `retention` seconds ago (the audit log
+    /// keeps their history), a batch at a time; audited when anything went. Returns the count.
+    public func purgeEnded(retention: Double, principal: Principal) async -> Int {
+        let cutoff = WallClock.now() - retention
+        let gone = try? await write { connection -> Int in
+            let (tokens, leases) = try connection.purgeEnded(before: cutoff, limit: 5000)
+            if tokens + leases > 0 {
+                try connection.appendAudit(AuditEvent(principal: principal, action: "store.purge", result: .allowed,
+                                                      reason: "\(tokens) tokens and \(leases) leases that ended before \(Timestamp.format(epochSeconds: cutoff))"),
+                                           time: WallClock.now())
+            }
+            return tokens + leases
+        }
+        return gone ?? 0
+    }
+
     /// Live tokens bound to a process (the sweeper watches them).
     public func boundTokens() async throws -> [TokenRecord] {
         try await read { try $0.boundLiveTokens() }

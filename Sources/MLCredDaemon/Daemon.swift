@@ -20,9 +20,12 @@ public struct DaemonConfiguration: Sendable {
     public var adminGroup: String
     public var unsealKeyFile: String?
     public var socketMode: mode_t
+    /// How long ended tokens and leases are kept before the sweeper deletes them.
+    public var retentionSeconds: Double
 
     public init(stateDirectory: String, socketPath: String, policiesDirectory: String, environment: String, phi: Bool,
-                adminGroup: String, unsealKeyFile: String?, socketMode: mode_t) {
+                adminGroup: String, unsealKeyFile: String?, socketMode: mode_t, retentionSeconds: Double = Sweeper.defaultRetentionSeconds) {
+        self.retentionSeconds = retentionSeconds
         self.stateDirectory = stateDirectory
         self.socketPath = socketPath
         self.policiesDirectory = policiesDirectory
@@ -91,7 +94,7 @@ public enum Daemon {
         try? await vault.audit(AuditEvent(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()), action: "policy.load",
                                           result: .allowed, reason: "loaded \(policies.set.roles.count) roles from \(configuration.policiesDirectory), digest \(policies.set.digest)"))
         let broker = Broker(vault: vault, store: store, policies: policies)
-        let sweeper = Sweeper(broker: broker, logger: logger)
+        let sweeper = Sweeper(broker: broker, logger: logger, retentionSeconds: configuration.retentionSeconds)
         await sweeper.adoptBoundTokens()
         let sweeping = Task { await sweeper.run() }
 

@@ -17,9 +17,15 @@ public final class Sweeper: Sendable {
     private let watched = Mutex<[String: Int32]>([:])
     private let principal = Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid())
 
-    public init(broker: Broker, logger: Logger) {
+    /// How long ended tokens and leases are kept (the audit log keeps their history).
+    private let retentionSeconds: Double
+    /// The default `--retention`.
+    public static let defaultRetentionSeconds = 7.0 * 86_400
+
+    public init(broker: Broker, logger: Logger, retentionSeconds: Double = Sweeper.defaultRetentionSeconds) {
         self.broker = broker
         self.logger = logger
+        self.retentionSeconds = retentionSeconds
     }
 
     /// Watches `pidfd` (the sweeper takes ownership) and revokes `accessor` when it exits.
@@ -54,6 +60,15 @@ public final class Sweeper: Sendable {
                 while !Task.isCancelled {
                     _ = await self.broker.sweepLeases(principal: self.principal)
                     try? await Task.sleep(nanoseconds: UInt64(Self.intervalSeconds * 1e9))
+                }
+            }
+            group.addTask {
+                // Every 10 minutes (sooner for a short retention); a backlog goes a batch per second.
+                let pause = min(max(self.retentionSeconds / 2, Self.intervalSeconds), 600)
+                while !Task.isCancelled {
+                    let gone = await self.broker.purgeEnded(retention: self.retentionSeconds, principal: self.principal)
+                    if gone > 0 { self.logger.info("purged ended tokens and leases", metadata: ["count": "\(gone)"]) }
+                    try? await Task.sleep(nanoseconds: UInt64((gone >= 5000 ? Self.intervalSeconds : pause) * 1e9))
                 }
             }
         }

@@ -94,6 +94,11 @@ extension Store {
             try db.execute(sql: "ALTER TABLE leases ADD COLUMN next_attempt_at REAL")
             try db.execute(sql: "CREATE INDEX leases_pending ON leases(next_attempt_at) WHERE state IN ('revoking', 'revoke_failed')")
         }
+        migrator.registerMigration("v5-retention") { db in
+            // The retention purge finds what ended long ago without scanning live rows.
+            try db.execute(sql: "CREATE INDEX leases_ended ON leases(expires_at) WHERE state IN ('revoked', 'expired')")
+            try db.execute(sql: "CREATE INDEX tokens_ended ON tokens(revoked_at) WHERE revoked_at IS NOT NULL")
+        }
         return migrator
     }
 }

@@ -248,6 +248,25 @@ extension StoreConnection {
 
     /// Counts for metrics and tests: live tokens, active leases, and ended leases whose
     /// provider has not confirmed yet (`revoking`, `revoke_failed`).
+    /// Deletes up to `limit` leases that ended (`revoked`, `expired`) and whose credential
+    /// stopped being valid before `cutoff`, then up to `limit` tokens revoked or expired before
+    /// `cutoff` that no lease names any more. A lease whose revocation is still owed is never
+    /// touched, nor its token. Returns how many of each went.
+    public func purgeEnded(before cutoff: Double, limit: Int) throws -> (tokens: Int, leases: Int) {
+        try db.execute(sql: """
+            DELETE FROM leases WHERE id IN (
+                SELECT id FROM leases WHERE state IN ('revoked', 'expired') AND expires_at < ?
+                AND COALESCE(revoked_at, 0) < ? LIMIT ?)
+            """, arguments: [cutoff, cutoff, limit])
+        let leases = db.changesCount
+        try db.execute(sql: """
+            DELETE FROM tokens WHERE accessor IN (
+                SELECT t.accessor FROM tokens t WHERE t.revoked_at IS NOT NULL AND t.revoked_at < ?
+                AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.accessor = t.accessor) LIMIT ?)
+            """, arguments: [cutoff, limit])
+        return (db.changesCount, leases)
+    }
+
     public func liveCounts(now: Double) throws -> (tokens: Int, leases: Int, revocationsPending: Int) {
         let tokens = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > ?", arguments: [now]) ?? 0
         let leases = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leases WHERE state = 'active'") ?? 0

@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import MLCredAPI
 import MLCredDaemon
+import MLCredPolicy
 
 /// `mlcredd`: argument parsing and wiring; the daemon itself lives in MLCredDaemon.
 @main
@@ -47,12 +48,18 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "How long tokens and leases that ended are kept before they are deleted, e.g. 7d or 12h (the audit log keeps their history).")
+    var retention: String = "7d"
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown --log-level '\(logLevel)'")
         }
         guard let mode = UInt32(socketMode, radix: 8), mode <= 0o777 else {
             throw ValidationError("--socket-mode must be octal, e.g. 0660")
+        }
+        guard PolicyDuration.parse(retention) != nil else {
+            throw ValidationError("--retention must be a duration such as 7d, 12h or 30m")
         }
         guard !environment.isEmpty, environment.utf8.allSatisfy({ $0 == 45 || $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) }) else {
             throw ValidationError("--environment must be lower-case letters, digits, '-' or '_'")
@@ -94,7 +101,8 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
         return DaemonConfiguration(
             stateDirectory: stateDir ?? state, socketPath: socket ?? socketPath, policiesDirectory: policies ?? policyDir,
             environment: environment, phi: phi, adminGroup: adminGroup, unsealKeyFile: unsealKeyFile,
-            socketMode: mode_t(UInt32(socketMode, radix: 8) ?? 0o660))
+            socketMode: mode_t(UInt32(socketMode, radix: 8) ?? 0o660),
+            retentionSeconds: Double(PolicyDuration.parse(retention) ?? Int(Sweeper.defaultRetentionSeconds)))
     }
 }
 

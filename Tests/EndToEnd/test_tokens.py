@@ -326,3 +326,29 @@ def test_32_clients_fetching_at_once_are_all_answered_and_sigterm_still_drains(b
     assert not any(thread.is_alive() for thread in threads), "a request was never answered"
     assert failures == [] and len(done) == 32 and sum(done) > 32, (failures[:3], done)
     assert broker.stop() == 0, "SIGTERM after the load must drain and exit 0"
+
+
+def test_tokens_and_leases_that_ended_are_purged_after_the_retention_and_audited(daemon_factory, users):
+    d = daemon_factory()
+    policies = write_policies(d.root, {"short.toml": SHORT.format(group=users["ml_group"])})
+    d.start(extra=["--policies", policies, "--retention", "2s"])
+    d.init()
+    d.cli("secret", "generate", "tracking", "--type", "jwt-signer", check=0)
+    assert d.cli("run", "--role", "short", "--", "true").returncode == 0
+    made = json.loads(d.cli("lease", "list", "--all", "--json", check=0).out)
+    assert len(made) == 1 and made[0]["state"] == "revoked"
+    # The JWT stays valid until its exp (2 s), then 2 s of retention, then the next pass.
+    deadline = time.time() + 20
+    while time.time() < deadline and json.loads(d.cli("lease", "list", "--all", "--json", check=0).out):
+        time.sleep(0.5)
+    assert json.loads(d.cli("lease", "list", "--all", "--json", check=0).out) == []
+    records = json.loads(d.cli("audit", "show", "--json", "--limit", "200", check=0).out)
+    purged = [r for r in records if r["action"] == "store.purge"]
+    assert purged and "1 tokens and 1 leases" in purged[0]["reason"], purged
+    # The audit log keeps the history of what was purged, and its chain still verifies.
+    assert any(r["action"] == "credential.issue" and r["role"] == "short" for r in records)
+    assert d.cli("audit", "verify").returncode == 0
+    bad = daemon_factory()
+    bad.start(wait=False, extra=["--policies", policies, "--retention", "forever"])
+    assert bad.proc.wait(timeout=20) == 64, "mlcredd's usage errors exit with EX_USAGE"
+    assert "--retention must be a duration" in bad.read_log()

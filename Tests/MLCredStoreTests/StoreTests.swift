@@ -159,4 +159,41 @@ final class StoreTests: XCTestCase {
         let remaining = try await store.read { try $0.dueRevocations(now: 1000, limit: 10) }
         XCTAssertTrue(remaining.isEmpty)
     }
+
+    func testThePurgeTakesOnlyWhatEndedBeforeTheCutoffAndNeverARevocationStillOwed() async throws {
+        let store = try makeStore()
+        @Sendable func token(_ accessor: String) -> TokenRecord {
+            TokenRecord(accessor: accessor, tokenHash: "h-" + accessor, role: "r", phi: false, uid: 1000, user: "alice", pid: 42,
+                        boundStartTime: nil, issuedAt: 100, expiresAt: 200, maxExpiresAt: 300)
+        }
+        @Sendable func lease(_ id: String, _ accessor: String, type: String, expiresAt: Double) -> LeaseRecord {
+            LeaseRecord(id: id, accessor: accessor, role: "r", grant: "g", type: type, secret: "s", providerID: id, createdAt: 100,
+                        expiresAt: expiresAt)
+        }
+        _ = try await store.write { connection in
+            for accessor in ["old", "owed", "recent", "live"] { try connection.insertToken(token(accessor)) }
+            try connection.insertLease(lease("old-jwt", "old", type: "jwt", expiresAt: 200))
+            try connection.insertLease(lease("owed-pg", "owed", type: "postgres-role", expiresAt: 200))
+            try connection.insertLease(lease("recent-sts", "recent", type: "aws-assume-role", expiresAt: 5000))
+            try connection.insertLease(lease("live-jwt", "live", type: "jwt", expiresAt: 200))
+        }
+        _ = try await store.write { connection in
+            for accessor in ["old", "owed", "recent"] {
+                _ = try connection.revokeToken(accessor: accessor, reason: "done", at: 150, revocableTypes: ["postgres-role"])
+            }
+            try connection.failRevocation(id: "owed-pg", error: "connection refused", nextAttemptAt: 160)
+        }
+        let gone = try await store.write { try $0.purgeEnded(before: 1000, limit: 100) }
+        XCTAssertEqual(gone.leases, 1, "only the old JWT lease: the STS session is valid until 5000, the failed revocation is owed")
+        XCTAssertEqual(gone.tokens, 1, "only the old token: the others still have leases, the live one has not ended")
+        let left = try await store.read { try $0.leases(all: true, limit: 100) }.map(\.id).sorted()
+        XCTAssertEqual(left, ["live-jwt", "owed-pg", "recent-sts"])
+        let oldToken = try await store.read { try $0.token(accessor: "old") }
+        XCTAssertNil(oldToken)
+        let owedToken = try await store.read { try $0.token(accessor: "owed") }
+        XCTAssertNotNil(owedToken)
+        // Later, once the STS session has expired too, it goes with its token.
+        let later = try await store.write { try $0.purgeEnded(before: 6000, limit: 100) }
+        XCTAssertTrue(later.leases == 1 && later.tokens == 1, "\(later)")
+    }
 }
