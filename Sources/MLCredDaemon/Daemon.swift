@@ -25,7 +25,6 @@ public struct DaemonConfiguration: Sendable {
 
     public init(stateDirectory: String, socketPath: String, policiesDirectory: String, environment: String, phi: Bool,
                 adminGroup: String, unsealKeyFile: String?, socketMode: mode_t, retentionSeconds: Double = Sweeper.defaultRetentionSeconds) {
-        self.retentionSeconds = retentionSeconds
         self.stateDirectory = stateDirectory
         self.socketPath = socketPath
         self.policiesDirectory = policiesDirectory
@@ -34,6 +33,7 @@ public struct DaemonConfiguration: Sendable {
         self.adminGroup = adminGroup
         self.unsealKeyFile = unsealKeyFile
         self.socketMode = socketMode
+        self.retentionSeconds = retentionSeconds
     }
 }
 

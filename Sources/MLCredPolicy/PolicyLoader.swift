@@ -473,7 +473,6 @@ public enum Names {
     }
 }
 
-/// Minimal JSON checks for policy documents.
 /// Session policy text as sent to STS.
 public enum SessionPolicyText {
     /// AWS's limit on the plaintext of a session policy.
@@ -499,6 +498,7 @@ public enum SessionPolicyText {
     }
 }
 
+/// Minimal JSON checks for policy documents.
 enum JSONCheck {
     static func isObject(_ text: String) -> Bool {
         guard let data = text.data(using: .utf8),

@@ -89,18 +89,7 @@ public enum PostgresStatementRules {
 
     /// The statement's first keyword, lower-cased, after blanks and comments.
     static func firstWord(_ statement: String) -> String? {
-        var rest = Substring(statement)
-        while true {
-            rest = rest.drop { $0.isWhitespace || $0 == "(" }
-            if rest.hasPrefix("--") {
-                rest = rest.drop { $0 != "\n" }
-            } else if rest.hasPrefix("/*"), let end = rest.firstRange(of: "*/") {
-                rest = rest[end.upperBound...]
-            } else {
-                break
-            }
-        }
-        let word = rest.prefix { $0.isLetter }
-        return word.isEmpty ? nil : word.lowercased()
+        let word = normalized(statement).drop { $0 == " " || $0 == "(" }.prefix { $0.isLetter }
+        return word.isEmpty ? nil : String(word)
     }
 }

@@ -246,8 +246,6 @@ extension StoreConnection {
         try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE state = 'active' AND expires_at <= ? LIMIT ?", arguments: [now, limit]).map(LeaseRecord.init)
     }
 
-    /// Counts for metrics and tests: live tokens, active leases, and ended leases whose
-    /// provider has not confirmed yet (`revoking`, `revoke_failed`).
     /// Deletes up to `limit` leases that ended (`revoked`, `expired`) and whose credential
     /// stopped being valid before `cutoff`, then up to `limit` tokens revoked or expired before
     /// `cutoff` that no lease names any more. A lease whose revocation is still owed is never
@@ -267,6 +265,8 @@ extension StoreConnection {
         return (db.changesCount, leases)
     }
 
+    /// Counts for metrics and tests: live tokens, active leases, and ended leases whose
+    /// provider has not confirmed yet (`revoking`, `revoke_failed`).
     public func liveCounts(now: Double) throws -> (tokens: Int, leases: Int, revocationsPending: Int) {
         let tokens = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > ?", arguments: [now]) ?? 0
         let leases = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leases WHERE state = 'active'") ?? 0

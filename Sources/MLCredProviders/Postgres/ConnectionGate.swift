@@ -29,7 +29,7 @@ final class ConnectionGate: Sendable {
         return try await body()
     }
 
-    /// Operations running and waiting for `key` (for tests and metrics).
+    /// Operations running and waiting for `key` (for tests).
     func usage(_ key: String) -> (active: Int, waiting: Int) {
         lines.withLock { ($0[key]?.active ?? 0, $0[key]?.waiting.count ?? 0) }
     }
@@ -54,6 +54,8 @@ final class ConnectionGate: Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 lines.withLock { $0[key, default: Line()].waiting.append((id, continuation)) }
+                // Cancelled before it joined the line: the handler found nothing to take out.
+                if Task.isCancelled { abandon(key, id: id, CancellationError()) }
             }
         } onCancel: {
             abandon(key, id: id, CancellationError())

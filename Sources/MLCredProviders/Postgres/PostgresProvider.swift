@@ -202,24 +202,7 @@ public struct PostgresProvider: CredentialProvider {
                                                              password: target.password, database: target.database,
                                                              tls: try Self.tls(sslMode: target.sslMode))
         configuration.options.connectTimeout = .seconds(Self.connectTimeoutSeconds)
-        var connection: PostgresConnection?
-        var attempt = 0
-        while connection == nil {
-            do {
-                connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
-            } catch {
-                // 53300 (too many connections): the server's or the login's limit is taken, perhaps
-                // by sessions that are still ending. A few short retries before failing the job.
-                if Self.isTooManyConnections(error) && attempt < Self.tooManyConnectionsRetries {
-                    try await Task.sleep(nanoseconds: UInt64(100_000_000) << attempt)
-                    attempt += 1
-                    continue
-                }
-                throw ProviderError(.upstream, "cannot connect to PostgreSQL at \(target.address) as \(target.user): "
-                                    + PostgresTemplate.redact(Self.describe(error), secrets: redactions))
-            }
-        }
-        guard let connection else { return }
+        let connection = try await connect(configuration, target: target, redactions: redactions)
         do {
             // The server enforces its timeouts only while it answers; this deadline holds when it
             // stops answering mid-session. Closing the connection then fails the stuck query.
@@ -237,6 +220,24 @@ public struct PostgresProvider: CredentialProvider {
             throw error
         }
         try? await connection.close()
+    }
+
+    /// A broker connection. 53300 (too many connections: the server's or the login's limit is
+    /// taken, perhaps by sessions still ending) is retried a few times before the job fails.
+    private func connect(_ configuration: PostgresConnection.Configuration, target: Target,
+                         redactions: [String]) async throws -> PostgresConnection {
+        var attempt = 0
+        while true {
+            do {
+                return try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            } catch where Self.isTooManyConnections(error) && attempt < Self.tooManyConnectionsRetries {
+                try await Task.sleep(nanoseconds: UInt64(100_000_000) << attempt)
+                attempt += 1
+            } catch {
+                throw ProviderError(.upstream, "cannot connect to PostgreSQL at \(target.address) as \(target.user): "
+                                    + PostgresTemplate.redact(Self.describe(error), secrets: redactions))
+            }
+        }
     }
 
     private func run(_ sql: String, on connection: PostgresConnection, target: Target, redactions: [String],
@@ -284,8 +285,6 @@ public struct PostgresProvider: CredentialProvider {
         return sslMode == "require" || sslMode.hasPrefix("verify") ? .require(context) : .prefer(context)
     }
 
-    /// The server's message and SQLSTATE, or what went wrong on the way. PSQLError's own
-    /// description hides both on purpose; the server's message names objects, not values we redact.
     /// Retries of a connection refused with 53300, after 0.1, 0.2, 0.4 and 0.8 s.
     static let tooManyConnectionsRetries = 4
 
@@ -293,6 +292,8 @@ public struct PostgresProvider: CredentialProvider {
         (error as? PSQLError)?.serverInfo?[.sqlState] == "53300"
     }
 
+    /// The server's message and SQLSTATE, or what went wrong on the way. PSQLError's own
+    /// description hides both on purpose; the server's message names objects, not values we redact.
     static func describe(_ error: any Error) -> String {
         guard let error = error as? PSQLError else { return "\(error)" }
         if let info = error.serverInfo, let message = info[.message] {

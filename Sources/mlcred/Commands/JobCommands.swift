@@ -67,7 +67,6 @@ struct RunJob {
 
     func run() throws {
         let client = try MLCredClient(socketPath: socket)
-        let job = command
         // One request gets the token and the credentials, stored together. With --no-mask they are
         // fetched only once the role is known not to be phi (phi roles always mask).
         let token: TokenResponse = try client.call("POST", "/v1/tokens",
@@ -89,7 +88,7 @@ struct RunJob {
                 throw error
             }
         }
-        let code = try JobRunner(client: client, token: token, credentials: credentials, mask: token.phi || !noMask, command: job, ttl: ttl).run()
+        let code = try JobRunner(client: client, token: token, credentials: credentials, mask: token.phi || !noMask, command: command, ttl: ttl).run()
         throw ExitCode(code)
     }
 }
