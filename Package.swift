@@ -87,6 +87,7 @@ let package = Package(
         ),
         // The benchmark driver behind scripts/bench (not installed).
         .executableTarget(name: "mlcred-bench", dependencies: ["MLCredClient", "MLCredAPI", "MLCredStore"]),
+        .testTarget(name: "MLCredAPITests", dependencies: ["MLCredAPI"]),
         .testTarget(name: "MLCredCryptoTests", dependencies: ["MLCredCrypto"]),
         .testTarget(name: "MLCredPolicyTests", dependencies: ["MLCredPolicy"]),
         .testTarget(name: "MLCredDaemonTests", dependencies: ["MLCredDaemon", "MLCredBroker"]),

@@ -1,47 +1,28 @@
-/// The error codes of the HTTP API (SPEC §9). Each maps to exactly one HTTP status.
-public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
-    case badRequest = "bad_request"
-    case unauthenticated
-    case denied
-    case notFound = "not_found"
-    case conflict
-    case tooLarge = "too_large"
-    case rateLimited = "rate_limited"
-    case `internal`
-    case upstream
-    case sealed
-    case uninitialized
+/// The one error type of the daemon's operations (vault, broker, providers, routes): a precise
+/// `reason`, a message for people, and the API `code` that follows from the reason. Messages
+/// are shown to the caller and written to the audit log: they never hold a secret value,
+/// passphrase, key or token.
+public struct APIError: Error, Sendable, CustomStringConvertible {
+    /// Why the operation failed; decides the code and the HTTP status.
+    public let reason: APIErrorReason
+    /// A sentence for people, saying what to do next where there is something to do.
+    public let message: String
+    /// Further lines, e.g. every policy diagnostic of a failed reload.
+    public let details: [String]?
 
-    /// The HTTP status this code is always sent with.
-    public var httpStatus: Int {
-        switch self {
-        case .badRequest: 400
-        case .unauthenticated: 401
-        case .denied: 403
-        case .notFound: 404
-        case .conflict: 409
-        case .tooLarge: 413
-        case .rateLimited: 429
-        case .internal: 500
-        case .upstream: 502
-        case .sealed, .uninitialized: 503
-        }
-    }
-}
-
-/// The body of every error answer: `{"error": {"code": "...", "message": "..."}}`.
-public struct APIErrorBody: Codable, Sendable, Equatable {
-    /// The error itself.
-    public struct Detail: Codable, Sendable, Equatable {
-        public var code: APIErrorCode
-        public var message: String
-        /// Further lines, e.g. every policy diagnostic of a failed reload.
-        public var details: [String]?
+    /// An error for `reason` with `message` (and optional detail lines).
+    public init(_ reason: APIErrorReason, _ message: String, details: [String]? = nil) {
+        self.reason = reason
+        self.message = message
+        self.details = details
     }
 
-    public var error: Detail
+    /// The API class of `reason`.
+    public var code: APIErrorCode { reason.code }
 
-    public init(code: APIErrorCode, message: String, details: [String]? = nil) {
-        self.error = Detail(code: code, message: message, details: details)
-    }
+    /// The message.
+    public var description: String { message }
+
+    /// The answer body of this error (SPEC §9).
+    public var body: APIErrorBody { APIErrorBody(reason: reason, message: message, details: details) }
 }

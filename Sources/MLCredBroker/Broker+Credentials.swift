@@ -15,7 +15,7 @@ extension Broker {
         guard decision.allowed, let role = policies.set.roles[token.role] else {
             await audit(AuditEvent(principal: principal, action: "credential.issue", role: token.role, result: .denied,
                                    reason: decision.summary, accessor: token.accessor))
-            throw VaultError(.denied, "role '\(token.role)' denied: \(decision.summary)")
+            throw APIError(.roleDenied, "role '\(token.role)' denied: \(decision.summary)")
         }
         var minted = try await mint(role: role, token: token, principal: principal, subject: subject, wanted: request.grants, aws: awsMode)
         let revocable = revocableTypes
@@ -42,7 +42,7 @@ extension Broker {
         }
         if stored.contains(where: { $0.state != "active" }) {
             await settle(stored, principal: principal)
-            throw VaultError(.unauthenticated, "token revoked while its credentials were being made; they were ended")
+            throw APIError(.tokenRevoked, "token revoked while its credentials were being made; they were ended")
         }
         return minted.response
     }
@@ -51,7 +51,7 @@ extension Broker {
     static func awsMode(_ text: String?) throws -> AWSGrantMode {
         guard let text else { return .mint }
         guard let mode = AWSGrantMode(rawValue: text) else {
-            throw VaultError(.badRequest, "'aws' must be \"mint\", \"defer\" or \"only\"")
+            throw APIError(.invalidBody, "'aws' must be \"mint\", \"defer\" or \"only\"")
         }
         return mode
     }
@@ -65,7 +65,7 @@ extension Broker {
         var leases: [LeaseRecord]
         var events: [AuditEvent]
         var time: Double
-        var failure: VaultError?
+        var failure: APIError?
     }
 
     /// Mints one credential per grant of `role` in this environment (or the `wanted` ones).
@@ -74,16 +74,16 @@ extension Broker {
         var grants = role.grants(in: environment)
         if let wanted {
             for name in wanted where !grants.contains(where: { $0.name == name }) {
-                throw VaultError(.notFound, "role '\(role.name)' has no grant '\(name)' in environment '\(environment)'")
+                throw APIError(.grantMissing, "role '\(role.name)' has no grant '\(name)' in environment '\(environment)'")
             }
             grants = grants.filter { wanted.contains($0.name) }
         }
         if aws == .only {
             if let wanted, let name = wanted.first(where: { name in grants.contains { $0.name == name && $0.type.secretType != "aws" } }) {
-                throw VaultError(.badRequest, "grant '\(name)' of role '\(role.name)' is not an AWS grant")
+                throw APIError(.grantNotAWS, "grant '\(name)' of role '\(role.name)' is not an AWS grant")
             }
             grants = grants.filter { $0.type.secretType == "aws" }
-            if grants.isEmpty { throw VaultError(.notFound, "role '\(role.name)' has no AWS grant in environment '\(environment)'") }
+            if grants.isEmpty { throw APIError(.grantMissing, "role '\(role.name)' has no AWS grant in environment '\(environment)'") }
         }
         if wanted == nil && aws != .defer {
             // One set of AWS_* variables: the role's first AWS grant, as in the `default` profile
@@ -98,7 +98,7 @@ extension Broker {
         var deferred: [DeferredAWSGrant] = []
         var leases: [LeaseRecord] = []
         var events: [AuditEvent] = []
-        var failure: VaultError?
+        var failure: APIError?
         for grant in grants {
             do {
                 if aws == .defer && grant.type.secretType == "aws" {
@@ -124,13 +124,13 @@ extension Broker {
                         // AWS grants take no env table: the way out for them is fetching one at a time.
                         let awsInvolved = grant.type.secretType == "aws" || grants.contains { $0.name == other && $0.type.secretType == "aws" }
                         let way = awsInvolved ? "fetch AWS grants one at a time (mlcred credential-process --grant NAME)" : "give one an env table, or fetch them one at a time"
-                        throw VaultError(.conflict, "grants '\(other)' and '\(grant.name)' of role '\(role.name)' both set \(key): \(way)")
+                        throw APIError(.variableConflict, "grants '\(other)' and '\(grant.name)' of role '\(role.name)' both set \(key): \(way)")
                     }
                     env[key] = value
                     setBy[key] = grant.name
                 }
                 plain.formUnion(credential.plain)
-            } catch let error as VaultError {
+            } catch let error as APIError {
                 events.append(AuditEvent(principal: principal, action: "credential.issue", role: role.name, grant: grant.name,
                                          result: error.code == .denied ? .denied : .error, reason: error.message, accessor: token.accessor))
                 failure = error
@@ -163,36 +163,36 @@ extension Broker {
     /// Opens the secret a grant names, after the checks every grant type shares.
     private func openChecked(grant: Grant, role: Role) async throws -> OpenedSecret {
         if grant.type == .static && role.phi {
-            throw VaultError(.denied, "static grant '\(grant.name)' refused: phi roles never receive stored values as they are")
+            throw APIError(.staticInPhi, "static grant '\(grant.name)' refused: phi roles never receive stored values as they are")
         }
         let opened: (type: String, phi: Bool, fields: [String: String])
         do {
             opened = try await vault.openSecret(name: grant.secret)
-        } catch let error as VaultError where error.code == .notFound {
-            throw VaultError(.notFound, "grant '\(grant.name)' names secret '\(grant.secret)', which does not exist")
+        } catch let error as APIError where error.reason == .secretMissing {
+            throw APIError(.secretMissing, "grant '\(grant.name)' names secret '\(grant.secret)', which does not exist")
         }
         guard opened.type == grant.type.secretType else {
-            throw VaultError(.conflict, "grant '\(grant.name)' (\(grant.type.rawValue)) needs a secret of type \(grant.type.secretType), but '\(grant.secret)' is of type \(opened.type)")
+            throw APIError(.secretTypeMismatch, "grant '\(grant.name)' (\(grant.type.rawValue)) needs a secret of type \(grant.type.secretType), but '\(grant.secret)' is of type \(opened.type)")
         }
         if opened.phi && !role.phi {
-            throw VaultError(.denied, "secret '\(grant.secret)' is labelled phi: only phi roles may use it, and '\(role.name)' is not one")
+            throw APIError(.secretPhiOnly, "secret '\(grant.secret)' is labelled phi: only phi roles may use it, and '\(role.name)' is not one")
         }
         return OpenedSecret(name: grant.secret, type: opened.type, phi: opened.phi, fields: opened.fields)
     }
 
     private func issue(grant: Grant, role: Role, token: TokenRecord, subject: PolicySubject, now: Double) async throws -> IssuedCredential {
         guard let provider = providers[grant.type] else {
-            throw VaultError(.internal, "grant type \(grant.type.rawValue) is not available in this build")
+            throw APIError(.grantTypeUnavailable, "grant type \(grant.type.rawValue) is not available in this build")
         }
         let secret = try await openChecked(grant: grant, role: role)
         let context = IssuanceContext(role: role, grant: grant, subject: subject.user ?? "uid:\(subject.uid)", accessor: token.accessor,
                                       now: now, expiresAt: token.expiresAt)
         do {
             return try await provider.issue(secret: secret, context: context)
-        } catch let error as ProviderError {
-            throw VaultError(error.code, error.message)
+        } catch let error as APIError {
+            throw error
         } catch {
-            throw VaultError(.upstream, "grant '\(grant.name)': \(error)")
+            throw APIError(.upstreamFailed, "grant '\(grant.name)': \(error)")
         }
     }
 

@@ -64,8 +64,8 @@ extension Broker {
             let opened: (type: String, phi: Bool, fields: [String: String])
             do {
                 opened = try await vault.openSecret(name: lease.secret)
-            } catch let error as VaultError where error.code == .notFound {
-                throw ProviderError(.notFound, "secret '\(lease.secret)' no longer exists: put it back to let the revocation finish")
+            } catch let error as APIError where error.reason == .secretMissing {
+                throw APIError(.secretMissing, "secret '\(lease.secret)' no longer exists: put it back to let the revocation finish")
             }
             try await provider.revoke(lease: LeaseHandle(providerID: lease.providerID, grant: lease.grant, providerState: lease.providerState),
                                       secret: OpenedSecret(name: lease.secret, type: opened.type, phi: opened.phi, fields: opened.fields))
@@ -77,10 +77,10 @@ extension Broker {
                                                       accessor: lease.accessor), time: now)
             }
             return nil
-        } catch let error as VaultError where error.code == .sealed || error.code == .uninitialized {
+        } catch let error as APIError where error.reason == .sealed || error.reason == .uninitialized {
             return "the vault is sealed: the revocation is retried after the next unseal"
         } catch {
-            let message = (error as? ProviderError)?.message ?? (error as? VaultError)?.message ?? "\(error)"
+            let message = (error as? APIError)?.message ?? "\(error)"
             let now = WallClock.now()
             let delay = min(Self.revocationBackoffMaxSeconds, Self.revocationBackoffBaseSeconds * Double(1 << min(current.attempts, 20)))
             try? await write { connection in
@@ -125,7 +125,7 @@ extension Broker {
                 }
                 moved.append(lease)
             } catch {
-                let message = (error as? ProviderError)?.message ?? (error as? VaultError)?.message ?? "\(error)"
+                let message = (error as? APIError)?.message ?? "\(error)"
                 events.append(AuditEvent(principal: principal, action: "provider.renew", role: lease.role, grant: lease.grant, result: .error,
                                          reason: "lease \(lease.id): \(message)", accessor: lease.accessor))
             }

@@ -63,17 +63,17 @@ public final class Broker: Sendable {
         let decision = decide(role: request.role, subject: subject)
         guard decision.allowed, let role = policies.set.roles[request.role] else {
             await audit(AuditEvent(principal: principal, action: "token.issue", role: request.role, result: .denied, reason: decision.summary))
-            throw VaultError(.denied, "role '\(request.role)' denied: \(decision.summary)")
+            throw APIError(.roleDenied, "role '\(request.role)' denied: \(decision.summary)")
         }
         if role.phi && boundStartTime == nil {
             let reason = "phi role '\(role.name)' is issued only to 'mlcred run' (a token bound to its process), never as a bare token or env"
             await audit(AuditEvent(principal: principal, action: "token.issue", role: role.name, result: .denied, reason: reason))
-            throw VaultError(.denied, reason)
+            throw APIError(.rolePhiRunOnly, reason)
         }
         var ttl = role.ttlSeconds
         if let text = request.ttl {
             guard let requested = PolicyDuration.parse(text) else {
-                throw VaultError(.badRequest, "bad ttl '\(text)': use e.g. \"30m\" or \"1h\"")
+                throw APIError(.invalidTTL, "bad ttl '\(text)': use e.g. \"30m\" or \"1h\"")
             }
             ttl = min(requested, role.ttlSeconds)
         }
@@ -121,24 +121,24 @@ public final class Broker: Sendable {
     /// token of another uid.
     public func authenticate(authorization: String?, principal: Principal, action: String) async throws -> TokenRecord {
         guard let authorization, authorization.hasPrefix("Bearer ") else {
-            throw VaultError(.unauthenticated, "this route needs 'Authorization: Bearer <token>'")
+            throw APIError(.tokenMissing, "this route needs 'Authorization: Bearer <token>'")
         }
         let token = String(authorization.dropFirst("Bearer ".count))
         guard TokenFormat.isWellFormed(token) else {
-            throw VaultError(.unauthenticated, "malformed token")
+            throw APIError(.tokenMalformed, "malformed token")
         }
         let hash = try vault.hashToken(token)
         guard let record = try readNow({ try $0.token(hash: hash) }) else {
-            throw VaultError(.unauthenticated, "unknown token")
+            throw APIError(.tokenUnknown, "unknown token")
         }
         if record.uid != principal.uid {
             // Threat: a token copied out of another user's job. It stays useless to anyone else.
             await audit(AuditEvent(principal: principal, action: action, role: record.role, result: .denied,
                                    reason: "token of uid \(record.uid) presented by uid \(principal.uid)", accessor: record.accessor))
-            throw VaultError(.denied, "this token belongs to another user")
+            throw APIError(.tokenOtherUID, "this token belongs to another user")
         }
-        if record.revokedAt != nil { throw VaultError(.unauthenticated, "token revoked") }
-        if record.expiresAt <= WallClock.now() { throw VaultError(.unauthenticated, "token expired") }
+        if record.revokedAt != nil { throw APIError(.tokenRevoked, "token revoked") }
+        if record.expiresAt <= WallClock.now() { throw APIError(.tokenExpired, "token expired") }
         return record
     }
 
@@ -146,11 +146,11 @@ public final class Broker: Sendable {
     public func renew(authorization: String?, principal: Principal, request: RenewRequest) async throws -> TokenInfo {
         let record = try await authenticate(authorization: authorization, principal: principal, action: "token.renew")
         guard let role = policies.set.roles[record.role] else {
-            throw VaultError(.denied, "role '\(record.role)' no longer exists")
+            throw APIError(.roleRemoved, "role '\(record.role)' no longer exists")
         }
         var ttl = role.ttlSeconds
         if let text = request.ttl {
-            guard let requested = PolicyDuration.parse(text) else { throw VaultError(.badRequest, "bad ttl '\(text)'") }
+            guard let requested = PolicyDuration.parse(text) else { throw APIError(.invalidTTL, "bad ttl '\(text)'") }
             ttl = min(requested, ttl)
         }
         let now = WallClock.now()
@@ -223,7 +223,7 @@ public final class Broker: Sendable {
                                                   result: .allowed, reason: "lease \(id)", accessor: lease.accessor), time: now)
             return lease
         }
-        guard let lease else { throw VaultError(.notFound, "no live lease '\(id)'") }
+        guard let lease else { throw APIError(.leaseMissing, "no live lease '\(id)'") }
         let settled = await settle([lease], principal: principal)
         return RevocationOutcome(revoked: true, unconfirmed: settled.unconfirmed, stillValid: settled.stillValid)
     }
@@ -295,10 +295,10 @@ public final class Broker: Sendable {
     func write<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
         do {
             return try await store.write(body)
-        } catch let error as VaultError {
+        } catch let error as APIError {
             throw error
         } catch {
-            throw VaultError(.internal, "storage error: \(error)")
+            throw APIError(.storageError, "storage error: \(error)")
         }
     }
 
@@ -307,7 +307,7 @@ public final class Broker: Sendable {
         do {
             return try store.readNow(body)
         } catch {
-            throw VaultError(.internal, "storage error: \(error)")
+            throw APIError(.storageError, "storage error: \(error)")
         }
     }
 
@@ -315,7 +315,7 @@ public final class Broker: Sendable {
         do {
             return try await store.read(body)
         } catch {
-            throw VaultError(.internal, "storage error: \(error)")
+            throw APIError(.storageError, "storage error: \(error)")
         }
     }
 }

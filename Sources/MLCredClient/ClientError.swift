@@ -2,20 +2,22 @@ import MLCredAPI
 
 /// Why a request to the daemon failed.
 public enum ClientError: Error, Sendable, CustomStringConvertible {
-    /// No daemon answers at `path` (or no socket was found at all).
-    case unreachable(path: String, reason: String)
-    /// The daemon answered with an API error.
-    case api(status: Int, code: APIErrorCode, message: String)
+    /// No daemon answers at `path` (or no socket was found at all). `errno` is the system
+    /// error of the failed call, when there was one (EACCES: the socket refused this user).
+    case unreachable(path: String, reason: String, errno: Int32?)
+    /// The daemon answered with an API error. `reason` is nil when the daemon sent none (older
+    /// daemons, the connection limiter) or one this client does not know.
+    case api(status: Int, code: APIErrorCode, reason: APIErrorReason?, message: String)
     /// An API error that came with detail lines (e.g. every diagnostic of a failed policy reload).
-    case apiDetailed(status: Int, code: APIErrorCode, message: String, details: [String])
+    case apiDetailed(status: Int, code: APIErrorCode, reason: APIErrorReason?, message: String, details: [String])
     /// The answer was not the HTTP/JSON the daemon speaks.
     case protocolError(String)
 
     public var description: String {
         switch self {
-        case .unreachable(let path, let reason): "cannot reach mlcredd at \(path): \(reason)"
-        case .api(_, _, let message): message
-        case .apiDetailed(_, _, let message, _): message
+        case .unreachable(let path, let reason, _): "cannot reach mlcredd at \(path): \(reason)"
+        case .api(_, _, _, let message): message
+        case .apiDetailed(_, _, _, let message, _): message
         case .protocolError(let message): "unexpected answer from mlcredd: \(message)"
         }
     }

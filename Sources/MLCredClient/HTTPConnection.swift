@@ -14,9 +14,12 @@ public final class HTTPConnection {
     /// Connects to the daemon at `path`.
     public init(path: String) throws {
         self.path = path
-        guard path.utf8.count < 108 else { throw ClientError.unreachable(path: path, reason: "socket path too long") }
+        guard path.utf8.count < 108 else { throw ClientError.unreachable(path: path, reason: "socket path too long", errno: nil) }
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ClientError.unreachable(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else {
+            let failure = errno
+            throw ClientError.unreachable(path: path, reason: String(cString: strerror(failure)), errno: failure)
+        }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -27,9 +30,9 @@ public final class HTTPConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard result == 0 else {
-            let reason = String(cString: strerror(errno))
+            let failure = errno
             close(fd)
-            throw ClientError.unreachable(path: path, reason: reason)
+            throw ClientError.unreachable(path: path, reason: String(cString: strerror(failure)), errno: failure)
         }
         var timeout = timeval(tv_sec: Self.answerTimeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -62,8 +65,9 @@ public final class HTTPConnection {
                 Glibc.send(fd, raw.baseAddress.map { $0 + offset }, bytes.count - offset, Int32(MSG_NOSIGNAL))
             }
             if written < 0 {
-                if errno == EINTR { continue }
-                throw ClientError.unreachable(path: path, reason: "write failed: \(String(cString: strerror(errno)))")
+                let failure = errno
+                if failure == EINTR { continue }
+                throw ClientError.unreachable(path: path, reason: "write failed: \(String(cString: strerror(failure)))", errno: failure)
             }
             offset += written
         }

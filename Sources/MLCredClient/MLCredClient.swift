@@ -29,11 +29,12 @@ public struct MLCredClient {
         let encoded = try body.map { try APIJSON.encode($0) }
         let (status, answer) = try connection.send(method: method, path: path, body: encoded, bearer: bearer)
         guard (200..<300).contains(status) else {
-            if let error = try? APIJSON.decode(APIErrorBody.self, from: answer) {
-                if let details = error.error.details, !details.isEmpty {
-                    throw ClientError.apiDetailed(status: status, code: error.error.code, message: error.error.message, details: details)
+            if let body = try? APIJSON.decode(APIErrorBody.self, from: answer) {
+                let error = body.error
+                if let details = error.details, !details.isEmpty {
+                    throw ClientError.apiDetailed(status: status, code: error.code, reason: error.reason, message: error.message, details: details)
                 }
-                throw ClientError.api(status: status, code: error.error.code, message: error.error.message)
+                throw ClientError.api(status: status, code: error.code, reason: error.reason, message: error.message)
             }
             throw ClientError.protocolError("HTTP \(status) without an error body")
         }

@@ -13,7 +13,7 @@ public enum SocketLocator {
         if let fromEnvironment = environment("MLCRED_SOCKET") { return fromEnvironment }
         let candidates = defaultCandidates()
         for path in candidates where exists(path) { return path }
-        throw ClientError.unreachable(path: candidates.joined(separator: ", "), reason: "no socket found")
+        throw ClientError.unreachable(path: candidates.joined(separator: ", "), reason: "no socket found", errno: nil)
     }
 
     /// The default locations, in the order they are tried.

@@ -175,7 +175,7 @@ public enum Daemon {
         do {
             try await vault.unseal(passphrase: nil, keyFileKey: key, principal: principal)
             logger.notice("unsealed with the key file")
-        } catch let error as VaultError {
+        } catch let error as APIError {
             throw StartupError("unseal with \(path) failed: \(error.message)")
         }
     }

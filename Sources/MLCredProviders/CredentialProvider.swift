@@ -72,19 +72,6 @@ public struct LeaseHandle: Sendable {
     }
 }
 
-/// A provider failure, with the API code it is answered with. Messages never hold secrets.
-public struct ProviderError: Error, Sendable, CustomStringConvertible {
-    public var code: APIErrorCode
-    public var message: String
-
-    public init(_ code: APIErrorCode, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
-}
-
 /// Turns a secret and a grant into a short-lived credential (Vault's "secrets engine").
 /// Adding a provider touches no other provider.
 public protocol CredentialProvider: Sendable {

@@ -1,10 +1,11 @@
+import MLCredAPI
 import Synchronization
 
 /// Bounds a provider call in time, whatever the peer does (a body trickled a byte at a time,
-/// a server that stops answering mid-session). The caller gets its answer or an `upstream`
+/// a server that stops answering mid-session). The caller gets its answer or an `upstream_timeout`
 /// error when the time is up; the call itself is cancelled and left to unwind on its own.
 public enum Deadline {
-    /// Runs `operation`, or throws `upstream` "`what`: no answer within N s" after `seconds`.
+    /// Runs `operation`, or throws `upstream_timeout` "`what`: no answer within N s" after `seconds`.
     public static func run<T: Sendable>(seconds: Double, what: String,
                                         _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let state = State()
@@ -22,7 +23,7 @@ public enum Deadline {
                 if Task.isCancelled { return }
                 if state.claim() {
                     work.cancel()
-                    continuation.resume(throwing: ProviderError(.upstream, "\(what): no answer within \(Int(seconds)) s"))
+                    continuation.resume(throwing: APIError(.upstreamTimeout, "\(what): no answer within \(Int(seconds)) s"))
                 }
             }
             state.timer.withLock { $0 = timer }

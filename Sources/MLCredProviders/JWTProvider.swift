@@ -22,7 +22,7 @@ public struct JWTProvider: CredentialProvider {
     public func issue(secret: OpenedSecret, context: IssuanceContext) async throws -> IssuedCredential {
         guard var privateKey = secret.fields["private_key"].flatMap(Base64.decode), privateKey.count == Ed25519.secretKeyLength,
               let kid = secret.fields["kid"] else {
-            throw ProviderError(.internal, "jwt-signer secret '\(secret.name)' has no usable signing key")
+            throw APIError(.secretIncomplete, "jwt-signer secret '\(secret.name)' has no usable signing key")
         }
         defer { Sodium.wipe(&privateKey) }
         let key = try keys.key(secret: secret.name, bytes: privateKey)
@@ -42,7 +42,7 @@ public struct JWTProvider: CredentialProvider {
             signature = try Ed25519.sign(Array(signingInput.utf8), secretKey: key)
         } catch CryptoError.keyWiped {
             // A seal wiped the kept key between opening the secret and signing.
-            throw ProviderError(.sealed, "the vault was sealed while the JWT was being signed")
+            throw APIError(.sealed, "the vault was sealed while the JWT was being signed")
         }
         let jwt = signingInput + "." + Base64.encodeURL(signature)
         var env: [String: String] = [:]
@@ -51,7 +51,7 @@ public struct JWTProvider: CredentialProvider {
         } else {
             for (variable, field) in context.grant.env {
                 guard field == "token" else {
-                    throw ProviderError(.badRequest, "grant '\(context.grant.name)': a jwt credential has one field, 'token' (env names '\(field)')")
+                    throw APIError(.grantEnvInvalid, "grant '\(context.grant.name)': a jwt credential has one field, 'token' (env names '\(field)')")
                 }
                 env[variable] = jwt
             }

@@ -1,3 +1,4 @@
+import MLCredAPI
 import MLCredPolicy
 
 /// `static` grants: a stored value handed out as it is (an API key that has no short-lived
@@ -15,7 +16,7 @@ public struct StaticProvider: CredentialProvider {
         } else {
             for (variable, field) in context.grant.env {
                 guard let value = secret.fields[field] else {
-                    throw ProviderError(.badRequest, "grant '\(context.grant.name)' maps \(variable) to field '\(field)', which secret '\(secret.name)' does not have")
+                    throw APIError(.grantEnvInvalid, "grant '\(context.grant.name)' maps \(variable) to field '\(field)', which secret '\(secret.name)' does not have")
                 }
                 env[variable] = value
             }

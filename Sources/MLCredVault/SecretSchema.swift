@@ -23,7 +23,7 @@ enum SecretSchema {
             (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
         }
         guard !bytes.isEmpty, bytes.count <= maxNameLength, bytes.allSatisfy(allowed), bytes[0] != 46, bytes[0] != 45 else {
-            throw VaultError(.badRequest, "invalid secret name: use 1-\(maxNameLength) letters, digits, '.', '_' or '-', not starting with '.' or '-'")
+            throw APIError(.invalidName, "invalid secret name: use 1-\(maxNameLength) letters, digits, '.', '_' or '-', not starting with '.' or '-'")
         }
     }
 
@@ -33,10 +33,10 @@ enum SecretSchema {
 
     static func parseType(_ text: String, forPut: Bool) throws -> SecretType {
         guard let type = SecretType(rawValue: text) else {
-            throw VaultError(.badRequest, "unknown secret type '\(text)' (expected static, aws, postgres or jwt-signer)")
+            throw APIError(.invalidSecretType, "unknown secret type '\(text)' (expected static, aws, postgres or jwt-signer)")
         }
         if forPut, !SecretType.puttable.contains(type) {
-            throw VaultError(.badRequest, "a \(type.rawValue) secret is created with 'secret generate', not 'secret put'")
+            throw APIError(.invalidSecretType, "a \(type.rawValue) secret is created with 'secret generate', not 'secret put'")
         }
         return type
     }
@@ -53,51 +53,51 @@ enum SecretSchema {
             required = ["host", "port", "dbname", "user", "password"]
             optional = ["sslmode"]
         case .static:
-            guard !fields.isEmpty else { throw VaultError(.badRequest, "a static secret needs at least one field") }
+            guard !fields.isEmpty else { throw APIError(.invalidSecretFields, "a static secret needs at least one field") }
             required = []
             optional = []
         case .jwtSigner:
-            throw VaultError(.badRequest, "a jwt-signer secret is created with 'secret generate'")
+            throw APIError(.invalidSecretType, "a jwt-signer secret is created with 'secret generate'")
         }
         var out: [String: String] = [:]
         for (key, value) in fields {
             if type != .static, !required.contains(key), !optional.contains(key) {
-                throw VaultError(.badRequest, "unknown field '\(key)' for secret type \(type.rawValue) (allowed: \((required + optional).joined(separator: ", ")))")
+                throw APIError(.invalidSecretFields, "unknown field '\(key)' for secret type \(type.rawValue) (allowed: \((required + optional).joined(separator: ", ")))")
             }
             if type == .static {
-                guard !key.isEmpty, key.utf8.count <= 128 else { throw VaultError(.badRequest, "static secret field names must be 1-128 bytes") }
+                guard !key.isEmpty, key.utf8.count <= 128 else { throw APIError(.invalidSecretFields, "static secret field names must be 1-128 bytes") }
             }
             switch value {
             case .string(let text):
-                guard !text.isEmpty else { throw VaultError(.badRequest, "field '\(key)' is empty") }
+                guard !text.isEmpty else { throw APIError(.invalidSecretFields, "field '\(key)' is empty") }
                 out[key] = text
             case .number(let number):
                 guard type == .postgres, key == "port" else {
-                    throw VaultError(.badRequest, "field '\(key)' must be a string")
+                    throw APIError(.invalidSecretFields, "field '\(key)' must be a string")
                 }
                 out[key] = String(number)
             }
         }
         for key in required where out[key] == nil {
-            throw VaultError(.badRequest, "missing field '\(key)' for secret type \(type.rawValue) (required: \(required.joined(separator: ", ")))")
+            throw APIError(.invalidSecretFields, "missing field '\(key)' for secret type \(type.rawValue) (required: \(required.joined(separator: ", ")))")
         }
         if let port = out["port"], type == .postgres {
             guard let number = Int(port), (1...65535).contains(number) else {
-                throw VaultError(.badRequest, "field 'port' must be a number from 1 to 65535")
+                throw APIError(.invalidSecretFields, "field 'port' must be a number from 1 to 65535")
             }
         }
         if let mode = out["sslmode"], !sslModes.contains(mode) {
-            throw VaultError(.badRequest, "field 'sslmode' must be one of \(sslModes.joined(separator: ", "))")
+            throw APIError(.invalidSecretFields, "field 'sslmode' must be one of \(sslModes.joined(separator: ", "))")
         }
         // These reach jobs' AWS config files and environments: nothing that could add a line.
         if let region = out["region"], !isRegion(region) {
-            throw VaultError(.badRequest, "field 'region' must be an AWS region name such as us-east-1 (lower-case letters, digits, '-')")
+            throw APIError(.invalidSecretFields, "field 'region' must be an AWS region name such as us-east-1 (lower-case letters, digits, '-')")
         }
         if let url = out["endpoint_url"], EndpointURL.parse(url) == nil {
-            throw VaultError(.badRequest, "field 'endpoint_url' must be http(s)://HOST[:PORT] (port 1-65535; no user info, path or query), e.g. http://127.0.0.1:5000")
+            throw APIError(.invalidSecretFields, "field 'endpoint_url' must be http(s)://HOST[:PORT] (port 1-65535; no user info, path or query), e.g. http://127.0.0.1:5000")
         }
         for (key, value) in out where type == .postgres && key != "password" && value.unicodeScalars.contains(where: { $0.value < 0x20 }) {
-            throw VaultError(.badRequest, "field '\(key)' must not contain control characters")
+            throw APIError(.invalidSecretFields, "field '\(key)' must not contain control characters")
         }
         return out
     }

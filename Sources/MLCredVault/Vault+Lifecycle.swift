@@ -39,7 +39,7 @@ extension Vault {
     }
 
     private func beginLifecycle() throws {
-        guard !lifecycleBusy else { throw VaultError.busy }
+        guard !lifecycleBusy else { throw APIError.vaultBusy }
         lifecycleBusy = true
     }
 
@@ -49,16 +49,16 @@ extension Vault {
         try beginLifecycle()
         defer { lifecycleBusy = false }
         guard case .uninitialized = state else {
-            throw VaultError(.conflict, "the vault is already initialized")
+            throw APIError(.alreadyInitialized, "the vault is already initialized")
         }
         guard passphrase != nil || keyFileKey != nil else {
-            throw VaultError(.badRequest, "init needs a passphrase, a key file, or both")
+            throw APIError(.vaultMethodInvalid, "init needs a passphrase, a key file, or both")
         }
         if let passphrase, passphrase.count < Self.minimumPassphraseLength {
-            throw VaultError(.badRequest, "the passphrase is too short: use at least \(Self.minimumPassphraseLength) characters")
+            throw APIError(.passphraseTooShort, "the passphrase is too short: use at least \(Self.minimumPassphraseLength) characters")
         }
         if let keyFileKey, keyFileKey.count != Self.keyFileKeyLength {
-            throw VaultError(.badRequest, "a key file must hold exactly \(Self.keyFileKeyLength) bytes")
+            throw APIError(.keyFileInvalid, "a key file must hold exactly \(Self.keyFileKeyLength) bytes")
         }
         let root = try SecureBytes.random(count: 32)
         var passphraseWrap: PassphraseWrap?
@@ -89,7 +89,7 @@ extension Vault {
         do {
             _ = try await store.write { connection in
                 guard try connection.meta(MetaKey.settings) == nil else {
-                    throw VaultError(.conflict, "the vault is already initialized")
+                    throw APIError(.alreadyInitialized, "the vault is already initialized")
                 }
                 try connection.setMeta(MetaKey.settings, settingsJSON)
                 if let passphraseJSON { try connection.setMeta(MetaKey.passphraseWrap, passphraseJSON) }
@@ -111,9 +111,9 @@ extension Vault {
     /// Unwraps the root key with a passphrase or a key-file key. A wrong one is audited and
     /// answered after a delay that doubles per consecutive failure of the caller's uid.
     public func unseal(passphrase: [UInt8]?, keyFileKey: [UInt8]?, principal: Principal) async throws {
-        if case .uninitialized = state { throw VaultError.uninitialized }
+        if case .uninitialized = state { throw APIError.uninitialized }
         guard (passphrase == nil) != (keyFileKey == nil) else {
-            throw VaultError(.badRequest, "unseal needs exactly one of a passphrase or a key file")
+            throw APIError(.vaultMethodInvalid, "unseal needs exactly one of a passphrase or a key file")
         }
         try await throttle.waitForTurn(uid: principal.uid)
         try beginLifecycle()
@@ -122,7 +122,7 @@ extension Vault {
         let root: SecureBytes
         do {
             root = try await unwrapRoot(passphrase: passphrase, keyFileKey: keyFileKey)
-        } catch let error as VaultError where error.code == .denied {
+        } catch let error as APIError where error.reason == .wrongPassphrase || error.reason == .wrongKeyFile {
             // Threat: online guessing. The failure is durable in the audit before the caller
             // hears of it, and the answer is slowed per uid.
             let delay = await throttle.recordFailure(uid: principal.uid)
@@ -169,7 +169,7 @@ extension Vault {
             guard let text = try await store.read({ try $0.meta(MetaKey.passphraseWrap) }),
                   let wrap = try? APIJSON.decode(PassphraseWrap.self, from: Array(text.utf8)),
                   let salt = Base64.decode(wrap.salt), let sealed = Base64.decode(wrap.sealed) else {
-                throw VaultError(.badRequest, "this vault has no passphrase: unseal it with its key file")
+                throw APIError(.passphraseNotSet, "this vault has no passphrase: unseal it with its key file")
             }
             let parameters = PasswordKDFParameters(opsLimit: wrap.opsLimit, memLimit: wrap.memLimit)
             let wrappingKey = try await Blocking.run {
@@ -179,24 +179,24 @@ extension Vault {
             do {
                 return try AEAD.openSecret(sealed, key: wrappingKey, associatedData: wrapAssociatedData(kind: "passphrase"))
             } catch {
-                throw VaultError(.denied, "unseal failed: wrong passphrase")
+                throw APIError(.wrongPassphrase, "unseal failed: wrong passphrase")
             }
         }
-        guard let keyFileKey else { throw VaultError(.badRequest, "unseal needs a passphrase or a key file") }
+        guard let keyFileKey else { throw APIError(.vaultMethodInvalid, "unseal needs a passphrase or a key file") }
         guard keyFileKey.count == Self.keyFileKeyLength else {
-            throw VaultError(.denied, "unseal failed: wrong key file")
+            throw APIError(.wrongKeyFile, "unseal failed: wrong key file")
         }
         guard let text = try await store.read({ try $0.meta(MetaKey.keyFileWrap) }),
               let wrap = try? APIJSON.decode(KeyFileWrap.self, from: Array(text.utf8)),
               let sealed = Base64.decode(wrap.sealed) else {
-            throw VaultError(.badRequest, "this vault has no key file: unseal it with its passphrase")
+            throw APIError(.keyFileNotSet, "this vault has no key file: unseal it with its passphrase")
         }
         let wrappingKey = try SecureBytes.copying(keyFileKey)
         defer { wrappingKey.wipe() }
         do {
             return try AEAD.openSecret(sealed, key: wrappingKey, associatedData: wrapAssociatedData(kind: "keyfile"))
         } catch {
-            throw VaultError(.denied, "unseal failed: wrong key file")
+            throw APIError(.wrongKeyFile, "unseal failed: wrong key file")
         }
     }
 
@@ -205,7 +205,7 @@ extension Vault {
         try beginLifecycle()
         defer { lifecycleBusy = false }
         switch state {
-        case .uninitialized: throw VaultError.uninitialized
+        case .uninitialized: throw APIError.uninitialized
         case .sealed: return
         case .unsealed(let keys):
             // Seal even if the audit write fails: leaving keys in memory is the worse outcome.

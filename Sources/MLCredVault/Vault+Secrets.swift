@@ -30,10 +30,10 @@ extension Vault {
         try SecretSchema.validateName(name)
         let type = try SecretSchema.parseType(request.type, forPut: false)
         guard type == .jwtSigner else {
-            throw VaultError(.badRequest, "only jwt-signer secrets can be generated; store \(type.rawValue) secrets with 'secret put'")
+            throw APIError(.invalidSecretType, "only jwt-signer secrets can be generated; store \(type.rawValue) secrets with 'secret put'")
         }
         let issuer = request.issuer ?? "mlcred"
-        guard !issuer.isEmpty, issuer.utf8.count <= 256 else { throw VaultError(.badRequest, "the issuer must be 1-256 bytes") }
+        guard !issuer.isEmpty, issuer.utf8.count <= 256 else { throw APIError(.invalidSecretFields, "the issuer must be 1-256 bytes") }
         let pair = try Ed25519.generateKeyPair()
         defer { pair.secretKey.wipe() }
         let privateKey = try pair.secretKey.withUnsafeBytes { Base64.encode(Array($0.bindMemory(to: UInt8.self))) }
@@ -86,7 +86,7 @@ extension Vault {
             do {
                 var plaintext = try Self.open(record, key: key)
                 Sodium.wipe(&plaintext)
-            } catch let failure as VaultError where failure.code == .internal {
+            } catch let failure as APIError where failure.reason == .secretCorrupt {
                 error = failure.message
             }
             return SecretMetadata(name: record.name, type: record.type, version: record.version, phi: record.phi,
@@ -111,33 +111,33 @@ extension Vault {
         } catch {
             throw translate(error)
         }
-        guard removed else { throw VaultError(.notFound, "no secret named '\(name)'") }
+        guard removed else { throw APIError.secretMissing(name) }
     }
 
     /// The current value of a secret as fields, for providers inside the daemon. Throws
-    /// `not_found`, or `internal` naming the secret when its record fails to decrypt.
+    /// `secret_missing`, or `secret_corrupt` naming the secret when its record fails to decrypt.
     public nonisolated func openSecret(name: String) async throws -> (type: String, phi: Bool, fields: [String: String]) {
         let key = try hotKeys().secretEncryption
         guard let record = try store.readNow({ try $0.currentSecret(name) }) else {
-            throw VaultError(.notFound, "no secret named '\(name)'")
+            throw APIError.secretMissing(name)
         }
         var plaintext = try Self.open(record, key: key)
         defer { Sodium.wipe(&plaintext) }
         guard let fields = try? APIJSON.decode([String: String].self, from: plaintext) else {
-            throw VaultError.corrupt(record.name, version: record.version)
+            throw APIError.corrupt(record.name, version: record.version)
         }
         return (record.type, record.phi, fields)
     }
 
     private static func open(_ record: SecretRecord, key: SecureBytes) throws -> [UInt8] {
-        guard let sealed = record.sealed else { throw VaultError(.notFound, "no secret named '\(record.name)'") }
+        guard let sealed = record.sealed else { throw APIError.secretMissing(record.name) }
         do {
             return try AEAD.open(sealed, key: key, associatedData: Vault.secretAssociatedData(
                 name: record.name, type: record.type, version: record.version, phi: record.phi))
         } catch CryptoError.keyWiped {
-            throw VaultError.sealed
+            throw APIError.sealed
         } catch {
-            throw VaultError.corrupt(record.name, version: record.version)
+            throw APIError.corrupt(record.name, version: record.version)
         }
     }
 

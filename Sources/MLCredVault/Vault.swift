@@ -112,8 +112,8 @@ public actor Vault {
 
     func unsealedKeys() throws -> Keys {
         switch state {
-        case .uninitialized: throw VaultError.uninitialized
-        case .sealed: throw VaultError.sealed
+        case .uninitialized: throw APIError.uninitialized
+        case .sealed: throw APIError.sealed
         case .unsealed(let keys): return keys
         }
     }
@@ -125,9 +125,9 @@ public actor Vault {
 
     /// Maps errors from lower layers onto vault errors with caller-safe messages.
     func translate(_ error: Error) -> Error {
-        if error is VaultError { return error }
-        if let crypto = error as? CryptoError, crypto == .keyWiped { return VaultError.sealed }
-        return VaultError(.internal, "storage error: \(error)")
+        if error is APIError { return error }
+        if let crypto = error as? CryptoError, crypto == .keyWiped { return APIError.sealed }
+        return APIError.storage(error)
     }
 }
 
@@ -142,8 +142,8 @@ extension Vault {
     /// The keys of the hot paths, or the error of the current state.
     nonisolated func hotKeys() throws -> (tokenHash: SecureBytes, secretEncryption: SecureBytes) {
         switch hot.withLock({ $0 }) {
-        case .uninitialized: throw VaultError.uninitialized
-        case .sealed: throw VaultError.sealed
+        case .uninitialized: throw APIError.uninitialized
+        case .sealed: throw APIError.sealed
         case .unsealed(let tokenHash, let secretEncryption): return (tokenHash, secretEncryption)
         }
     }
@@ -154,7 +154,7 @@ extension Vault {
         do {
             return Hex.encode(try MAC.blake2b(Array(token.utf8), key: key))
         } catch CryptoError.keyWiped {
-            throw VaultError.sealed
+            throw APIError.sealed
         }
     }
 }

@@ -179,8 +179,19 @@ class Daemon:
     def unseal(self, passphrase=PASSPHRASE):
         return self.cli("vault", "unseal", "--passphrase-stdin", input=passphrase)
 
-    def http(self, method, path, body=None, timeout=30, raw=None, token=None):
-        """One HTTP/1.1 request over the socket; returns (status, parsed JSON or None)."""
+    def http(self, method, path, body=None, timeout=30, raw=None, token=None, user=None):
+        """One HTTP/1.1 request over the socket; returns (status, parsed JSON or None). With
+        `user`, curl sends it as that user (setpriv, with its groups)."""
+        if user:
+            assert raw is None, "raw requests are sent as the test's own uid"
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--",
+                   "curl", "-s", "-i", "--unix-socket", self.socket, "-X", method]
+            if token:
+                cmd += ["-H", f"Authorization: Bearer {token}"]
+            if body is not None:
+                cmd += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+            answer = subprocess.run(cmd + ["http://mlcred" + path], capture_output=True, timeout=timeout)
+            return parse_response(answer.stdout)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:

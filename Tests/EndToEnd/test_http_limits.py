@@ -27,6 +27,10 @@ def error_code(response):
     return json.loads(response.body)["error"]["code"]
 
 
+def error_reason(response):
+    return json.loads(response.body)["error"]["reason"]
+
+
 class Conn:
     """One raw connection to the daemon, reading answers framed by their Content-Length."""
 
@@ -116,7 +120,7 @@ def test_oversized_content_length_is_refused_before_the_body_is_read(daemon, len
     answer = conn.response()
     assert answer is not None, "the daemon closed the connection without answering"
     assert answer.status == 413, f"first answer must be the 413 (no 100 Continue): {answer}"
-    assert error_code(answer) == "too_large"
+    assert error_code(answer) == "too_large" and error_reason(answer) == "body_too_large"
     assert answer.headers.get("connection") == "close"
     assert conn.read_until_closed() == b"", "the daemon must close the connection after a 413"
     conn.close()
@@ -160,7 +164,7 @@ def test_chunked_body_over_64_kib_is_refused_as_soon_as_it_passes_the_limit(daem
         sent += size
     answer = conn.response()
     assert answer is not None, "the daemon closed the connection without answering"
-    assert answer.status == 413 and error_code(answer) == "too_large", answer
+    assert answer.status == 413 and error_code(answer) == "too_large" and error_reason(answer) == "body_too_large", answer
     assert conn.read_until_closed() == b""
     conn.close()
     assert_daemon_still_serves(daemon)
@@ -202,7 +206,7 @@ def test_headers_over_8_kib_are_refused_with_413_and_the_connection_closed(daemo
     answer = conn.response()
     assert answer is not None, "the daemon closed the connection without answering"
     assert answer.status == 413, answer
-    assert error_code(answer) == "too_large"
+    assert error_code(answer) == "too_large" and error_reason(answer) == "headers_too_large"
     assert conn.read_until_closed() == b"", "the daemon must close the connection after a 413"
     conn.close()
     assert_daemon_still_serves(daemon)
@@ -212,7 +216,7 @@ def test_request_line_with_a_9_kib_uri_is_refused_with_413(daemon):
     conn = Conn(daemon)
     conn.send(f"GET /v1/status?pad={'u' * 9000} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     answer = conn.response()
-    assert answer is not None and answer.status == 413 and error_code(answer) == "too_large", answer
+    assert answer is not None and answer.status == 413 and error_reason(answer) == "headers_too_large", answer
     assert conn.read_until_closed() == b""
     conn.close()
     assert_daemon_still_serves(daemon)
@@ -262,6 +266,7 @@ def test_malformed_request_gets_400_or_a_closed_connection_never_a_hang(daemon, 
         conn.close()
     if data:
         assert data.startswith(b"HTTP/1.1 400 "), f"expected a 400 or nothing, got {data[:200]!r}"
+        assert json.loads(data.partition(b"\r\n\r\n")[2])["error"]["reason"] == "malformed_http", data[:300]
     assert_daemon_still_serves(daemon)
 
 
@@ -409,7 +414,7 @@ def test_invalid_json_body_gets_400_without_echoing_the_body(daemon, body):
     head, _, payload = raw_answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 "), raw_answer
     error = json.loads(payload)["error"]
-    assert error["code"] == "bad_request" and error["message"]
+    assert error["code"] == "bad_request" and error["reason"] == "invalid_body" and error["message"]
     assert MARKER not in daemon.read_log(), "the daemon log quotes the invalid body"
     status, listing = daemon.http("GET", "/v1/secrets", timeout=5)
     assert status == 200 and "x" not in [meta["name"] for meta in listing["secrets"]], "nothing may be stored"
@@ -427,7 +432,7 @@ def test_unknown_route_gets_404_not_found_json(daemon, method, path):
     assert answer is not None and answer.status == 404, answer
     assert answer.headers.get("content-type", "").startswith("application/json")
     error = json.loads(answer.body)["error"]
-    assert error["code"] == "not_found" and isinstance(error["message"], str) and error["message"]
+    assert error["code"] == "not_found" and error["reason"] == "unknown_route" and isinstance(error["message"], str) and error["message"]
 
 
 # --- connection caps ---------------------------------------------------------------------------
@@ -523,6 +528,6 @@ def test_two_thousand_idle_connections_of_one_uid_do_not_lock_out_another_uid(da
 def test_deeply_nested_json_is_refused_without_harm(daemon, body):
     raw = daemon.http("POST", "/v1/tokens", raw=(
         "POST /v1/tokens HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)).encode() + body.encode())
-    assert raw[0] == 400 and raw[1]["error"]["code"] == "bad_request"
+    assert raw[0] == 400 and raw[1]["error"]["code"] == "bad_request" and raw[1]["error"]["reason"] == "invalid_body"
     assert daemon.proc.poll() is None
     assert daemon.http("GET", "/v1/status")[0] == 200

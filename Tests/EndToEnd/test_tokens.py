@@ -129,6 +129,54 @@ def test_a_token_presented_by_another_uid_is_refused_and_audited(broker, users):
     assert token not in json.dumps(audit), "the audit never holds a token"
 
 
+def well_formed_token(body="0" * 43):
+    """A token of the right shape and checksum (SPEC §7) that no daemon issued."""
+    import zlib
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    number, check = zlib.crc32(body.encode()), ""
+    while number:
+        number, digit = divmod(number, 62)
+        check = alphabet[digit] + check
+    return "mlc_" + body + check.rjust(6, "0")
+
+
+def reason(answer):
+    status, body = answer
+    return status, body["error"]["code"], body["error"]["reason"]
+
+
+def test_every_refusal_names_its_precise_reason(broker, users):
+    mine = broker.cli("token", "--role", "train", user=users["ml"], check=0).out.strip()
+    assert reason(broker.http("POST", "/v1/credentials", {}, token=mine)) == (403, "denied", "token_other_uid")
+    assert reason(broker.http("POST", "/v1/tokens", {"role": "nosuchrole"})) == (403, "denied", "role_denied")
+    assert reason(broker.http("POST", "/v1/tokens", {"role": "finance"}, user=users["ml"])) == (403, "denied", "role_denied")
+    assert reason(broker.http("POST", "/v1/credentials", {}, token=well_formed_token())) == (401, "unauthenticated", "token_unknown")
+    assert reason(broker.http("POST", "/v1/credentials", {}, token="mlc_" + "A" * 49)) == (401, "unauthenticated", "token_malformed")
+    assert reason(broker.http("POST", "/v1/credentials", {})) == (401, "unauthenticated", "token_missing")
+    assert reason(broker.http("DELETE", "/v1/secrets/nosuch")) == (404, "not_found", "secret_missing")
+    assert reason(broker.http("GET", "/v1/secrets", user=users["ml"])) == (403, "denied", "not_admin")
+    assert reason(broker.http("GET", "/v1/nosuch")) == (404, "not_found", "unknown_route")
+    assert reason(broker.http("POST", "/v1/tokens", {"role": "short", "ttl": "soon"})) == (400, "bad_request", "invalid_ttl")
+    assert broker.http("POST", "/v1/tokens/revoke", {}, token=mine, user=users["ml"])[0] == 200
+    assert reason(broker.http("POST", "/v1/credentials", {}, token=mine, user=users["ml"])) == (401, "unauthenticated", "token_revoked")
+
+
+def test_a_grant_naming_a_missing_secret_is_secret_missing_and_the_cli_hint_follows(broker, users):
+    broker.cli("secret", "rm", "tracking", check=0)
+    status, token = broker.http("POST", "/v1/tokens", {"role": "short"})
+    assert status == 200, token
+    assert reason(broker.http("POST", "/v1/credentials", {}, token=token["token"])) == (404, "not_found", "secret_missing")
+    result = broker.cli("env", "--role", "short")
+    assert result.returncode == 1 and "(hint: 'mlcred secret list' shows what exists)" in result.err, result.err
+
+
+def test_the_cli_hint_for_another_uids_token_follows_its_reason(broker, users):
+    mine = broker.cli("token", "--role", "train", user=users["ml"], check=0).out.strip()
+    result = broker.cli("credential-process", env_extra={"MLCRED_TOKEN": mine})  # as root: another uid
+    assert result.returncode == 3, result.err
+    assert result.err.strip().endswith("(hint: a token works only for the user who obtained it)"), result.err
+
+
 def test_expired_revoked_unknown_and_malformed_tokens_get_401(broker):
     token = broker.cli("token", "--role", "short", check=0).out.strip()
     status, body = broker.http("POST", "/v1/credentials", {}, token=token)

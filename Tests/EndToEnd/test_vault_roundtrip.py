@@ -143,6 +143,24 @@ def test_wrong_passphrases_back_off_and_the_right_one_still_unseals(daemon):
     daemon.cli("audit", "verify", check=0)
 
 
+def test_unseal_refusals_name_their_reason_and_the_cli_hint_follows_it(daemon):
+    daemon.cli("vault", "seal", check=0)
+    status, body = daemon.http("POST", "/v1/vault/unseal", {"passphrase": "wrong-0-xxxxxxxx"})
+    assert (status, body["error"]["code"], body["error"]["reason"]) == (403, "denied", "wrong_passphrase"), body
+    wrong = daemon.unseal("wrong-1-xxxxxxxx")
+    assert wrong.returncode == 3
+    assert wrong.err.strip().endswith("(hint: check the passphrase or key file; each failure doubles the wait)"), wrong.err
+    key = os.path.join(daemon.root, "some.key")
+    with open(key, "wb") as f:
+        f.write(os.urandom(32))
+    no_key_file = daemon.cli("vault", "unseal", "--key-file", key)
+    assert no_key_file.returncode == 1 and "--passphrase-stdin" in no_key_file.err.partition("(hint:")[2], no_key_file.err
+    status, body = daemon.http("GET", "/v1/secrets")
+    assert (status, body["error"]["code"], body["error"]["reason"]) == (503, "sealed", "sealed"), body
+    sealed = daemon.cli("secret", "list")
+    assert sealed.returncode == 4 and "(hint: an admin must run 'mlcred vault unseal')" in sealed.err, sealed.err
+
+
 def test_status_json_has_the_spec_fields_in_every_state(daemon_factory):
     d = daemon_factory(environment="staging").start()
     fields = {"initialized", "sealed", "environment", "phi", "version"}

@@ -1,3 +1,4 @@
+import MLCredAPI
 @testable import MLCredProviders
 import Synchronization
 import XCTest
@@ -37,8 +38,8 @@ final class ConnectionGateTests: XCTestCase {
         do {
             try await gate.withPlace("a", what: "PostgreSQL at a") {}
             XCTFail("the wait should have run out")
-        } catch let error as ProviderError {
-            XCTAssertEqual(error.code, .upstream)
+        } catch let error as APIError {
+            XCTAssertEqual(error.reason, .upstreamBusy)
             XCTAssertTrue(error.message.contains("PostgreSQL at a: 1 broker connections stayed busy for 0 s"), error.message)
         }
         XCTAssertEqual(gate.usage("a").waiting, 0, "a waiter that gave up leaves the line")

@@ -71,12 +71,13 @@ final class STSProtocolTests: XCTestCase {
         XCTAssertEqual(credentials, .init(accessKeyID: "ASIAEXAMPLEKEY000", secretAccessKey: "s3cr&amp;t", sessionToken: "tok", expiration: "2026-11-26T13:00:00Z"))
         let refused = "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>"
         XCTAssertThrowsError(try STSProtocol.parse(status: 403, body: Array(refused.utf8))) { error in
-            XCTAssertEqual((error as? ProviderError)?.code, .upstream)
-            XCTAssertEqual((error as? ProviderError)?.message, "STS refused the request: SignatureDoesNotMatch: The request signature we calculated does not match")
+            XCTAssertEqual((error as? APIError)?.reason, .upstreamSignature)
+            XCTAssertEqual((error as? APIError)?.code, .upstream)
+            XCTAssertEqual((error as? APIError)?.message, "STS refused the request: SignatureDoesNotMatch: The request signature we calculated does not match")
         }
         let hostile = "<Error><Code>X</Code><Message>line\n\u{1B}[31mfake\(String(repeating: "m", count: 5000))</Message></Error>"
         XCTAssertThrowsError(try STSProtocol.parse(status: 400, body: Array(hostile.utf8))) { error in
-            let message = (error as? ProviderError)?.message ?? ""
+            let message = (error as? APIError)?.message ?? ""
             XCTAssertFalse(message.contains("\n") || message.contains("\u{1B}"), "no control characters reach terminals or the audit log")
             XCTAssertLessThan(message.count, 400)
         }

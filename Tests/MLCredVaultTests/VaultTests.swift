@@ -82,7 +82,8 @@ final class VaultTests: XCTestCase {
         do {
             _ = try await vault.openSecret(name: "a")
             XCTFail("expected a decryption failure")
-        } catch let error as VaultError {
+        } catch let error as APIError {
+            XCTAssertEqual(error.reason, .secretCorrupt)
             XCTAssertEqual(error.code, .internal)
             XCTAssertTrue(error.message.contains("secret 'a'"))
         }
@@ -98,8 +99,8 @@ final class VaultTests: XCTestCase {
         do {
             _ = try await vault.listSecrets()
             XCTFail("expected sealed")
-        } catch let error as VaultError {
-            XCTAssertEqual(error.code, .sealed)
+        } catch let error as APIError {
+            XCTAssertEqual(error.reason, .sealed)
         }
     }
 
@@ -123,7 +124,8 @@ final class VaultTests: XCTestCase {
         do {
             try await vault.unseal(passphrase: nil, keyFileKey: Sodium.randomBytes(16), principal: admin)
             XCTFail("expected denied")
-        } catch let error as VaultError {
+        } catch let error as APIError {
+            XCTAssertEqual(error.reason, .wrongKeyFile)
             XCTAssertEqual(error.code, .denied)
         }
         try await vault.unseal(passphrase: nil, keyFileKey: key, principal: admin)

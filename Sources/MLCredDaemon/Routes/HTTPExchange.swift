@@ -50,9 +50,15 @@ public struct HTTPResponse: Sendable {
         }
     }
 
-    /// An error answer in the SPEC §9 shape.
-    public static func error(_ code: APIErrorCode, _ message: String, details: [String]? = nil) -> HTTPResponse {
-        let body = (try? APIJSON.encode(APIErrorBody(code: code, message: message, details: details))) ?? Array(#"{"error":{"code":"internal","message":"internal"}}"#.utf8)
-        return HTTPResponse(status: code.httpStatus, body: body + [0x0A])
+    /// An error answer in the SPEC §9 shape, with the status of the reason's code.
+    public static func error(_ reason: APIErrorReason, _ message: String, details: [String]? = nil) -> HTTPResponse {
+        error(APIError(reason, message, details: details))
+    }
+
+    /// The answer to `error` in the SPEC §9 shape, with the status of its code.
+    public static func error(_ error: APIError) -> HTTPResponse {
+        let body = (try? APIJSON.encode(error.body))
+            ?? Array(#"{"error":{"code":"internal","message":"internal","reason":"internal"}}"#.utf8)
+        return HTTPResponse(status: error.code.httpStatus, body: body + [0x0A])
     }
 }

@@ -24,11 +24,11 @@ extension Router {
         case "process":
             // Bound to the process on the other end of this connection, as the kernel names it.
             guard let start = PeerAttestation.boundStartTime(of: peer) else {
-                throw RouteError(.badRequest, "cannot bind the token to the calling process (it exited, or this kernel lacks SO_PEERPIDFD)")
+                throw APIError(.bindUnavailable, "cannot bind the token to the calling process (it exited, or this kernel lacks SO_PEERPIDFD)")
             }
             startTime = start
         case let other?:
-            throw RouteError(.badRequest, "unknown bind '\(other)' (expected 'process')")
+            throw APIError(.invalidBody, "unknown bind '\(other)' (expected 'process')")
         }
         let answer = try await broker.issueToken(principal: peer.principal, subject: subject(peer), request: body, boundStartTime: startTime)
         if startTime != nil {
@@ -53,7 +53,7 @@ extension Router {
             try? await vault.audit(AuditEvent(principal: principal, action: "policy.reload", result: .error,
                                               reason: "\(count) errors; kept digest \(broker.policies.set.digest)"))
             for diagnostic in error.diagnostics { logger.error("policy: \(diagnostic)") }
-            throw RouteError(.badRequest, "policy reload failed with \(count) error\(count == 1 ? "" : "s"); the last good set stays in force",
+            throw APIError(.policyInvalid, "policy reload failed with \(count) error\(count == 1 ? "" : "s"); the last good set stays in force",
                              details: error.diagnostics.map(\.description))
         }
     }

@@ -43,7 +43,7 @@ extension Router {
     }
 
     static func decodeKey(_ text: String) throws -> [UInt8] {
-        guard let key = Base64.decode(text) else { throw RouteError(.badRequest, "field 'key' must be base64") }
+        guard let key = Base64.decode(text) else { throw APIError(.keyFileInvalid, "field 'key' must be base64") }
         return key
     }
 
@@ -66,19 +66,19 @@ extension Router {
         try await requireAdmin(peer, action: "audit.show")
         var after: Int64?
         if let text = request.query["after"] {
-            guard let value = Int64(text), value >= 0 else { throw RouteError(.badRequest, "'after' must be a sequence number") }
+            guard let value = Int64(text), value >= 0 else { throw APIError(.invalidQuery, "'after' must be a sequence number") }
             after = value
         }
         var since: Double?
         if let text = request.query["since"] {
             guard let value = Timestamp.parse(text.replacingOccurrences(of: "%3A", with: ":")) else {
-                throw RouteError(.badRequest, "'since' must be an RFC 3339 UTC time such as 2026-11-26T17:00:00Z")
+                throw APIError(.invalidQuery, "'since' must be an RFC 3339 UTC time such as 2026-11-26T17:00:00Z")
             }
             since = value
         }
         var limit = Limits.defaultAuditPage
         if let text = request.query["limit"] {
-            guard let value = Int(text), value > 0 else { throw RouteError(.badRequest, "'limit' must be a positive number") }
+            guard let value = Int(text), value > 0 else { throw APIError(.invalidQuery, "'limit' must be a positive number") }
             limit = min(value, Limits.maxAuditPage)
         }
         return .json(AuditPage(records: try await vault.auditRecords(afterSeq: after, since: since, limit: limit)))

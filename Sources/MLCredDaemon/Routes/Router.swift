@@ -35,10 +35,8 @@ public final class Router: Sendable {
         let response: HTTPResponse
         do {
             response = try await route(request, peer: peer)
-        } catch let error as VaultError {
-            response = .error(error.code, error.message)
-        } catch let error as RouteError {
-            response = .error(error.code, error.message, details: error.details)
+        } catch let error as APIError {
+            response = .error(error)
         } catch {
             logger.error("internal error", metadata: ["path": "\(request.path)", "error": "\(error)"])
             response = .error(.internal, "internal error; see the daemon log")
@@ -53,7 +51,7 @@ public final class Router: Sendable {
 
     private func route(_ request: HTTPRequest, peer: PeerIdentity) async throws -> HTTPResponse {
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-        guard parts.first == "v1" else { throw RouteError(.notFound, "no route \(request.method) \(request.path)") }
+        guard parts.first == "v1" else { throw APIError(.unknownRoute, "no route \(request.method) \(request.path)") }
         let tail = Array(parts.dropFirst())
         switch (request.method, tail.first, tail.count) {
         case ("GET", "status", 1):
@@ -77,7 +75,7 @@ public final class Router: Sendable {
             // Threat: removing the broker login strands roles made from it, alive until VALID UNTIL.
             let dependent = try await broker.leasesNeedingSecret(tail[1])
             if !dependent.isEmpty && request.query["force"] != "true" {
-                throw RouteError(.conflict, "secret '\(tail[1])' is needed to revoke \(dependent.count) live lease\(dependent.count == 1 ? "" : "s") (\(dependent.prefix(5).map(\.id).joined(separator: ", "))): revoke them first, or remove it anyway with force")
+                throw APIError(.secretInUse, "secret '\(tail[1])' is needed to revoke \(dependent.count) live lease\(dependent.count == 1 ? "" : "s") (\(dependent.prefix(5).map(\.id).joined(separator: ", "))): revoke them first, or remove it anyway with force")
             }
             try await vault.removeSecret(name: tail[1], principal: peer.principal)
             return .json(["removed": tail[1]])
@@ -106,7 +104,7 @@ public final class Router: Sendable {
             try await requireAdmin(peer, action: "token.revoke")
             let outcome = try await broker.revoke(accessor: tail[1], principal: peer.principal, reason: "revoked by an admin")
             guard outcome.revoked else {
-                throw RouteError(.notFound, "no live token with accessor '\(tail[1])'")
+                throw APIError(.accessorMissing, "no live token with accessor '\(tail[1])'")
             }
             return .json(RevocationResponse(revoked: tail[1], unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
         case ("POST", "credentials", 1):
@@ -145,12 +143,12 @@ public final class Router: Sendable {
         default:
             break
         }
-        throw RouteError(.notFound, "no route \(request.method) \(request.path)")
+        throw APIError(.unknownRoute, "no route \(request.method) \(request.path)")
     }
 
     // MARK: checks
 
-    /// Refuses non-admins with 403 `denied`, writing the refusal to the audit first.
+    /// Refuses non-admins with 403 `not_admin`, writing the refusal to the audit first.
     func requireAdmin(_ peer: PeerIdentity, action: String) async throws {
         guard !peer.isAdmin(adminGroup: adminGroup) else { return }
         do {
@@ -158,17 +156,17 @@ public final class Router: Sendable {
         } catch {
             logger.error("could not audit a refusal", metadata: ["action": "\(action)", "error": "\(error)"])
         }
-        throw RouteError(.denied, "\(action) needs an admin: uid 0, the daemon's uid, or a member of the admin group")
+        throw APIError(.notAdmin, "\(action) needs an admin: uid 0, the daemon's uid, or a member of the admin group")
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ request: HTTPRequest) throws -> T {
-        guard !request.body.isEmpty else { throw RouteError(.badRequest, "this route needs a JSON body") }
+        guard !request.body.isEmpty else { throw APIError(.bodyMissing, "this route needs a JSON body") }
         do {
             return try APIJSON.decode(type, from: request.body)
         } catch let error as DecodingError {
-            throw RouteError(.badRequest, "invalid request body: \(Self.describe(error))")
+            throw APIError(.invalidBody, "invalid request body: \(Self.describe(error))")
         } catch {
-            throw RouteError(.badRequest, "invalid request body: not JSON")
+            throw APIError(.invalidBody, "invalid request body: not JSON")
         }
     }
 
@@ -184,18 +182,5 @@ public final class Router: Sendable {
         case .dataCorrupted(let context): return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context.codingPath)) is invalid"
         @unknown default: return "not valid JSON"
         }
-    }
-}
-
-/// An error raised while routing, with its API code.
-struct RouteError: Error {
-    let code: APIErrorCode
-    let message: String
-    let details: [String]?
-
-    init(_ code: APIErrorCode, _ message: String, details: [String]? = nil) {
-        self.code = code
-        self.message = message
-        self.details = details
     }
 }

@@ -50,17 +50,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             var headerBytes = head.uri.utf8.count
             for (name, value) in head.headers { headerBytes += name.utf8.count + value.utf8.count + 4 }
             if headerBytes > Limits.maxHeaderBytes {
-                reject(context: context, head: head, .tooLarge, "request headers exceed \(Limits.maxHeaderBytes / 1024) KiB")
+                reject(context: context, head: head, .headersTooLarge, "request headers exceed \(Limits.maxHeaderBytes / 1024) KiB")
                 return
             }
             if let lengthText = head.headers.first(name: "content-length") {
                 guard let length = Int(lengthText), length >= 0 else {
-                    reject(context: context, head: head, .badRequest, "invalid Content-Length")
+                    reject(context: context, head: head, .malformedHTTP, "invalid Content-Length")
                     return
                 }
                 if length > Limits.maxBodyBytes {
                     // Refused before a byte of the body is read (also under Expect: 100-continue).
-                    reject(context: context, head: head, .tooLarge, "request body exceeds \(Limits.maxBodyBytes / 1024) KiB")
+                    reject(context: context, head: head, .bodyTooLarge, "request body exceeds \(Limits.maxBodyBytes / 1024) KiB")
                     return
                 }
             }
@@ -71,7 +71,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .body(var chunk):
             guard case .receiving(let head, var body) = state else { return }
             if body.count + chunk.readableBytes > Limits.maxBodyBytes {
-                reject(context: context, head: head, .tooLarge, "request body exceeds \(Limits.maxBodyBytes / 1024) KiB")
+                reject(context: context, head: head, .bodyTooLarge, "request body exceeds \(Limits.maxBodyBytes / 1024) KiB")
                 return
             }
             state = .responding  // drop the old array's reference so the append does not copy
@@ -102,10 +102,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private func reject(context: ChannelHandlerContext, head: HTTPRequestHead, _ code: APIErrorCode, _ message: String) {
+    private func reject(context: ChannelHandlerContext, head: HTTPRequestHead, _ reason: APIErrorReason, _ message: String) {
         state = .closing
         deadline?.cancel()
-        write(context: context, version: head.version, response: .error(code, message), keepAlive: false)
+        write(context: context, version: head.version, response: .error(reason, message), keepAlive: false)
     }
 
     private func write(context: ChannelHandlerContext, version: HTTPVersion, response: HTTPResponse, keepAlive: Bool) {
@@ -145,8 +145,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         state = .closing
         deadline?.cancel()
         let response: HTTPResponse = parseError == .headerOverflow
-            ? .error(.tooLarge, "request headers exceed \(Limits.maxHeaderBytes / 1024) KiB")
-            : .error(.badRequest, "malformed HTTP request")
+            ? .error(.headersTooLarge, "request headers exceed \(Limits.maxHeaderBytes / 1024) KiB")
+            : .error(.malformedHTTP, "malformed HTTP request")
         write(context: context, version: .http1_1, response: response, keepAlive: false)
     }
 }

@@ -57,7 +57,7 @@ public struct AWSProvider: CredentialProvider {
 
     public func issue(secret: OpenedSecret, context: IssuanceContext) async throws -> IssuedCredential {
         guard let keyID = secret.fields["access_key_id"], let secretKey = secret.fields["secret_access_key"] else {
-            throw ProviderError(.internal, "aws secret '\(secret.name)' has no access key")
+            throw APIError(.secretIncomplete, "aws secret '\(secret.name)' has no access key")
         }
         let region = secret.fields["region"] ?? Self.defaultRegion
         let sessionName = STSProtocol.sessionName(subject: context.subject, accessor: context.accessor)
@@ -70,20 +70,20 @@ public struct AWSProvider: CredentialProvider {
         let parameters = STSProtocol.parameters(grant: grant, sessionName: sessionName, sourceIdentity: Self.sourceIdentity(context.subject))
         let signer = SigV4Signer(credentials: .init(accessKeyID: keyID, secretAccessKey: secretKey), region: region, service: "sts")
         guard let endpoint = STSProtocol.endpoint(region: region, endpointURL: secret.fields["endpoint_url"]) else {
-            throw ProviderError(.badRequest, "aws secret '\(secret.name)' has an unusable endpoint_url: put it again as http(s)://HOST[:PORT]")
+            throw APIError(.invalidSecretFields, "aws secret '\(secret.name)' has an unusable endpoint_url: put it again as http(s)://HOST[:PORT]")
         }
         let signed = STSProtocol.request(parameters: parameters, signer: signer, endpoint: endpoint,
                                          amzDate: Self.amzDate(epochSeconds: context.now))
         let (status, body) = try await send(signed)
         let credentials = try STSProtocol.parse(status: status, body: body)
         guard let expiration = Timestamp.parse(credentials.expiration) else {
-            throw ProviderError(.upstream, "STS answered with an unreadable expiration '\(STSProtocol.quotable(credentials.expiration))'")
+            throw APIError(.upstreamAnswerInvalid, "STS answered with an unreadable expiration '\(STSProtocol.quotable(credentials.expiration))'")
         }
         // What is handed out lives at least as long as SDKs need (they refresh 15 minutes
         // before the end) and no longer than STS ever grants (36 h).
         let now = context.now
         guard expiration >= now + Self.minimumLifeSeconds, expiration <= now + Self.maximumLifeSeconds else {
-            throw ProviderError(.upstream, "STS answered with credentials expiring at \(Timestamp.format(epochSeconds: expiration)), outside what can be handed out")
+            throw APIError(.upstreamAnswerInvalid, "STS answered with credentials expiring at \(Timestamp.format(epochSeconds: expiration)), outside what can be handed out")
         }
         var env = Self.jobEnvironment(secret: secret)
         let plain = Set(env.keys).union(["AWS_CREDENTIAL_EXPIRATION"])
@@ -123,12 +123,20 @@ public struct AWSProvider: CredentialProvider {
                 let body = try await response.body.collect(upTo: Self.maxResponseBytes)
                 return (Int(response.status.code), Array(body.readableBytesView))
             }
-        } catch let error as ProviderError {
+        } catch let error as APIError {
             throw error
         } catch {
             // Transport errors name the endpoint, never a key: the request's signed headers stay here.
-            throw ProviderError(.upstream, "cannot reach STS at \(signed.url): \(Self.describe(error))")
+            throw APIError(Self.transportReason(error), "cannot reach STS at \(signed.url): \(Self.describe(error))")
         }
+    }
+
+    /// The reason a failed exchange with STS is answered with: no answer in time, an answer
+    /// over the size limit, or STS out of reach.
+    static func transportReason(_ error: any Error) -> APIErrorReason {
+        if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout { return .upstreamTimeout }
+        if error is NIOTooManyBytesError { return .upstreamAnswerInvalid }
+        return .upstreamUnreachable
     }
 
     static func describe(_ error: any Error) -> String {

@@ -95,26 +95,49 @@ public enum STSProtocol {
     /// Longest piece of an STS error message quoted to the caller and the audit log.
     static let maxQuotedCharacters = 300
 
-    /// Reads a successful answer, or throws `upstream` quoting AWS's code and message (cut to
-    /// 300 characters, control characters as spaces: they reach terminals and the audit log).
+    /// Reads a successful answer, or throws an `upstream` error quoting AWS's code and message
+    /// (cut to 300 characters, control characters as spaces: they reach terminals and the audit
+    /// log), its reason chosen from AWS's code (`reason(errorCode:status:)`).
     public static func parse(status: Int, body: [UInt8]) throws -> Credentials {
         let text = String(decoding: body, as: UTF8.self)
         guard (200..<300).contains(status) else {
-            let code = element("Code", in: text).map(quotable) ?? "HTTP \(status)"
+            let awsCode = element("Code", in: text)
+            let code = awsCode.map(quotable) ?? "HTTP \(status)"
             let message = element("Message", in: text).map(quotable) ?? "no message"
-            throw ProviderError(.upstream, "STS refused the request: \(code): \(message)")
+            throw APIError(reason(errorCode: awsCode, status: status), "STS refused the request: \(code): \(message)")
         }
         guard let credentials = rawElement("Credentials", in: text),
               let keyID = element("AccessKeyId", in: credentials), let secret = element("SecretAccessKey", in: credentials),
               let token = element("SessionToken", in: credentials), let expiration = element("Expiration", in: credentials) else {
-            throw ProviderError(.upstream, "STS answered without credentials")
+            throw APIError(.upstreamAnswerInvalid, "STS answered without credentials")
         }
         // Values that reach environments and config readers: the shapes AWS issues, nothing else.
         guard keyID.utf8.count >= 16, keyID.utf8.count <= 128, keyID.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) }),
               isToken(secret, maxBytes: 1024), isToken(token, maxBytes: 16384) else {
-            throw ProviderError(.upstream, "STS answered with credentials of an unexpected shape")
+            throw APIError(.upstreamAnswerInvalid, "STS answered with credentials of an unexpected shape")
         }
         return Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: token, expiration: expiration)
+    }
+
+    /// STS error codes that mean the broker's own keys or signature were refused: a key that
+    /// does not exist or expired, a secret key that does not match, a clock too far off.
+    static let signatureErrorCodes: Set<String> = [
+        "InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature", "MissingAuthenticationToken",
+        "InvalidAccessKeyId", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException", "RequestExpired",
+        "InvalidSignatureException", "AuthFailure",
+    ]
+    /// STS error codes that mean it is shedding load.
+    static let throttlingErrorCodes: Set<String> = ["Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"]
+
+    /// The reason an STS refusal is answered with: the broker's keys refused, the role refused
+    /// to the broker, throttling, a failure on AWS's side (5xx), or any other refusal.
+    public static func reason(errorCode: String?, status: Int) -> APIErrorReason {
+        switch errorCode {
+        case let code? where signatureErrorCodes.contains(code): return .upstreamSignature
+        case "AccessDenied", "AccessDeniedException": return .upstreamDenied
+        case let code? where throttlingErrorCodes.contains(code): return .upstreamBusy
+        default: return status >= 500 ? .upstreamFailed : .upstreamRefused
+        }
     }
 
     /// Printable ASCII without spaces, 1...maxBytes long.

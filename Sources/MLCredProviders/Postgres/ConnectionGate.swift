@@ -1,3 +1,4 @@
+import MLCredAPI
 import Synchronization
 
 /// At most `limit` broker connections at once per PostgreSQL server and login; further
@@ -22,7 +23,7 @@ final class ConnectionGate: Sendable {
         self.waitSeconds = waitSeconds
     }
 
-    /// Runs `body` holding one of `key`'s places; throws `upstream` if none frees up in time.
+    /// Runs `body` holding one of `key`'s places; throws `upstream_busy` if none frees up in time.
     func withPlace<T: Sendable>(_ key: String, what: String, _ body: () async throws -> T) async throws -> T {
         try await acquire(key, what: what)
         defer { release(key) }
@@ -47,7 +48,7 @@ final class ConnectionGate: Sendable {
         let timer = Task { [waitSeconds] in
             try? await Task.sleep(nanoseconds: UInt64(waitSeconds * 1e9))
             if !Task.isCancelled {
-                self.abandon(key, id: id, ProviderError(.upstream, "\(what): \(self.limit) broker connections stayed busy for \(Int(waitSeconds)) s"))
+                self.abandon(key, id: id, APIError(.upstreamBusy, "\(what): \(self.limit) broker connections stayed busy for \(Int(waitSeconds)) s"))
             }
         }
         defer { timer.cancel() }

@@ -40,7 +40,7 @@ public struct PostgresProvider: CredentialProvider {
         // Policies are checked at load; this holds for any grant that reaches a provider.
         for (index, statement) in context.grant.create.enumerated() {
             if let problem = PostgresStatementRules.problem(in: statement, placeholders: PostgresStatementRules.createPlaceholders) {
-                throw ProviderError(.badRequest, "grant '\(context.grant.name)', create statement \(index + 1): \(problem)")
+                throw APIError(.grantInvalid, "grant '\(context.grant.name)', create statement \(index + 1): \(problem)")
             }
         }
         let password = PostgresTemplate.password()
@@ -65,7 +65,7 @@ public struct PostgresProvider: CredentialProvider {
                                       : "granting the broker membership in the new role")
                 }
                 guard try await roleExists(values.name, on: connection, target: target) else {
-                    throw ProviderError(.badRequest, "grant '\(context.grant.name)': its create statements did not create role {{name}}")
+                    throw APIError(.grantInvalid, "grant '\(context.grant.name)': its create statements did not create role {{name}}")
                 }
                 try await run("COMMIT", on: connection, target: target, redactions: redactions)
             } catch {
@@ -87,7 +87,7 @@ public struct PostgresProvider: CredentialProvider {
         } else {
             for (variable, field) in context.grant.env {
                 guard let value = fields[field] else {
-                    throw ProviderError(.badRequest, "grant '\(context.grant.name)' maps \(variable) to '\(field)'; a postgres-role credential has host, port, dbname, user, password and sslmode")
+                    throw APIError(.grantEnvInvalid, "grant '\(context.grant.name)' maps \(variable) to '\(field)'; a postgres-role credential has host, port, dbname, user, password and sslmode")
                 }
                 env[variable] = value
                 if field != "password" { plain.insert(variable) }
@@ -115,7 +115,7 @@ public struct PostgresProvider: CredentialProvider {
         let target = try Target(secret: secret)
         let state = LeaseState.decode(lease.providerState)
         if let madeOn = state.target, madeOn != target.address {
-            throw ProviderError(.conflict, "secret '\(secret.name)' now points to \(target.address), but role \(lease.providerID) was made on \(madeOn): put back a secret for \(madeOn) to let the revocation finish")
+            throw APIError(.secretMoved, "secret '\(secret.name)' now points to \(target.address), but role \(lease.providerID) was made on \(madeOn): put back a secret for \(madeOn) to let the revocation finish")
         }
         let statements = (state.revoke?.isEmpty == false ? state.revoke : nil) ?? PostgresTemplate.defaultRevokeStatements
         let values = PostgresTemplate.Values(name: lease.providerID, password: "", expiration: "")
@@ -174,7 +174,7 @@ public struct PostgresProvider: CredentialProvider {
         init(secret: OpenedSecret) throws {
             guard let host = secret.fields["host"], let port = secret.fields["port"].flatMap(Int.init),
                   let database = secret.fields["dbname"], let user = secret.fields["user"], let password = secret.fields["password"] else {
-                throw ProviderError(.internal, "postgres secret '\(secret.name)' lacks host, port, dbname, user or password")
+                throw APIError(.secretIncomplete, "postgres secret '\(secret.name)' lacks host, port, dbname, user or password")
             }
             fields = secret.fields
             self.host = host
@@ -234,7 +234,7 @@ public struct PostgresProvider: CredentialProvider {
                 try await Task.sleep(nanoseconds: UInt64(100_000_000) << attempt)
                 attempt += 1
             } catch {
-                throw ProviderError(.upstream, "cannot connect to PostgreSQL at \(target.address) as \(target.user): "
+                throw APIError(Self.connectReason(error), "cannot connect to PostgreSQL at \(target.address) as \(target.user): "
                                     + PostgresTemplate.redact(Self.describe(error), secrets: redactions))
             }
         }
@@ -247,7 +247,7 @@ public struct PostgresProvider: CredentialProvider {
             for try await _ in rows {}
         } catch {
             let context = what.map { " (\($0))" } ?? ""
-            throw ProviderError(.upstream, "PostgreSQL at \(target.address) refused a statement\(context): "
+            throw APIError(Self.statementReason(sqlState: Self.sqlState(error)), "PostgreSQL at \(target.address) refused a statement\(context): "
                                 + PostgresTemplate.redact(Self.describe(error), secrets: redactions))
         }
     }
@@ -259,7 +259,7 @@ public struct PostgresProvider: CredentialProvider {
             for try await _ in rows { found = true }
             return found
         } catch {
-            throw ProviderError(.upstream, "PostgreSQL at \(target.address) could not list roles: \(Self.describe(error))")
+            throw APIError(Self.statementReason(sqlState: Self.sqlState(error)), "PostgreSQL at \(target.address) could not list roles: \(Self.describe(error))")
         }
     }
 
@@ -280,7 +280,7 @@ public struct PostgresProvider: CredentialProvider {
         do {
             context = try NIOSSLContext(configuration: configuration)
         } catch {
-            throw ProviderError(.internal, "cannot set up TLS for PostgreSQL: \(error)")
+            throw APIError(.internal, "cannot set up TLS for PostgreSQL: \(error)")
         }
         return sslMode == "require" || sslMode.hasPrefix("verify") ? .require(context) : .prefer(context)
     }
@@ -290,6 +290,38 @@ public struct PostgresProvider: CredentialProvider {
 
     static func isTooManyConnections(_ error: any Error) -> Bool {
         (error as? PSQLError)?.serverInfo?[.sqlState] == "53300"
+    }
+
+    /// The SQLSTATE the server answered `error` with, if it answered.
+    static func sqlState(_ error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.sqlState]
+    }
+
+    /// The reason a failed connection is answered with.
+    static func connectReason(_ error: any Error) -> APIErrorReason {
+        if (error as? PSQLError)?.code == .sslUnsupported { return .upstreamRefused }
+        return connectReason(sqlState: sqlState(error))
+    }
+
+    /// The reason a failed connection is answered with, from the server's SQLSTATE: none means
+    /// the server was not reached; class 28 is a refused login; 53300 too many connections.
+    static func connectReason(sqlState: String?) -> APIErrorReason {
+        guard let sqlState else { return .upstreamUnreachable }
+        if sqlState.hasPrefix("28") { return .upstreamLogin }
+        if sqlState == "53300" { return .upstreamBusy }
+        return .upstreamRefused
+    }
+
+    /// The reason a failed statement is answered with, from the server's SQLSTATE: none means
+    /// the connection failed under it; 42501 is a privilege the broker lacks; 57014 and 55P03
+    /// are the statement and lock timeouts the broker sets.
+    static func statementReason(sqlState: String?) -> APIErrorReason {
+        switch sqlState {
+        case nil: .upstreamUnreachable
+        case "42501": .upstreamDenied
+        case "57014", "55P03": .upstreamTimeout
+        default: .upstreamRefused
+        }
     }
 
     /// The server's message and SQLSTATE, or what went wrong on the way. PSQLError's own

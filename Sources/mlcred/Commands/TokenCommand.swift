@@ -168,7 +168,7 @@ struct PolicyReload: ParsableCommand {
         do {
             let list: PolicyListResponse = try connection.client().call("POST", "/v1/policies/reload")
             Terminal.out("reloaded \(list.roles.count) roles from \(list.directory) (digest \(list.digest))\n")
-        } catch ClientError.apiDetailed(_, _, let message, let details) {
+        } catch ClientError.apiDetailed(_, _, _, let message, let details) {
             for line in details { Terminal.err(line + "\n") }
             throw CLIError(message, hint: "fix the files above and reload again")
         }

@@ -1,3 +1,4 @@
+import Glibc
 import MLCredAPI
 import MLCredClient
 
@@ -23,59 +24,143 @@ struct CLIError: Error {
         self.status = status
     }
 
-    /// Maps a client error to its message, hint and exit code.
+    /// Maps a client error to its message, hint and exit code. Hints follow the error's code
+    /// and reason (or errno), never its message text.
     static func from(_ error: ClientError) -> CLIError {
         switch error {
-        case .unreachable(let path, let reason):
-            let hint = reason.contains("Permission denied")
+        case .unreachable(let path, let reason, let failure):
+            let hint = failure == EACCES || failure == EPERM
                 ? "the socket admits its group only: ask an admin to add you to it (group mlcred on installed hosts)"
                 : "start mlcredd (or mlcredd --dev), or point --socket / MLCRED_SOCKET at its socket"
             return CLIError("cannot reach mlcredd at \(path): \(reason)", hint: hint, status: .unreachable)
         case .protocolError(let message):
             return CLIError("unexpected answer from mlcredd: \(message)", hint: "check that the socket belongs to mlcredd of the same version")
-        case .apiDetailed(let status, let code, let message, _):
-            return from(.api(status: status, code: code, message: message))
-        case .api(_, let code, let message):
-            switch code {
-            case .denied:
-                let hint = message.contains("unseal failed") ? "check the passphrase or key file; each failure doubles the wait"
-                    : message.contains("needs an admin") ? "run as root, as the daemon's user, or as a member of its admin group"
-                    : message.contains("another user") ? "a token works only for the user who obtained it"
-                    : "'mlcred whoami' lists the roles you may assume here"
-                return CLIError(message, hint: hint, status: .denied)
-            case .sealed:
-                return CLIError(message, hint: "an admin must run 'mlcred vault unseal'", status: .sealed)
-            case .uninitialized:
-                return CLIError(message, hint: "an admin must run 'mlcred vault init'", status: .sealed)
-            case .badRequest:
-                return CLIError(message, hint: "see 'mlcred help' for this command")
-            case .notFound:
-                let hint = message.contains("secret") ? "'mlcred secret list' shows what exists"
-                    : message.contains("lease") ? "'mlcred lease list' shows what exists"
-                    : message.contains("token") ? "'mlcred token list' shows what exists"
-                    : "check the name"
-                return CLIError(message, hint: hint)
-            case .conflict:
-                let hint = message.contains("needs a secret of type") ? "'mlcred secret list' shows each secret's type; fix the grant or the secret"
-                    : message.contains("both set") ? "rename one grant's variables with an env table"
-                    : message.contains("is needed to revoke") ? "'mlcred lease list' shows them; 'mlcred secret rm NAME --force' removes it anyway"
-                    : message.contains("now points to") ? "'mlcred lease list' shows the lease; put the secret back as it was, then it is retried"
-                    : "check 'mlcred status'"
-                return CLIError(message, hint: hint)
-            case .tooLarge:
-                return CLIError(message, hint: "request bodies are limited to 64 KiB")
-            case .rateLimited:
-                return CLIError(message, hint: "wait and try again")
-            case .unauthenticated:
-                return CLIError(message, hint: "obtain a new token")
-            case .upstream:
-                let hint = message.contains("STS") ? "check the aws secret (keys, region, endpoint_url) and the grant (role_arn, policy)"
-                    : message.contains("PostgreSQL") ? "check the postgres secret (host, port, login) and the grant's statements"
-                    : "the provider refused or could not be reached"
-                return CLIError(message, hint: hint)
-            case .internal:
-                return CLIError(message, hint: "the daemon's log has details")
-            }
+        case .apiDetailed(let status, let code, let reason, let message, _):
+            return from(.api(status: status, code: code, reason: reason, message: message))
+        case .api(_, let code, let reason, let message):
+            return CLIError(message, hint: reason.map(hint(for:)) ?? hint(for: code), status: exitStatus(for: code))
+        }
+    }
+
+    /// SPEC §5's exit code for an API error of class `code`.
+    static func exitStatus(for code: APIErrorCode) -> ExitStatus {
+        switch code {
+        case .denied: .denied
+        case .sealed, .uninitialized: .sealed
+        case .badRequest, .unauthenticated, .notFound, .conflict, .tooLarge, .rateLimited, .internal, .upstream,
+             .unavailable, .storeFull:
+            .error
+        }
+    }
+
+    /// What to do next about an error of class `code` whose reason is unknown (an older daemon,
+    /// or a newer one with a reason this client does not know).
+    static func hint(for code: APIErrorCode) -> String {
+        switch code {
+        case .badRequest: "see 'mlcred help' for this command"
+        case .unauthenticated: "obtain a new token"
+        case .denied: "'mlcred whoami' lists the roles you may assume here"
+        case .notFound: "check the name"
+        case .conflict: "check 'mlcred status'"
+        case .tooLarge: "request bodies are limited to 64 KiB"
+        case .rateLimited: "wait and try again"
+        case .internal: "the daemon's log has details"
+        case .upstream: "the provider refused or could not be reached"
+        case .sealed: "an admin must run 'mlcred vault unseal'"
+        case .uninitialized: "an admin must run 'mlcred vault init'"
+        case .unavailable: "the daemon cannot reach its store: check the database server, then try again"
+        case .storeFull: "free space on the store's disk, then try again"
+        }
+    }
+
+    /// What to do next about an error of this precise reason.
+    static func hint(for reason: APIErrorReason) -> String {
+        switch reason {
+        case .bodyMissing, .malformedHTTP, .unknownRoute:
+            "check that mlcred and mlcredd are the same version"
+        case .invalidBody, .invalidQuery, .invalidName, .invalidSecretType, .invalidSecretFields, .invalidTTL, .vaultMethodInvalid,
+             .keyFileInvalid:
+            "see 'mlcred help' for this command"
+        case .passphraseTooShort:
+            "choose a passphrase of at least 8 characters"
+        case .passphraseNotSet:
+            "this vault was initialized with a key file only: unseal it with --key-file"
+        case .keyFileNotSet:
+            "this vault was initialized with a passphrase only: unseal it with --passphrase-stdin or --passphrase-file"
+        case .bindUnavailable:
+            "binding a token to its process needs a kernel with SO_PEERPIDFD (Linux 6.5 or later)"
+        case .grantNotAWS:
+            "'mlcred policy list' shows each role's grants and their types"
+        case .grantEnvInvalid, .grantInvalid:
+            "fix the grant in the policy ('mlcred policy validate' checks it offline), then 'mlcred policy reload'"
+        case .policyInvalid:
+            "fix the files named above and reload again"
+        case .tokenMissing, .tokenMalformed, .tokenUnknown, .tokenRevoked, .tokenExpired:
+            "obtain a new token ('mlcred token --role R', or run the job under 'mlcred run')"
+        case .notAdmin:
+            "run as root, as the daemon's user, or as a member of its admin group"
+        case .roleDenied, .roleRemoved:
+            "'mlcred whoami' lists the roles you may assume here"
+        case .rolePhiRunOnly:
+            "phi roles are used only through 'mlcred run --role R -- CMD'"
+        case .staticInPhi:
+            "phi roles never receive stored values: replace the static grant with a dynamic one"
+        case .secretPhiOnly:
+            "use a phi role on a phi daemon, or store the secret without --phi"
+        case .tokenOtherUID:
+            "a token works only for the user who obtained it"
+        case .wrongPassphrase, .wrongKeyFile:
+            "check the passphrase or key file; each failure doubles the wait"
+        case .secretMissing:
+            "'mlcred secret list' shows what exists"
+        case .grantMissing:
+            "'mlcred policy list' shows each role's grants"
+        case .leaseMissing:
+            "'mlcred lease list' shows what exists"
+        case .accessorMissing:
+            "'mlcred token list' shows what exists"
+        case .alreadyInitialized:
+            "unseal it with 'mlcred vault unseal'"
+        case .vaultBusy:
+            "another init, unseal or seal is running: try again when it ends"
+        case .secretInUse:
+            "'mlcred lease list' shows them; 'mlcred secret rm NAME --force' removes it anyway"
+        case .secretTypeMismatch:
+            "'mlcred secret list' shows each secret's type; fix the grant or the secret"
+        case .secretMoved:
+            "'mlcred lease list' shows the lease; put the secret back as it was, then it is retried"
+        case .variableConflict:
+            "fetch the grants one at a time, or give a non-AWS grant an env table"
+        case .headersTooLarge:
+            "request headers are limited to 8 KiB"
+        case .bodyTooLarge:
+            "request bodies are limited to 64 KiB"
+        case .tooManyConnections:
+            "wait and try again"
+        case .internal, .storageError, .secretIncomplete, .grantTypeUnavailable:
+            "the daemon's log has details"
+        case .secretCorrupt:
+            "the stored record was altered: put the secret again, or restore the database from a backup"
+        case .upstreamUnreachable:
+            "check the secret's address (aws: region, endpoint_url; postgres: host, port) and that the service is up"
+        case .upstreamTimeout:
+            "the provider did not answer in time: check that it is up and reachable, then try again"
+        case .upstreamBusy:
+            "the provider is saturated: try again shortly"
+        case .upstreamSignature:
+            "check the aws secret's access_key_id and secret_access_key, and this host's clock"
+        case .upstreamLogin:
+            "check the postgres secret's user and password"
+        case .upstreamDenied:
+            "the broker's identity lacks a permission: check the role's trust policy (aws) or the login's privileges (postgres)"
+        case .upstreamRefused:
+            "check the grant (aws: role_arn, policy; postgres: its statements) against the provider's answer"
+        case .upstreamAnswerInvalid:
+            "check that the secret's endpoint is the real service"
+        case .upstreamFailed:
+            "the provider refused or could not be reached"
+        case .sealed, .uninitialized, .storeUnavailable, .storeFull:
+            hint(for: reason.code)
         }
     }
 }

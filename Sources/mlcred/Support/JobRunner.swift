@@ -232,7 +232,7 @@ struct JobRunner {
                     RevocationWarnings.print(unconfirmed: answer.unconfirmed)
                 }
                 return
-            } catch ClientError.api(_, let code, _) where code == .unauthenticated {
+            } catch ClientError.api(_, let code, _, _) where code == .unauthenticated {
                 return  // already revoked or expired
             } catch {
                 if now() >= deadline {
