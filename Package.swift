@@ -86,9 +86,13 @@ let package = Package(
             ]
         ),
         // The benchmark driver behind scripts/bench (not installed).
-        .executableTarget(name: "mlcred-bench", dependencies: ["MLCredClient", "MLCredAPI", "MLCredStore"]),
+        .executableTarget(
+            name: "mlcred-bench",
+            dependencies: ["MLCredClient", "MLCredAPI", "MLCredStore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "MLCredAPITests", dependencies: ["MLCredAPI"]),
         .testTarget(name: "MLCredCryptoTests", dependencies: ["MLCredCrypto"]),
+        .testTarget(name: "MLCredClientTests", dependencies: ["MLCredClient"]),
         .testTarget(name: "MLCredPolicyTests", dependencies: ["MLCredPolicy"]),
         .testTarget(name: "MLCredDaemonTests", dependencies: ["MLCredDaemon", "MLCredBroker"]),
         .testTarget(name: "MLCredProvidersTests", dependencies: ["MLCredProviders", "MLCredCrypto", "MLCredPolicy"]),

@@ -156,7 +156,8 @@ public final class Broker: Sendable {
         let now = WallClock.now()
         let expiresAt = max(record.expiresAt, min(now + Double(ttl), record.maxExpiresAt))
         // Leases that follow the token move with it, at their provider first (PostgreSQL's VALID UNTIL).
-        let leases = try await read { try $0.leases(accessor: record.accessor) }.filter { $0.state == "active" }
+        // A point read by accessor (indexed): microseconds, cheaper than a hop to a reader thread.
+        let leases = try readNow { try $0.leases(accessor: record.accessor) }.filter { $0.state == "active" }
         let followers = await renewAtProviders(leases, expiresAt: expiresAt, principal: principal)
         try await write { connection in
             try connection.setTokenExpiry(accessor: record.accessor, expiresAt: expiresAt)

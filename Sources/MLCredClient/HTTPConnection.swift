@@ -8,6 +8,16 @@ public final class HTTPConnection {
 
     private var fd: Int32
     private var buffer: [UInt8] = []
+    /// When the last answer was read completely (monotonic seconds); nil before the first.
+    private var lastAnswered: Double?
+    /// Whether the connection may carry another request: false after an error, or when the
+    /// daemon said `Connection: close`.
+    private var keepAlive = true
+    /// Whether the last `send` failed before a byte of its answer arrived, with the peer gone:
+    /// on a reused connection this means the daemon closed it idle and never read the request.
+    public private(set) var closedBeforeAnswer = false
+    /// Whether a status line of the current answer was read.
+    private var answerStarted = false
     /// The socket path this connection reached.
     public let path: String
 
@@ -42,8 +52,24 @@ public final class HTTPConnection {
         if fd >= 0 { close(fd) }
     }
 
+    /// Whether another request may be sent: the last answer was complete, the daemon did not ask
+    /// to close, and the connection has been idle for less than `idleSeconds`.
+    public func isReusable(idleSeconds: Double) -> Bool {
+        guard keepAlive, let lastAnswered else { return false }
+        return Self.monotonicSeconds() - lastAnswered < idleSeconds
+    }
+
+    static func monotonicSeconds() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
     /// Sends one request and reads its answer: `(status, body)`.
     public func send(method: String, path target: String, body: [UInt8]? = nil, bearer: String? = nil) throws -> (status: Int, body: [UInt8]) {
+        closedBeforeAnswer = false
+        keepAlive = false  // until this answer is read whole
+        buffer.removeAll(keepingCapacity: true)
         var head = "\(method) \(target) HTTP/1.1\r\nHost: mlcred\r\nUser-Agent: mlcred/\(mlcredVersion)\r\n"
         if let bearer { head += "Authorization: Bearer \(bearer)\r\n" }
         if let body {
@@ -55,7 +81,9 @@ public final class HTTPConnection {
         var request = Array(head.utf8)
         if let body { request += body }
         try writeAll(request)
-        return try readResponse()
+        let answer = try readResponse()
+        lastAnswered = Self.monotonicSeconds()
+        return answer
     }
 
     private func writeAll(_ bytes: [UInt8]) throws {
@@ -67,6 +95,7 @@ public final class HTTPConnection {
             if written < 0 {
                 let failure = errno
                 if failure == EINTR { continue }
+                closedBeforeAnswer = failure == EPIPE || failure == ECONNRESET
                 throw ClientError.unreachable(path: path, reason: "write failed: \(String(cString: strerror(failure)))", errno: failure)
             }
             offset += written
@@ -81,7 +110,11 @@ public final class HTTPConnection {
                 buffer.append(contentsOf: chunk.prefix(count))
                 return
             }
-            if count == 0 { throw ClientError.protocolError("the daemon closed the connection") }
+            if count == 0 {
+                closedBeforeAnswer = buffer.isEmpty && !answerStarted
+                throw ClientError.protocolError("the daemon closed the connection")
+            }
+            if errno == ECONNRESET, buffer.isEmpty, !answerStarted { closedBeforeAnswer = true }
             if errno == EINTR { continue }
             if errno == EAGAIN || errno == EWOULDBLOCK {
                 throw ClientError.protocolError("no answer within \(Self.answerTimeoutSeconds) s")
@@ -91,6 +124,7 @@ public final class HTTPConnection {
     }
 
     private func readResponse() throws -> (status: Int, body: [UInt8]) {
+        answerStarted = false
         while true {
             let end = try readHeadEnd()
             let headText = String(decoding: buffer[..<end], as: UTF8.self)
@@ -100,17 +134,23 @@ public final class HTTPConnection {
             guard statusParts.count >= 2, let status = Int(statusParts[1]) else {
                 throw ClientError.protocolError("bad status line")
             }
+            answerStarted = true
             if status == 100 { continue }
             var length = 0
+            var close = false
             for line in lines.dropFirst() {
                 let pair = line.split(separator: ":", maxSplits: 1)
-                if pair.count == 2, pair[0].lowercased() == "content-length" {
-                    length = Int(pair[1].trimmingCharacters(in: [" "])) ?? 0
+                guard pair.count == 2 else { continue }
+                switch pair[0].lowercased() {
+                case "content-length": length = Int(pair[1].trimmingCharacters(in: [" "])) ?? 0
+                case "connection": close = pair[1].trimmingCharacters(in: [" "]).lowercased() == "close"
+                default: break
                 }
             }
             while buffer.count < length { try fill() }
             let body = Array(buffer.prefix(length))
             buffer.removeFirst(length)
+            keepAlive = !close && buffer.isEmpty
             return (status, body)
         }
     }

@@ -27,7 +27,7 @@ public final class Store: Sendable {
     /// A read-only connection of its own for `readNow`, outside the pool: a thread blocked on
     /// the pool's readers could wait on an async read whose release needs that very thread.
     let pointReader: DatabaseQueue
-    let queue: WriteQueue
+    let writer: StoreWriter
     /// The audit-chain key, present while the vault is unsealed; read and changed only by writer jobs.
     let auditKeyHolder: AuditKeyHolder
 
@@ -54,7 +54,7 @@ public final class Store: Sendable {
         } catch {
             throw StoreError.openFailed(String(describing: error))
         }
-        queue = WriteQueue(pool: pool)
+        writer = StoreWriter(pool: pool)
         auditKeyHolder = AuditKeyHolder()
     }
 
@@ -65,11 +65,34 @@ public final class Store: Sendable {
         }
     }
 
-    /// Runs `body` in the next group commit. It runs inside its own savepoint: if it throws,
-    /// only its own changes are undone and only its caller sees the error. It returns once the
-    /// group's transaction is durably committed.
+    /// Queues `body` for the next group commit and calls `completion` once the group's
+    /// transaction is durably committed (or failed), on the writer thread: keep it short, and
+    /// hand the result to where it belongs (an event loop's promise, a continuation).
+    /// `body` runs inside its own savepoint: if it throws, only its own changes are undone and
+    /// only its caller sees the error.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T,
+                                   completion: @escaping @Sendable (Result<T, Error>) -> Void) {
+        let box = ResultBox<T>()
+        let holder = auditKeyHolder
+        writer.submit(StoreWriter.Job(
+            run: { db in box.value = try body(StoreConnection(db: db, auditKey: holder)) },
+            finish: { error in
+                if let error {
+                    completion(.failure(error))
+                } else if let value = box.value {
+                    completion(.success(value))
+                } else {
+                    completion(.failure(StoreError.database("write produced no result")))
+                }
+            }))
+    }
+
+    /// Runs `body` in the next group commit (see `write(_:completion:)`) and returns once the
+    /// group's transaction is durably committed. The caller resumes on its own executor.
     public func write<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
-        try await queue.submit(body, auditKey: auditKeyHolder)
+        try await withUnsafeThrowingContinuation { continuation in
+            write(body) { continuation.resume(with: $0) }
+        }
     }
 
     /// Runs `body` on a read-only connection.

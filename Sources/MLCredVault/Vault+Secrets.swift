@@ -123,7 +123,8 @@ extension Vault {
         }
         var plaintext = try Self.open(record, key: key)
         defer { Sodium.wipe(&plaintext) }
-        guard let fields = try? APIJSON.decode([String: String].self, from: plaintext) else {
+        // Read without Foundation's decoder: this runs on every credential fetch.
+        guard let fields = Self.stringFields(plaintext) else {
             throw APIError.corrupt(record.name, version: record.version)
         }
         return (record.type, record.phi, fields)
@@ -148,5 +149,19 @@ extension Vault {
         } catch {
             throw translate(error)
         }
+    }
+}
+
+extension Vault {
+    /// A stored secret's fields: a JSON object of strings, or nil if it is not one.
+    static func stringFields(_ plaintext: [UInt8]) -> [String: String]? {
+        guard case .object(let object)? = try? JSONParser.parse(plaintext) else { return nil }
+        var fields: [String: String] = [:]
+        fields.reserveCapacity(object.count)
+        for (name, value) in object {
+            guard case .string(let text) = value else { return nil }
+            fields[name] = text
+        }
+        return fields
     }
 }

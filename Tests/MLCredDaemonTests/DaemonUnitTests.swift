@@ -18,11 +18,45 @@ final class DaemonUnitTests: XCTestCase {
         XCTAssertEqual(request.query, ["limit": "5", "after": ""])
     }
 
-    func testMetricRouteLabelsStayBounded() {
-        XCTAssertEqual(Metrics.routeLabel("/v1/secrets/warehouse"), "/v1/secrets/{name}")
-        XCTAssertEqual(Metrics.routeLabel("/v1/tokens/abc/revoke"), "/v1/tokens/{accessor}/revoke")
-        XCTAssertEqual(Metrics.routeLabel("/v1/tokens/renew"), "/v1/tokens/renew")
-        XCTAssertEqual(Metrics.routeLabel("/v1/anything/\(UUID().uuidString)"), "other")
+    func testMetricsCountRequestsByRouteAndStatusWithBoundedLabels() {
+        let metrics = Metrics()
+        metrics.record(route: .secretPut, status: 200)
+        metrics.record(route: .secretPut, status: 200)
+        metrics.record(route: .tokenRevokeByAccessor, status: 404)
+        metrics.record(route: nil, status: 404)
+        metrics.record(route: .status, status: 299)
+        let text = metrics.render(tokens: 0, leases: 0, revocationsPending: 0, initialized: true, sealed: false)
+        XCTAssertTrue(text.contains(#"mlcred_requests_total{method="PUT",route="/v1/secrets/{name}",code="200"} 2"#), text)
+        XCTAssertTrue(text.contains(#"mlcred_requests_total{method="POST",route="/v1/tokens/{accessor}/revoke",code="404"} 1"#), text)
+        XCTAssertTrue(text.contains(#"mlcred_requests_total{method="other",route="other",code="404"} 1"#), text)
+        XCTAssertTrue(text.contains(#"mlcred_requests_total{method="GET",route="/v1/status",code="other"} 1"#), text)
+    }
+
+    func testEveryRouteMatchesItsOwnTemplateAndNothingElseMatches() {
+        for route in Route.allCases {
+            let path = route.template.replacingOccurrences(of: "{name}", with: "warehouse")
+                .replacingOccurrences(of: "{accessor}", with: "abc").replacingOccurrences(of: "{id}", with: "lease1")
+            let matched = Route.match(method: route.method, path: path)
+            XCTAssertEqual(matched?.route, route, path)
+            XCTAssertEqual(matched?.parameter, route.template.contains("{") ? String(path.split(separator: "/")[2]) : nil, path)
+        }
+        XCTAssertNil(Route.match(method: "GET", path: "/v1/anything/\(UUID().uuidString)"))
+        XCTAssertNil(Route.match(method: "DELETE", path: "/v1/status"), "a known path with another method")
+        XCTAssertNil(Route.match(method: "PUT", path: "/v1/secrets/"), "an empty name is no name")
+        XCTAssertNil(Route.match(method: "GET", path: "//v1/status"))
+        XCTAssertNil(Route.match(method: "GET", path: "/v2/status"))
+        XCTAssertEqual(Route.match(method: "POST", path: "/v1/tokens/renew")?.route, .tokenRenew, "a literal beats a parameter")
+    }
+
+    func testAdminRoutesAreExactlyTheOnesSPECMarksAdmin() {
+        let open: Set<Route> = [.status, .whoami, .tokenIssue, .tokenRenew, .tokenRevokeSelf, .credentials, .jwks]
+        for route in Route.allCases {
+            XCTAssertEqual(route.adminAction == nil, open.contains(route), "\(route)")
+        }
+        // Argon2id (vault), scans and name-service look-ups never run on an event loop.
+        for route in [Route.vaultInit, .vaultUnseal, .whoami, .auditShow, .auditVerify, .tokenList, .leaseList, .policyReload] {
+            XCTAssertFalse(route.runsOnEventLoop, "\(route)")
+        }
     }
 
     func testTokensAreRecognisableAndChecksummed() {

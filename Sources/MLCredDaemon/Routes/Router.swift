@@ -30,120 +30,107 @@ public final class Router: Sendable {
         self.logger = logger
     }
 
-    /// Answers one request. Never throws: every failure becomes an error answer.
-    public func handle(_ request: HTTPRequest, peer: PeerIdentity) async -> HTTPResponse {
+    /// Answers one request for `route` (nil: no route matches the path). Never throws: every
+    /// failure becomes an error answer.
+    func handle(_ request: HTTPRequest, route: Route?, parameter: String?, peer: PeerIdentity) async -> HTTPResponse {
         let response: HTTPResponse
         do {
-            response = try await route(request, peer: peer)
+            guard let route else { throw APIError(.unknownRoute, "no route \(request.method) \(request.path)") }
+            if let action = route.adminAction { try await requireAdmin(peer, action: action) }
+            response = try await dispatch(route, parameter: parameter ?? "", request, peer: peer)
         } catch let error as APIError {
             response = .error(error)
         } catch {
             logger.error("internal error", metadata: ["path": "\(request.path)", "error": "\(error)"])
             response = .error(.internal, "internal error; see the daemon log")
         }
-        metrics.record(method: request.method, route: Metrics.routeLabel(request.path), status: response.status)
-        logger.info("request", metadata: [
+        metrics.record(route: route, status: response.status)
+        // Debug level: an info line per request cost more than the request's own work under load.
+        logger.debug("request", metadata: [
             "method": "\(request.method)", "path": "\(request.path)", "status": "\(response.status)",
             "uid": "\(peer.principal.uid)", "pid": "\(peer.principal.pid)",
         ])
         return response
     }
 
-    private func route(_ request: HTTPRequest, peer: PeerIdentity) async throws -> HTTPResponse {
-        let parts = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-        guard parts.first == "v1" else { throw APIError(.unknownRoute, "no route \(request.method) \(request.path)") }
-        let tail = Array(parts.dropFirst())
-        switch (request.method, tail.first, tail.count) {
-        case ("GET", "status", 1):
+    /// Runs the handler of `route`; admin routes were checked by `handle` already.
+    private func dispatch(_ route: Route, parameter: String, _ request: HTTPRequest, peer: PeerIdentity) async throws -> HTTPResponse {
+        switch route {
+        case .status:
             return try await status()
-        case ("GET", "whoami", 1):
+        case .whoami:
             return await whoami(peer)
-        case ("POST", "vault", 2):
-            switch tail[1] {
-            case "init": return try await vaultInit(request, peer)
-            case "unseal": return try await vaultUnseal(request, peer)
-            case "seal": return try await vaultSeal(peer)
-            default: break
-            }
-        case ("GET", "secrets", 1):
-            try await requireAdmin(peer, action: "secret.list")
+        case .vaultInit:
+            return try await vaultInit(request, peer)
+        case .vaultUnseal:
+            return try await vaultUnseal(request, peer)
+        case .vaultSeal:
+            return try await vaultSeal(peer)
+        case .secretList:
             return .json(SecretListResponse(secrets: try await vault.listSecrets()))
-        case ("PUT", "secrets", 2):
-            return try await secretPut(name: tail[1], request, peer)
-        case ("DELETE", "secrets", 2):
-            try await requireAdmin(peer, action: "secret.rm")
+        case .secretPut:
+            return try await secretPut(name: parameter, request, peer)
+        case .secretRemove:
             // Threat: removing the broker login strands roles made from it, alive until VALID UNTIL.
-            let dependent = try await broker.leasesNeedingSecret(tail[1])
+            let dependent = try await broker.leasesNeedingSecret(parameter)
             if !dependent.isEmpty && request.query["force"] != "true" {
-                throw APIError(.secretInUse, "secret '\(tail[1])' is needed to revoke \(dependent.count) live lease\(dependent.count == 1 ? "" : "s") (\(dependent.prefix(5).map(\.id).joined(separator: ", "))): revoke them first, or remove it anyway with force")
+                throw APIError(.secretInUse, "secret '\(parameter)' is needed to revoke \(dependent.count) live lease\(dependent.count == 1 ? "" : "s") (\(dependent.prefix(5).map(\.id).joined(separator: ", "))): revoke them first, or remove it anyway with force")
             }
-            try await vault.removeSecret(name: tail[1], principal: peer.principal)
-            return .json(["removed": tail[1]])
-        case ("POST", "secrets", 3) where tail[2] == "generate":
-            return try await secretGenerate(name: tail[1], request, peer)
-        case ("GET", "audit", 1):
+            try await vault.removeSecret(name: parameter, principal: peer.principal)
+            return .json(["removed": parameter])
+        case .secretGenerate:
+            return try await secretGenerate(name: parameter, request, peer)
+        case .auditShow:
             return try await auditShow(request, peer)
-        case ("POST", "audit", 2) where tail[1] == "verify":
-            try await requireAdmin(peer, action: "audit.verify")
+        case .auditVerify:
             return .json(try await vault.verifyAudit())
-        case ("POST", "tokens", 1):
+        case .tokenIssue:
             let started = WallClock.now()
             let answer = try await issueToken(request, peer)
-            metrics.observe(operation: "token", seconds: WallClock.now() - started)
+            metrics.observe(.token, seconds: WallClock.now() - started)
             return answer
-        case ("POST", "tokens", 2) where tail[1] == "renew":
+        case .tokenRenew:
             let body = request.body.isEmpty ? RenewRequest(ttl: nil) : try decode(RenewRequest.self, request)
             return .json(try await broker.renew(authorization: request.authorization, principal: peer.principal, request: body))
-        case ("POST", "tokens", 2) where tail[1] == "revoke":
+        case .tokenRevokeSelf:
             let outcome = try await broker.revoke(authorization: request.authorization, principal: peer.principal)
             return .json(RevocationResponse(revoked: true, unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
-        case ("GET", "tokens", 1):
-            try await requireAdmin(peer, action: "token.list")
+        case .tokenList:
             return .json(TokenListResponse(tokens: try await broker.listTokens()))
-        case ("POST", "tokens", 3) where tail[2] == "revoke":
-            try await requireAdmin(peer, action: "token.revoke")
-            let outcome = try await broker.revoke(accessor: tail[1], principal: peer.principal, reason: "revoked by an admin")
+        case .tokenRevokeByAccessor:
+            let outcome = try await broker.revoke(accessor: parameter, principal: peer.principal, reason: "revoked by an admin")
             guard outcome.revoked else {
-                throw APIError(.accessorMissing, "no live token with accessor '\(tail[1])'")
+                throw APIError(.accessorMissing, "no live token with accessor '\(parameter)'")
             }
-            return .json(RevocationResponse(revoked: tail[1], unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
-        case ("POST", "credentials", 1):
+            return .json(RevocationResponse(revoked: parameter, unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
+        case .credentials:
             let started = WallClock.now()
             let body = request.body.isEmpty ? CredentialsRequest(grants: nil) : try decode(CredentialsRequest.self, request)
             let answer = try await broker.fetchCredentials(authorization: request.authorization, principal: peer.principal,
                                                            subject: subject(peer), request: body)
-            metrics.observe(operation: "credentials", seconds: WallClock.now() - started)
+            metrics.observe(.credentials, seconds: WallClock.now() - started)
             return .json(answer)
-        case ("GET", "metrics", 1):
-            try await requireAdmin(peer, action: "metrics.read")
+        case .metrics:
             let now = WallClock.now()
             let counts = try await store.read { try $0.liveCounts(now: now) }
             let state = await vault.status
             return HTTPResponse(status: 200, body: Array(metrics.render(tokens: counts.tokens, leases: counts.leases, revocationsPending: counts.revocationsPending,
                                                                        initialized: state.initialized, sealed: state.sealed).utf8),
                                 contentType: "text/plain; version=0.0.4")
-        case ("GET", "leases", 1):
-            try await requireAdmin(peer, action: "lease.list")
+        case .leaseList:
             return .json(LeaseListResponse(leases: try await broker.listLeases(all: request.query["all"] == "true")))
-        case ("POST", "leases", 3) where tail[2] == "revoke":
-            try await requireAdmin(peer, action: "lease.revoke")
-            let outcome = try await broker.revokeLease(id: tail[1], principal: peer.principal)
-            return .json(RevocationResponse(revoked: tail[1], unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
-        case ("GET", "jwks", 1):
+        case .leaseRevoke:
+            let outcome = try await broker.revokeLease(id: parameter, principal: peer.principal)
+            return .json(RevocationResponse(revoked: parameter, unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
+        case .jwks:
             return .json(try await broker.jwks())
-        case ("GET", "policies", 1):
-            try await requireAdmin(peer, action: "policy.list")
+        case .policyList:
             return .json(broker.policies.summary())
-        case ("POST", "policies", 2) where tail[1] == "explain":
-            try await requireAdmin(peer, action: "policy.explain")
+        case .policyExplain:
             return try explain(request)
-        case ("POST", "policies", 2) where tail[1] == "reload":
-            try await requireAdmin(peer, action: "policy.reload")
+        case .policyReload:
             return try await reloadPolicies(principal: peer.principal)
-        default:
-            break
         }
-        throw APIError(.unknownRoute, "no route \(request.method) \(request.path)")
     }
 
     // MARK: checks

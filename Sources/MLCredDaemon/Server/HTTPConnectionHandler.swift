@@ -21,6 +21,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private let inFlight: InFlightCounter
     private var state = State.idle
     private var deadline: Scheduled<Void>?
+    private var taskExecutor: EventLoopTaskExecutor?
 
     init(peer: PeerIdentity, router: Router, inFlight: InFlightCounter) {
         self.peer = peer
@@ -88,18 +89,33 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8]) {
         let request = HTTPRequest(
             method: head.method.rawValue, uri: head.uri, authorization: head.headers.first(name: "authorization"), body: body)
+        let matched = Route.match(method: request.method, path: request.path)
         let keepAlive = head.isKeepAlive
         let router = self.router
         let peer = self.peer
         inFlight.increment()
         let promise = context.eventLoop.makePromise(of: HTTPResponse.self)
-        promise.completeWithTask {
-            await router.handle(request, peer: peer)
+        let work: @Sendable () async -> Void = {
+            promise.succeed(await router.handle(request, route: matched?.route, parameter: matched?.parameter, peer: peer))
+        }
+        if matched?.route.runsOnEventLoop == true {
+            // Hot routes stay on this event loop: no hop to the cooperative pool and back.
+            Task(executorPreference: executor(context.eventLoop), operation: work)
+        } else {
+            Task(operation: work)
         }
         promise.futureResult.assumeIsolated().whenSuccess { response in
             self.inFlight.decrement()
             self.write(context: context, version: head.version, response: response, keepAlive: keepAlive)
         }
+    }
+
+    /// The task executor of this connection's event loop, made on first use.
+    private func executor(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor {
+        if let taskExecutor { return taskExecutor }
+        let made = EventLoopTaskExecutor(eventLoop: eventLoop)
+        taskExecutor = made
+        return made
     }
 
     private func reject(context: ChannelHandlerContext, head: HTTPRequestHead, _ reason: APIErrorReason, _ message: String) {

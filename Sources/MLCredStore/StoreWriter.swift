@@ -1,0 +1,108 @@
+import Dispatch
+import Foundation
+import GRDB
+import Synchronization
+
+/// The single writer: one dedicated thread that takes every job waiting, runs each in its own
+/// savepoint inside one transaction, commits once, then completes all of them. Under load,
+/// many requests share one fsync (group commit); alone, a job commits at once.
+///
+/// Why a thread and not an actor: a request crosses exactly one thread boundary to reach the
+/// writer (the queue below) and one to come back (its completion), instead of the five an actor,
+/// a drain task and GRDB's async API cost. GRDB's synchronous write runs on the calling thread.
+final class StoreWriter: Sendable {
+    /// One queued write: the work, run on the writer thread inside its savepoint, and the
+    /// completion, called on the writer thread once the batch is committed (or failed).
+    struct Job: Sendable {
+        let run: @Sendable (Database) throws -> Void
+        let finish: @Sendable (Error?) -> Void
+    }
+
+    private struct Queue {
+        var pending: [Job] = []
+        /// True while the writer thread sleeps on `wakeup`: the next submitter must signal it.
+        var idle = true
+    }
+
+    private let pool: DatabasePool
+    private let queue = Mutex(Queue())
+    /// Signalled once per idle → busy transition, so the count never runs ahead of the work.
+    private let wakeup = DispatchSemaphore(value: 0)
+
+    init(pool: DatabasePool) {
+        self.pool = pool
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "mlcred-writer"
+        thread.start()
+    }
+
+    /// Queues `job` for the next group commit.
+    func submit(_ job: Job) {
+        let mustWake = queue.withLock { queue -> Bool in
+            queue.pending.append(job)
+            guard queue.idle else { return false }
+            queue.idle = false
+            return true
+        }
+        if mustWake { wakeup.signal() }
+    }
+
+    /// The writer thread's life: sleep until work arrives, then commit batches until none waits.
+    /// The writer lives as long as the process (the daemon has one store).
+    private func loop() {
+        while true {
+            wakeup.wait()
+            while true {
+                let batch = queue.withLock { queue -> [Job] in
+                    if queue.pending.isEmpty {
+                        queue.idle = true
+                        return []
+                    }
+                    defer { queue.pending.removeAll(keepingCapacity: true) }
+                    return queue.pending
+                }
+                if batch.isEmpty { break }
+                commit(batch)
+            }
+        }
+    }
+
+    /// Runs one batch in one transaction. A job that throws rolls back only its own savepoint
+    /// and only it sees the error; a failed commit fails every job of the batch, since nothing
+    /// of it is durable.
+    private func commit(_ batch: [Job]) {
+        var errors = [Error?](repeating: nil, count: batch.count)
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    for (index, job) in batch.enumerated() {
+                        do {
+                            try db.inSavepoint {
+                                try job.run(db)
+                                return .commit
+                            }
+                        } catch {
+                            errors[index] = error
+                        }
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            let failure = Self.wrap(error)
+            for job in batch { job.finish(failure) }
+            return
+        }
+        for (index, job) in batch.enumerated() { job.finish(errors[index].map(Self.wrap)) }
+    }
+
+    static func wrap(_ error: Error) -> Error {
+        if let error = error as? DatabaseError { return StoreError.database(error.message ?? "\(error.resultCode)") }
+        return error
+    }
+}
+
+/// Carries a job's result from the writer thread to its completion; written once, before `finish`.
+final class ResultBox<T>: @unchecked Sendable {
+    var value: T?
+}
