@@ -27,13 +27,15 @@ func runReportingErrors(_ body: () throws -> Void) -> Never {
     exit(0)
 }
 
-// Entry point. `run` and `credential-process` in their plain forms skip ArgumentParser (see FastPath).
+// Entry point. `--socket`/`--json` typed before the verb are moved after it (GlobalOptions);
+// `run` and `credential-process` in their plain forms then skip ArgumentParser (FastPath).
 signal(SIGPIPE, SIG_IGN)
-if let job = FastPath.parse(CommandLine.arguments) {
+let arguments = GlobalOptions.hoisted(CommandLine.arguments)
+if let job = FastPath.parse(arguments) {
     runReportingErrors { try job.run() }
 }
 do {
-    var command = try MLCred.parseAsRoot()
+    var command = try MLCred.parseAsRoot(Array(arguments.dropFirst()))
     runReportingErrors { try command.run() }
 } catch {
     // Parsing: --help and --version succeed; everything else is a usage error (exit 2).

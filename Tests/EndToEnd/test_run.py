@@ -531,6 +531,8 @@ def test_every_spelling_of_run_means_the_same_and_bad_ones_are_usage_errors(brok
                      ["run", "--role", "job"] + show,                            # fast path, no --
                      ["run", "--no-mask", "--role", "job", "--ttl", "5m", "--"] + show,
                      ["run", "--socket", broker.socket, "--role", "job", "--"] + show,
+                     ["--socket", broker.socket, "run", "--role", "job", "--"] + show,   # global option first
+                     ["--socket=" + broker.socket, "run", "--role", "job", "--"] + show,
                      ["run", "--role=job", "--"] + show,                         # ArgumentParser
                      ["run", "--ttl=5m", "--role", "job", "--"] + show):
         result = broker.cli(*spelling)

@@ -14,6 +14,10 @@ struct MLCred: ParsableCommand {
             daemon unreachable. The daemon's socket: --socket, else $MLCRED_SOCKET, else
             /run/mlcred/mlcred.sock, else $XDG_RUNTIME_DIR/mlcred.sock, else
             ~/.local/share/mlcred/mlcred.sock.
+
+            --socket PATH, and --json for commands that print data, go before or after the
+            command: 'mlcred --socket S status', 'mlcred status --socket S' and
+            'MLCRED_SOCKET=S mlcred status' are the same.
             """,
         version: mlcredVersion,
         subcommands: [Run.self, Env.self, TokenCommand.self, CredentialProcess.self, Whoami.self, Status.self,
@@ -22,7 +26,7 @@ struct MLCred: ParsableCommand {
 
 /// Options every daemon-facing verb takes.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "Path of mlcredd's Unix socket.")
+    @Option(help: "Path of mlcredd's Unix socket (also accepted before the command).")
     var socket: String?
 
     /// A client for the resolved socket.
@@ -33,7 +37,7 @@ struct ConnectionOptions: ParsableArguments {
 
 /// `--json` for verbs that print data.
 struct OutputOptions: ParsableArguments {
-    @Flag(help: "Print JSON instead of text.")
+    @Flag(help: "Print JSON instead of text (also accepted before the command).")
     var json = false
 }
 

@@ -3,7 +3,8 @@
 /// reflects over every command type, about 2.5 ms of a static binary's start, a quarter of
 /// what `run` adds to a job. Only the plain forms are taken here; anything else (help, a
 /// `--opt=value` form, an unknown or repeated option, a bad --ttl, a missing value) returns nil
-/// and goes to ArgumentParser, which accepts or refuses it with its own messages.
+/// and goes to ArgumentParser, which accepts or refuses it with its own messages. A `--socket`
+/// typed before the verb arrives here already moved after it (`GlobalOptions.hoisted`).
 enum FastPath {
     enum Job {
         case run(RunJob)
