@@ -26,14 +26,15 @@ final class StoreWriter: Sendable {
 
     private let pool: DatabasePool
     private let queue = Mutex(Queue())
+    /// Transactions committed and jobs completed so far: their ratio is the group size.
+    let transactions = Atomic<Int>(0)
+    let jobs = Atomic<Int>(0)
     /// Signalled once per idle → busy transition, so the count never runs ahead of the work.
     private let wakeup = DispatchSemaphore(value: 0)
 
     init(pool: DatabasePool) {
         self.pool = pool
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "mlcred-writer"
-        thread.start()
+        Thread.detachNewThread { [self] in self.loop() }
     }
 
     /// Queues `job` for the next group commit.
@@ -93,6 +94,8 @@ final class StoreWriter: Sendable {
             for job in batch { job.finish(failure) }
             return
         }
+        transactions.add(1, ordering: .relaxed)
+        jobs.add(batch.count, ordering: .relaxed)
         for (index, job) in batch.enumerated() { job.finish(errors[index].map(Self.wrap)) }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 import MLCredAPI
 import MLCredCrypto
@@ -63,6 +64,42 @@ final class StoreTests: XCTestCase {
         }
         XCTAssertEqual(stored.count, 180)
         XCTAssertTrue(stored.allSatisfy { $0 % 10 != 0 }, "a failed job's changes are rolled back")
+    }
+
+    func testWritersOnManyThreadsShareCommitsAndEachIsToldOnlyAfterItsCommit() throws {
+        let store = try makeStore()
+        let reader = try makeStore()
+        let group = DispatchGroup()
+        let violations = Atomic<Int>(0)
+        let completionThreads = Mutex<Set<UInt>>([])
+        let callerThreads = Mutex<Set<UInt>>([])
+        for thread in 0..<32 {
+            group.enter()
+            Thread.detachNewThread {
+                let done = DispatchSemaphore(value: 0)
+                _ = callerThreads.withLock { $0.insert(UInt(pthread_self())) }
+                for round in 0..<20 {
+                    let key = "t\(thread)-\(round)"
+                    store.write({ try $0.setMeta(key, "v") }) { result in
+                        // Durable before the completion runs: another connection sees it.
+                        let seen = (try? reader.readNow { try $0.meta(key) }) ?? nil
+                        if case .failure = result { violations.add(1, ordering: .relaxed) }
+                        if seen != "v" { violations.add(1, ordering: .relaxed) }
+                        _ = completionThreads.withLock { $0.insert(UInt(pthread_self())) }
+                        done.signal()
+                    }
+                    done.wait()
+                }
+                group.leave()
+            }
+        }
+        group.wait()
+        XCTAssertEqual(violations.load(ordering: .relaxed), 0)
+        let completions = completionThreads.withLock { $0 }
+        XCTAssertEqual(completions.count, 1, "every completion runs on the one writer thread")
+        XCTAssertTrue(completions.isDisjoint(with: callerThreads.withLock { $0 }))
+        XCTAssertEqual(store.writer.jobs.load(ordering: .relaxed), 640)
+        XCTAssertLessThan(store.writer.transactions.load(ordering: .relaxed), 640, "concurrent writers share commits")
     }
 
     func testAuditChainVerifiesAndNamesTheFirstEditedRecord() async throws {
