@@ -23,6 +23,7 @@ public struct APIErrorBody: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey { case code, reason, message, details }
 
+        /// Decodes a detail; a missing or unknown `reason` decodes as nil.
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             code = try container.decode(APIErrorCode.self, forKey: .code)

@@ -1,16 +1,27 @@
 /// The error classes of the HTTP API (SPEC §9). Each maps to exactly one HTTP status; the
 /// precise cause within a class is an `APIErrorReason`.
 public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
+    /// The request is malformed or asks for something invalid.
     case badRequest = "bad_request"
+    /// No, a malformed, unknown, expired or revoked token.
     case unauthenticated
+    /// Refused: policy, not an admin, another uid's token, a wrong passphrase or key file.
     case denied
+    /// No such route, secret, grant, lease or token.
     case notFound = "not_found"
+    /// The vault's state or a secret's use stands in the way.
     case conflict
+    /// Headers or body over their limits.
     case tooLarge = "too_large"
+    /// Connection caps reached.
     case rateLimited = "rate_limited"
+    /// A failure inside the daemon.
     case `internal`
+    /// A provider (STS, PostgreSQL) failed or refused.
     case upstream
+    /// The vault is sealed.
     case sealed
+    /// The vault is not initialized.
     case uninitialized
     /// The store cannot be reached (SPEC §12: a PostgreSQL store that is down).
     case unavailable

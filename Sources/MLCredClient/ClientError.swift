@@ -13,6 +13,7 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     /// The answer was not the HTTP/JSON the daemon speaks.
     case protocolError(String)
 
+    /// The error as one line for people.
     public var description: String {
         switch self {
         case .unreachable(let path, let reason, _): "cannot reach mlcredd at \(path): \(reason)"
