@@ -253,6 +253,12 @@ public struct JSONObjectReader {
         }
     }
 
+    /// A required string field holding one of `E`'s raw values.
+    public func enumeration<E: RawRepresentable>(_ key: String, as type: E.Type = E.self) throws(JSONBodyError) -> E where E.RawValue == String {
+        guard let value = E(rawValue: try string(key)) else { throw JSONBodyError("field '\(key)' has an unknown value") }
+        return value
+    }
+
     /// A required boolean field.
     public func bool(_ key: String) throws(JSONBodyError) -> Bool {
         guard let value = try optionalBool(key) else { throw JSONBodyError("missing field '\(key)'") }

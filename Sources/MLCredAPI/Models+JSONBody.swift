@@ -81,7 +81,7 @@ extension LeaseInfo: JSONBodyEncodable {
         writer.fieldOrNull("last_error", lastError)
         writer.field("provider_id", providerID)
         writer.field("role", role)
-        writer.field("state", state)
+        writer.field("state", state.rawValue)
         writer.field("type", type)
         writer.endObject()
     }
@@ -99,7 +99,7 @@ extension TokenInfo: JSONBodyEncodable {
         writer.field("pid", pid)
         writer.field("revoke_reason", revokeReason)
         writer.field("role", role)
-        writer.field("state", state)
+        writer.field("state", state.rawValue)
         writer.field("uid", uid)
         writer.field("user", user)
         writer.endObject()
@@ -176,7 +176,7 @@ extension LeaseInfo: JSONBodyDecodable {
     public init(json: JSONObjectReader) throws(JSONBodyError) {
         self.init(id: try json.string("id"), accessor: try json.string("accessor"), role: try json.string("role"),
                   grant: try json.string("grant"), type: try json.string("type"), providerID: try json.string("provider_id"),
-                  expiresAt: try json.string("expires_at"), state: try json.string("state"), lastError: try json.optionalString("last_error"))
+                  expiresAt: try json.string("expires_at"), state: try json.enumeration("state"), lastError: try json.optionalString("last_error"))
     }
 }
 
@@ -192,7 +192,7 @@ extension TokenInfo: JSONBodyDecodable {
         self.init(accessor: try json.string("accessor"), role: try json.string("role"), phi: try json.bool("phi"),
                   uid: try json.integer("uid"), user: try json.optionalString("user"), pid: try json.integer("pid"),
                   bound: try json.bool("bound"), issuedAt: try json.string("issued_at"), expiresAt: try json.string("expires_at"),
-                  maxExpiresAt: try json.string("max_expires_at"), state: try json.string("state"),
+                  maxExpiresAt: try json.string("max_expires_at"), state: try json.enumeration("state"),
                   revokeReason: try json.optionalString("revoke_reason"))
     }
 }

@@ -80,7 +80,7 @@ public struct TokenInfo: Codable, Sendable, Equatable {
     public var expiresAt: String
     public var maxExpiresAt: String
     /// `active`, `revoked` or `expired`.
-    public var state: String
+    public var state: TokenState
     public var revokeReason: String?
 
     enum CodingKeys: String, CodingKey {
@@ -92,7 +92,7 @@ public struct TokenInfo: Codable, Sendable, Equatable {
     }
 
     public init(accessor: String, role: String, phi: Bool, uid: UInt32, user: String?, pid: Int32, bound: Bool,
-                issuedAt: String, expiresAt: String, maxExpiresAt: String, state: String, revokeReason: String?) {
+                issuedAt: String, expiresAt: String, maxExpiresAt: String, state: TokenState, revokeReason: String?) {
         self.accessor = accessor
         self.role = role
         self.phi = phi
@@ -176,7 +176,7 @@ public struct LeaseInfo: Codable, Sendable, Equatable {
     public var type: String
     public var providerID: String
     public var expiresAt: String
-    public var state: String
+    public var state: LeaseState
     public var lastError: String?
 
     enum CodingKeys: String, CodingKey {
@@ -201,7 +201,7 @@ public struct LeaseInfo: Codable, Sendable, Equatable {
     }
 
     public init(id: String, accessor: String, role: String, grant: String, type: String, providerID: String,
-                expiresAt: String, state: String, lastError: String?) {
+                expiresAt: String, state: LeaseState, lastError: String?) {
         self.id = id
         self.accessor = accessor
         self.role = role

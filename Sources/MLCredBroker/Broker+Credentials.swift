@@ -8,12 +8,12 @@ extension Broker {
     /// Mints the role's credentials under the presented token: one lease per grant.
     public func fetchCredentials(authorization: String?, principal: Principal, subject: PolicySubject,
                                  request: CredentialsRequest) async throws -> CredentialsResponse {
-        let token = try await authenticate(authorization: authorization, principal: principal, action: "credential.issue")
+        let token = try await authenticate(authorization: authorization, principal: principal, action: .credentialIssue)
         let awsMode = try Self.awsMode(request.aws)
         // The decision is taken again: a reload that removed this caller ends its access now.
         let decision = decide(role: token.role, subject: subject)
         guard decision.allowed, let role = policies.set.roles[token.role] else {
-            await audit(AuditEvent(principal: principal, action: "credential.issue", role: token.role, result: .denied,
+            await audit(AuditEvent(principal: principal, action: .credentialIssue, role: token.role, result: .denied,
                                    reason: decision.summary, accessor: token.accessor))
             throw APIError(.roleDenied, "role '\(token.role)' denied: \(decision.summary)")
         }
@@ -26,8 +26,8 @@ extension Broker {
             let live = try connection.token(accessor: token.accessor).map { $0.revokedAt == nil } ?? false
             var leases = proposed.leases
             if !live {
-                for index in leases.indices where leases[index].state == "active" {
-                    leases[index].state = revocable.contains(leases[index].type) ? "revoking" : "revoked"
+                for index in leases.indices where leases[index].state == .active {
+                    leases[index].state = leases[index].state.ended(revocableAtProvider: revocable.contains(leases[index].type))
                     leases[index].revokedAt = proposed.time
                 }
             }
@@ -40,7 +40,7 @@ extension Broker {
             await settle(minted.leases, principal: principal)
             throw failure
         }
-        if stored.contains(where: { $0.state != "active" }) {
+        if stored.contains(where: { $0.state != .active }) {
             await settle(stored, principal: principal)
             throw APIError(.tokenRevoked, "token revoked while its credentials were being made; they were ended")
         }
@@ -117,7 +117,7 @@ extension Broker {
                                         type: grant.type.rawValue, secret: grant.secret, providerID: credential.providerID,
                                         createdAt: now, expiresAt: credential.expiresAt, providerState: credential.providerState)
                 leases.append(lease)
-                events.append(AuditEvent(principal: principal, action: "credential.issue", role: role.name, grant: grant.name, result: .allowed,
+                events.append(AuditEvent(principal: principal, action: .credentialIssue, role: role.name, grant: grant.name, result: .allowed,
                                          reason: "\(grant.type.rawValue) lease \(lease.id) (\(credential.providerID))", accessor: token.accessor))
                 for (key, value) in credential.env.sorted(by: { $0.key < $1.key }) {  // sorted: the same conflict named every time
                     if let other = setBy[key], other != grant.name, env[key] != value {
@@ -131,7 +131,7 @@ extension Broker {
                 }
                 plain.formUnion(credential.plain)
             } catch let error as APIError {
-                events.append(AuditEvent(principal: principal, action: "credential.issue", role: role.name, grant: grant.name,
+                events.append(AuditEvent(principal: principal, action: .credentialIssue, role: role.name, grant: grant.name,
                                          result: error.code == .denied ? .denied : .error, reason: error.message, accessor: token.accessor))
                 failure = error
                 break
@@ -141,7 +141,7 @@ extension Broker {
             // Whatever was made before the failure ends now: nothing half-issued stays behind.
             for index in leases.indices {
                 let revocable = providers[GrantType(rawValue: leases[index].type) ?? .static]?.revocable ?? false
-                leases[index].state = revocable ? "revoking" : "revoked"
+                leases[index].state = leases[index].state.ended(revocableAtProvider: revocable)
                 leases[index].revokedAt = now
             }
             if leases.isEmpty {

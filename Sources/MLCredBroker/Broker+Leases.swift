@@ -30,10 +30,10 @@ extension Broker {
         var stillValid: [LeaseInfo] = []
         let now = WallClock.now()
         for lease in leases {
-            if lease.state == "revoking" || lease.state == "revoke_failed" {
+            if lease.state.owedToProvider {
                 if let error = await revokeAtProvider(lease, principal: principal) {
                     var info = Self.info(lease)
-                    info.state = "revoke_failed"
+                    info.state = .revokeFailed
                     info.lastError = error
                     unconfirmed.append(info)
                 }
@@ -53,7 +53,7 @@ extension Broker {
         guard claimed else { return nil }
         defer { _ = revocationsInFlight.withLock { $0.remove(lease.id) } }
         // Someone else may have finished it between our read and the claim.
-        guard let current = try? await read({ try $0.lease(id: lease.id) }), current.state == "revoking" || current.state == "revoke_failed" else {
+        guard let current = try? await read({ try $0.lease(id: lease.id) }), current.state.owedToProvider else {
             return nil
         }
         guard let type = GrantType(rawValue: lease.type), let provider = providers[type], provider.revocable else {
@@ -72,7 +72,7 @@ extension Broker {
             let now = WallClock.now()
             try? await write { connection in
                 try connection.finishRevocation(id: lease.id, at: now)
-                try connection.appendAudit(AuditEvent(principal: principal, action: "provider.revoke", role: lease.role, grant: lease.grant,
+                try connection.appendAudit(AuditEvent(principal: principal, action: .providerRevoke, role: lease.role, grant: lease.grant,
                                                       result: .allowed, reason: "\(lease.type) \(lease.providerID) ended (lease \(lease.id))",
                                                       accessor: lease.accessor), time: now)
             }
@@ -85,7 +85,7 @@ extension Broker {
             let delay = min(Self.revocationBackoffMaxSeconds, Self.revocationBackoffBaseSeconds * Double(1 << min(current.attempts, 20)))
             try? await write { connection in
                 try connection.failRevocation(id: lease.id, error: message, nextAttemptAt: now + delay)
-                try connection.appendAudit(AuditEvent(principal: principal, action: "provider.revoke", role: lease.role, grant: lease.grant,
+                try connection.appendAudit(AuditEvent(principal: principal, action: .providerRevoke, role: lease.role, grant: lease.grant,
                                                       result: .error, reason: "lease \(lease.id): \(message); next attempt in \(Int(delay)) s",
                                                       accessor: lease.accessor), time: now)
             }
@@ -119,14 +119,14 @@ extension Broker {
                     try await provider.renew(lease: LeaseHandle(providerID: lease.providerID, grant: lease.grant, providerState: lease.providerState),
                                              secret: OpenedSecret(name: lease.secret, type: opened.type, phi: opened.phi, fields: opened.fields),
                                              expiresAt: expiresAt)
-                    events.append(AuditEvent(principal: principal, action: "provider.renew", role: lease.role, grant: lease.grant, result: .allowed,
+                    events.append(AuditEvent(principal: principal, action: .providerRenew, role: lease.role, grant: lease.grant, result: .allowed,
                                              reason: "\(lease.type) \(lease.providerID) valid until \(Timestamp.format(epochSeconds: expiresAt))",
                                              accessor: lease.accessor))
                 }
                 moved.append(lease)
             } catch {
                 let message = (error as? APIError)?.message ?? "\(error)"
-                events.append(AuditEvent(principal: principal, action: "provider.renew", role: lease.role, grant: lease.grant, result: .error,
+                events.append(AuditEvent(principal: principal, action: .providerRenew, role: lease.role, grant: lease.grant, result: .error,
                                          reason: "lease \(lease.id): \(message)", accessor: lease.accessor))
             }
         }
@@ -144,10 +144,10 @@ extension Broker {
         let expired = (try? await write { connection -> [LeaseRecord] in
             var ended: [LeaseRecord] = []
             for var lease in try connection.expiredActiveLeases(now: now, limit: limit) {
-                lease.state = revocable.contains(lease.type) ? "revoking" : "expired"
+                lease.state = lease.state.ended(revocableAtProvider: revocable.contains(lease.type), expired: true)
                 try connection.endLease(id: lease.id, state: lease.state, at: now)
-                if lease.state == "revoking" {
-                    try connection.appendAudit(AuditEvent(principal: principal, action: "lease.expire", role: lease.role, grant: lease.grant,
+                if lease.state == .revoking {
+                    try connection.appendAudit(AuditEvent(principal: principal, action: .leaseExpire, role: lease.role, grant: lease.grant,
                                                           result: .allowed, reason: "lease \(lease.id) reached its expiry", accessor: lease.accessor),
                                                time: now)
                 }

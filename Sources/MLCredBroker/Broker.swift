@@ -62,12 +62,12 @@ public final class Broker: Sendable {
         _ = try vault.hashToken("")  // fails early, with the right code, if sealed
         let decision = decide(role: request.role, subject: subject)
         guard decision.allowed, let role = policies.set.roles[request.role] else {
-            await audit(AuditEvent(principal: principal, action: "token.issue", role: request.role, result: .denied, reason: decision.summary))
+            await audit(AuditEvent(principal: principal, action: .tokenIssue, role: request.role, result: .denied, reason: decision.summary))
             throw APIError(.roleDenied, "role '\(request.role)' denied: \(decision.summary)")
         }
         if role.phi && boundStartTime == nil {
             let reason = "phi role '\(role.name)' is issued only to 'mlcred run' (a token bound to its process), never as a bare token or env"
-            await audit(AuditEvent(principal: principal, action: "token.issue", role: role.name, result: .denied, reason: reason))
+            await audit(AuditEvent(principal: principal, action: .tokenIssue, role: role.name, result: .denied, reason: reason))
             throw APIError(.rolePhiRunOnly, reason)
         }
         var ttl = role.ttlSeconds
@@ -94,7 +94,7 @@ public final class Broker: Sendable {
         let failure = minted?.failure
         try await write { connection in
             try connection.insertToken(record)
-            try connection.appendAudit(AuditEvent(principal: principal, action: "token.issue", role: role.name, result: .allowed,
+            try connection.appendAudit(AuditEvent(principal: principal, action: .tokenIssue, role: role.name, result: .allowed,
                                                   reason: reason, accessor: record.accessor), time: now)
             if let minted {
                 for lease in minted.leases { try connection.insertLease(lease) }
@@ -103,7 +103,7 @@ public final class Broker: Sendable {
             if let failure {
                 // Minting stopped part-way: the token ends with what it made, in this transaction.
                 try connection.revokeToken(accessor: record.accessor, reason: "credential minting failed", at: now)
-                try connection.appendAudit(AuditEvent(principal: principal, action: "token.revoke", role: role.name, result: .allowed,
+                try connection.appendAudit(AuditEvent(principal: principal, action: .tokenRevoke, role: role.name, result: .allowed,
                                                       reason: "credential minting failed: \(failure.message)", accessor: record.accessor), time: now)
             }
         }
@@ -119,7 +119,7 @@ public final class Broker: Sendable {
     /// The live token presented as `Authorization: Bearer`, owned by the caller's uid.
     /// 401 for a missing, malformed, unknown, expired or revoked token; 403 (audited) for a
     /// token of another uid.
-    public func authenticate(authorization: String?, principal: Principal, action: String) async throws -> TokenRecord {
+    public func authenticate(authorization: String?, principal: Principal, action: AuditAction) async throws -> TokenRecord {
         guard let authorization, authorization.hasPrefix("Bearer ") else {
             throw APIError(.tokenMissing, "this route needs 'Authorization: Bearer <token>'")
         }
@@ -144,7 +144,7 @@ public final class Broker: Sendable {
 
     /// Extends a token's life by up to the role's ttl, never past its max_ttl from issue.
     public func renew(authorization: String?, principal: Principal, request: RenewRequest) async throws -> TokenInfo {
-        let record = try await authenticate(authorization: authorization, principal: principal, action: "token.renew")
+        let record = try await authenticate(authorization: authorization, principal: principal, action: .tokenRenew)
         guard let role = policies.set.roles[record.role] else {
             throw APIError(.roleRemoved, "role '\(record.role)' no longer exists")
         }
@@ -157,13 +157,13 @@ public final class Broker: Sendable {
         let expiresAt = max(record.expiresAt, min(now + Double(ttl), record.maxExpiresAt))
         // Leases that follow the token move with it, at their provider first (PostgreSQL's VALID UNTIL).
         // A point read by accessor (indexed): microseconds, cheaper than a hop to a reader thread.
-        let leases = try readNow { try $0.leases(accessor: record.accessor) }.filter { $0.state == "active" }
+        let leases = try readNow { try $0.leases(accessor: record.accessor) }.filter { $0.state == .active }
         let followers = await renewAtProviders(leases, expiresAt: expiresAt, principal: principal)
         try await write { connection in
             try connection.setTokenExpiry(accessor: record.accessor, expiresAt: expiresAt)
             for lease in followers.moved { try connection.setLeaseExpiry(id: lease.id, expiresAt: expiresAt) }
             for event in followers.events { try connection.appendAudit(event, time: now) }
-            try connection.appendAudit(AuditEvent(principal: principal, action: "token.renew", role: record.role, result: .allowed,
+            try connection.appendAudit(AuditEvent(principal: principal, action: .tokenRenew, role: record.role, result: .allowed,
                                                   reason: "expires \(Timestamp.format(epochSeconds: expiresAt))", accessor: record.accessor), time: now)
         }
         var renewed = record
@@ -173,7 +173,7 @@ public final class Broker: Sendable {
 
     /// Revokes the presented token and every lease under it.
     public func revoke(authorization: String?, principal: Principal) async throws -> RevocationOutcome {
-        let record = try await authenticate(authorization: authorization, principal: principal, action: "token.revoke")
+        let record = try await authenticate(authorization: authorization, principal: principal, action: .tokenRevoke)
         return try await revoke(accessor: record.accessor, principal: principal, reason: "revoked by its holder")
     }
 
@@ -194,11 +194,11 @@ public final class Broker: Sendable {
         let now = WallClock.now()
         let revocable = revocableTypes
         let outcome = try await write { connection -> (Bool, [LeaseRecord]) in
-            let result = try connection.revokeToken(accessor: accessor, reason: reason, at: now, leaseState: expired ? "expired" : "revoked",
+            let result = try connection.revokeToken(accessor: accessor, reason: reason, at: now, leaseState: expired ? .expired : .revoked,
                                                     revocableTypes: revocable)
             guard result.revoked, let token = try connection.token(accessor: accessor) else { return (false, []) }
             let count = result.leases.count
-            try connection.appendAudit(AuditEvent(principal: principal, action: expired ? "token.expire" : "token.revoke", role: token.role,
+            try connection.appendAudit(AuditEvent(principal: principal, action: expired ? .tokenExpire : .tokenRevoke, role: token.role,
                                                   result: .allowed, reason: reason + "; \(count) lease\(count == 1 ? "" : "s") ended",
                                                   accessor: accessor), time: now)
             return (true, result.leases)
@@ -214,13 +214,13 @@ public final class Broker: Sendable {
         let revocable = revocableTypes
         let lease = try await write { connection -> LeaseRecord? in
             guard var lease = try connection.lease(id: id) else { return nil }
-            if lease.state == "revoking" || lease.state == "revoke_failed" {
+            if lease.state.owedToProvider {
                 try connection.makeRevocationsDue(secret: lease.secret, at: now)
                 return lease
             }
-            lease.state = revocable.contains(lease.type) ? "revoking" : "revoked"
+            lease.state = lease.state.ended(revocableAtProvider: revocable.contains(lease.type))
             guard try connection.endLease(id: id, state: lease.state, at: now) else { return nil }
-            try connection.appendAudit(AuditEvent(principal: principal, action: "lease.revoke", role: lease.role, grant: lease.grant,
+            try connection.appendAudit(AuditEvent(principal: principal, action: .leaseRevoke, role: lease.role, grant: lease.grant,
                                                   result: .allowed, reason: "lease \(id)", accessor: lease.accessor), time: now)
             return lease
         }
@@ -248,7 +248,7 @@ public final class Broker: Sendable {
         let gone = try? await write { connection -> Int in
             let (tokens, leases) = try connection.purgeEnded(before: cutoff, limit: 5000)
             if tokens + leases > 0 {
-                try connection.appendAudit(AuditEvent(principal: principal, action: "store.purge", result: .allowed,
+                try connection.appendAudit(AuditEvent(principal: principal, action: .storePurge, result: .allowed,
                                                       reason: "\(tokens) tokens and \(leases) leases that ended before \(Timestamp.format(epochSeconds: cutoff))"),
                                            time: WallClock.now())
             }
@@ -280,7 +280,7 @@ public final class Broker: Sendable {
     }
 
     static func info(_ token: TokenRecord, now: Double) -> TokenInfo {
-        let state = token.revokedAt != nil ? (token.revokeReason == "expired" ? "expired" : "revoked") : (token.expiresAt <= now ? "expired" : "active")
+        let state: TokenState = token.revokedAt != nil ? (token.revokeReason == "expired" ? .expired : .revoked) : (token.expiresAt <= now ? .expired : .active)
         return TokenInfo(accessor: token.accessor, role: token.role, phi: token.phi, uid: token.uid, user: token.user, pid: token.pid,
                          bound: token.boundStartTime != nil, issuedAt: Timestamp.format(epochSeconds: token.issuedAt),
                          expiresAt: Timestamp.format(epochSeconds: token.expiresAt),

@@ -91,7 +91,7 @@ public enum Daemon {
         logger.notice("policies loaded", metadata: [
             "directory": "\(configuration.policiesDirectory)", "roles": "\(policies.set.roles.count)", "digest": "\(policies.set.digest)",
         ])
-        try? await vault.audit(AuditEvent(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()), action: "policy.load",
+        try? await vault.audit(AuditEvent(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()), action: .policyLoad,
                                           result: .allowed, reason: "loaded \(policies.set.roles.count) roles from \(configuration.policiesDirectory), digest \(policies.set.digest)"))
         let broker = Broker(vault: vault, store: store, policies: policies)
         let sweeper = Sweeper(broker: broker, logger: logger, retentionSeconds: configuration.retentionSeconds)

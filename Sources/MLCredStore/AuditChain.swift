@@ -5,7 +5,7 @@ import MLCredCrypto
 /// What a caller supplies for a new audit record; the chain adds `seq`, `prev` and `mac`.
 public struct AuditEvent: Sendable {
     public var principal: Principal
-    public var action: String
+    public var action: AuditAction
     public var role: String?
     public var grant: String?
     public var result: AuditResult
@@ -14,7 +14,7 @@ public struct AuditEvent: Sendable {
     /// The principal as stored, encoded once when the event is made (off the writer thread).
     public let principalJSON: String
 
-    public init(principal: Principal, action: String, role: String? = nil, grant: String? = nil,
+    public init(principal: Principal, action: AuditAction, role: String? = nil, grant: String? = nil,
                 result: AuditResult, reason: String? = nil, accessor: String? = nil) {
         self.principal = principal
         principalJSON = principal.json
@@ -103,7 +103,7 @@ extension StoreConnection {
             if let previous {
                 prev = previous
                 mac = Hex.encode(try MAC.blake2b(AuditChain.message(
-                    seq: seq, time: timeText, principalJSON: principalJSON, action: event.action, role: event.role,
+                    seq: seq, time: timeText, principalJSON: principalJSON, action: event.action.rawValue, role: event.role,
                     grant: event.grant, result: event.result.rawValue, reason: event.reason, accessor: event.accessor,
                     prev: previous), key: key))
             }
@@ -111,7 +111,7 @@ extension StoreConnection {
         try db.cachedStatement(sql: """
             INSERT INTO audit(seq, time, principal, action, role, grant_name, result, reason, accessor, prev, mac)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [seq, timeText, principalJSON, event.action, event.role, event.grant, event.result.rawValue,
+            """).execute(arguments: [seq, timeText, principalJSON, event.action.rawValue, event.role, event.grant, event.result.rawValue,
                                      event.reason, event.accessor, prev, mac])
         return seq
     }

@@ -1,4 +1,5 @@
 import GRDB
+import MLCredAPI
 
 /// A token as stored: never the token itself, only its keyed hash.
 public struct TokenRecord: Sendable, Equatable {
@@ -63,7 +64,7 @@ public struct LeaseRecord: Sendable, Equatable {
     public var expiresAt: Double
     /// `active`; `revoking` (ended here, its provider not yet told); `revoked`, `expired`;
     /// `revoke_failed` (its provider refused or was unreachable: retried with backoff).
-    public var state: String
+    public var state: LeaseState
     public var lastError: String?
     public var revokedAt: Double?
     /// Non-secret data its provider needs to renew or revoke it.
@@ -74,7 +75,7 @@ public struct LeaseRecord: Sendable, Equatable {
     public var nextAttemptAt: Double?
 
     public init(id: String, accessor: String, role: String, grant: String, type: String, secret: String, providerID: String,
-                createdAt: Double, expiresAt: Double, state: String = "active", lastError: String? = nil, revokedAt: Double? = nil,
+                createdAt: Double, expiresAt: Double, state: LeaseState = .active, lastError: String? = nil, revokedAt: Double? = nil,
                 providerState: String? = nil, attempts: Int = 0, nextAttemptAt: Double? = nil) {
         self.id = id
         self.accessor = accessor
@@ -96,7 +97,7 @@ public struct LeaseRecord: Sendable, Equatable {
     init(row: Row) {
         self.init(id: row["id"], accessor: row["accessor"], role: row["role"], grant: row["grant_name"], type: row["type"],
                   secret: row["secret"], providerID: row["provider_id"], createdAt: row["created_at"], expiresAt: row["expires_at"],
-                  state: row["state"], lastError: row["last_error"], revokedAt: row["revoked_at"], providerState: row["provider_state"],
+                  state: LeaseState(storedValue: row["state"]), lastError: row["last_error"], revokedAt: row["revoked_at"], providerState: row["provider_state"],
                   attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"])
     }
 }
@@ -145,7 +146,7 @@ extension StoreConnection {
     /// become `revoking` (their provider is told next), the others `leaseState`. Returns the
     /// leases it changed, with their new state; false-y if the token was already revoked.
     @discardableResult
-    public func revokeToken(accessor: String, reason: String, at time: Double, leaseState: String = "revoked",
+    public func revokeToken(accessor: String, reason: String, at time: Double, leaseState: LeaseState = .revoked,
                             revocableTypes: Set<String> = []) throws -> (revoked: Bool, leases: [LeaseRecord]) {
         try db.execute(sql: "UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE accessor = ? AND revoked_at IS NULL",
                        arguments: [time, reason, accessor])
@@ -153,9 +154,9 @@ extension StoreConnection {
         let leases = try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE accessor = ? AND state = 'active'", arguments: [accessor]).map(LeaseRecord.init)
         var ended: [LeaseRecord] = []
         for var lease in leases {
-            lease.state = revocableTypes.contains(lease.type) ? "revoking" : leaseState
+            lease.state = revocableTypes.contains(lease.type) ? .revoking : leaseState
             lease.revokedAt = time
-            try db.execute(sql: "UPDATE leases SET state = ?, revoked_at = ? WHERE id = ?", arguments: [lease.state, time, lease.id])
+            try db.execute(sql: "UPDATE leases SET state = ?, revoked_at = ? WHERE id = ?", arguments: [lease.state.rawValue, time, lease.id])
             ended.append(lease)
         }
         return (true, ended)
@@ -167,7 +168,7 @@ extension StoreConnection {
                                revoked_at, provider_state, attempts, next_attempt_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [lease.id, lease.accessor, lease.role, lease.grant, lease.type, lease.secret, lease.providerID,
-                             lease.createdAt, lease.expiresAt, lease.state, lease.lastError, lease.revokedAt, lease.providerState,
+                             lease.createdAt, lease.expiresAt, lease.state.rawValue, lease.lastError, lease.revokedAt, lease.providerState,
                              lease.attempts, lease.nextAttemptAt])
     }
 
@@ -187,8 +188,8 @@ extension StoreConnection {
 
     /// Ends a live lease (`active`) with `state`; returns whether it changed.
     @discardableResult
-    public func endLease(id: String, state: String, at time: Double) throws -> Bool {
-        try db.execute(sql: "UPDATE leases SET state = ?, revoked_at = ? WHERE id = ? AND state = 'active'", arguments: [state, time, id])
+    public func endLease(id: String, state: LeaseState, at time: Double) throws -> Bool {
+        try db.execute(sql: "UPDATE leases SET state = ?, revoked_at = ? WHERE id = ? AND state = 'active'", arguments: [state.rawValue, time, id])
         return db.changesCount > 0
     }
 
@@ -272,5 +273,14 @@ extension StoreConnection {
         let leases = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leases WHERE state = 'active'") ?? 0
         let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leases WHERE state IN ('revoking', 'revoke_failed')") ?? 0
         return (tokens, leases, pending)
+    }
+}
+
+extension LeaseState {
+    /// The state stored in a row. A value this release does not know (an edited database, a
+    /// newer release's state) reads as `revoke_failed`: shown in `lease list`, and retried at
+    /// its provider, whose revocation is idempotent, rather than forgotten.
+    init(storedValue: String) {
+        self = LeaseState(rawValue: storedValue) ?? .revokeFailed
     }
 }

@@ -97,7 +97,7 @@ extension Vault {
                 connection.installAuditKey(auditKey)
                 try connection.chainPendingAudit()
                 try connection.appendAudit(AuditEvent(
-                    principal: principal, action: "vault.init", result: .allowed,
+                    principal: principal, action: .vaultInit, result: .allowed,
                     reason: "root key created; unseal with \(methods.joined(separator: " or "))"), time: WallClock.now())
             }
         } catch {
@@ -126,7 +126,7 @@ extension Vault {
             // Threat: online guessing. The failure is durable in the audit before the caller
             // hears of it, and the answer is slowed per uid.
             let delay = await throttle.recordFailure(uid: principal.uid)
-            try? await audit(AuditEvent(principal: principal, action: "vault.unseal", result: .denied,
+            try? await audit(AuditEvent(principal: principal, action: .vaultUnseal, result: .denied,
                                         reason: passphrase != nil ? "wrong passphrase" : "wrong key file"))
             try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
             throw error
@@ -151,7 +151,7 @@ extension Vault {
                 connection.installAuditKey(auditKey)
                 let chained = try connection.chainPendingAudit()
                 try connection.appendAudit(AuditEvent(
-                    principal: principal, action: "vault.unseal", result: .allowed,
+                    principal: principal, action: .vaultUnseal, result: .allowed,
                     reason: (passphrase != nil ? "passphrase" : "key file") + (chained > 0 ? "; chained \(chained) records written while sealed" : "")),
                     time: WallClock.now())
             }
@@ -215,7 +215,7 @@ extension Vault {
             }
             do {
                 _ = try await store.write { connection in
-                    try connection.appendAudit(AuditEvent(principal: principal, action: "vault.seal", result: .allowed), time: WallClock.now())
+                    try connection.appendAudit(AuditEvent(principal: principal, action: .vaultSeal, result: .allowed), time: WallClock.now())
                     connection.installAuditKey(nil)
                 }
             } catch {

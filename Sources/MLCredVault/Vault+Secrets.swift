@@ -21,7 +21,7 @@ extension Vault {
         let type = try SecretSchema.parseType(request.type, forPut: true)
         let fields = try SecretSchema.normalize(request.fields, type: type)
         return try await storeSecret(name: name, type: type, phi: request.phi ?? false, fields: fields, key: keys.secretEncryption,
-                                     action: "secret.put", principal: principal)
+                                     action: .secretPut, principal: principal)
     }
 
     /// Creates a secret inside the vault: for `jwt-signer`, a fresh Ed25519 key pair.
@@ -43,11 +43,11 @@ extension Vault {
             "public_key": Base64.encodeURL(pair.publicKey), "private_key": privateKey,
         ]
         return try await storeSecret(name: name, type: .jwtSigner, phi: request.phi ?? false, fields: fields, key: keys.secretEncryption,
-                                     action: "secret.generate", principal: principal)
+                                     action: .secretGenerate, principal: principal)
     }
 
     private func storeSecret(name: String, type: SecretType, phi: Bool, fields: [String: String], key: SecureBytes,
-                             action: String, principal: Principal) async throws -> SecretMetadata {
+                             action: AuditAction, principal: Principal) async throws -> SecretMetadata {
         var plaintext = try APIJSON.encode(fields)
         defer { Sodium.wipe(&plaintext) }
         let sealedPlaintext = plaintext
@@ -104,7 +104,7 @@ extension Vault {
             removed = try await store.write { connection in
                 let now = WallClock.now()
                 guard try connection.removeSecret(name, at: now) else { return false }
-                try connection.appendAudit(AuditEvent(principal: principal, action: "secret.rm", result: .allowed,
+                try connection.appendAudit(AuditEvent(principal: principal, action: .secretRemove, result: .allowed,
                                                       reason: "secret '\(name)' removed"), time: now)
                 return true
             }

@@ -91,7 +91,7 @@ final class IssueAndFetch: Worker {
 
     init(socket: String, role: String, fetch: Bool = true) throws {
         connection = try HTTPConnection(path: socket)
-        request = try APIJSON.encode(TokenRequest(role: role, ttl: nil, bind: nil))
+        request = JSONWriter.encode(TokenRequest(role: role, ttl: nil, bind: nil))
         self.fetch = fetch
     }
 
@@ -99,7 +99,8 @@ final class IssueAndFetch: Worker {
         let (status, body) = try connection.send(method: "POST", path: "/v1/tokens", body: request)
         guard status == 200 else { throw BenchError(message: "token: HTTP \(status)") }
         guard fetch else { return }
-        let token = try APIJSON.decode(TokenResponse.self, from: body)
+        // Read as `mlcred run` reads it (no Foundation decoder): the client shares the two cores.
+        let token = try JSONObjectReader.decode(TokenResponse.self, from: body)
         let (fetched, _) = try connection.send(method: "POST", path: "/v1/credentials", body: Array("{}".utf8), bearer: token.token)
         guard fetched == 200 else { throw BenchError(message: "credentials: HTTP \(fetched)") }
     }

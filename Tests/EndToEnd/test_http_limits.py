@@ -508,6 +508,7 @@ def test_two_thousand_idle_connections_of_one_uid_do_not_lock_out_another_uid(da
             extra.close()
         status, body = parse_response(refusal)
         assert status == 429 and body["error"]["code"] == "rate_limited", refusal
+        assert body["error"]["reason"] == "too_many_connections", refusal
     finally:
         selector.close()
         for sock in socks:

@@ -51,7 +51,7 @@ final class JSONBodyTests: XCTestCase {
 
     func testAnswersAreTheBytesTheCodableEncoderWrites() throws {
         let lease = LeaseInfo(id: "l1", accessor: "acc", role: "train", grant: "tracking", type: "jwt", providerID: "jti",
-                              expiresAt: "2026-12-01T00:00:00.000Z", state: "active", lastError: nil)
+                              expiresAt: "2026-12-01T00:00:00.000Z", state: .active, lastError: nil)
         var failed = lease
         failed.lastError = "quote \" backslash \\ newline \n tab \t bell \u{7} slash / é"
         let credentials = CredentialsResponse(env: ["MLCRED_JWT": "a.b.c", "B": "x\"y"], files: [:], leases: [lease, failed],
@@ -64,7 +64,7 @@ final class JSONBodyTests: XCTestCase {
         bare.credentials = nil
         XCTAssertEqual(JSONWriter.encode(bare), try APIJSON.encode(bare))
         let info = TokenInfo(accessor: "a", role: "r", phi: true, uid: 1000, user: nil, pid: -1, bound: true, issuedAt: "i",
-                             expiresAt: "e", maxExpiresAt: "m", state: "active", revokeReason: "why")
+                             expiresAt: "e", maxExpiresAt: "m", state: .active, revokeReason: "why")
         XCTAssertEqual(JSONWriter.encode(info), try APIJSON.encode(info))
         let revocation = RevocationResponse(revoked: true, unconfirmed: [failed], stillValid: [lease])
         XCTAssertEqual(JSONWriter.encode(revocation), try APIJSON.encode(revocation))
@@ -79,7 +79,7 @@ final class JSONBodyTests: XCTestCase {
         XCTAssertEqual(JSONWriter.encode(RenewRequest(ttl: "1h")), try APIJSON.encode(RenewRequest(ttl: "1h")))
 
         let lease = LeaseInfo(id: "l1", accessor: "acc", role: "train", grant: "g", type: "jwt", providerID: "jti",
-                              expiresAt: "e", state: "revoke_failed", lastError: "boom")
+                              expiresAt: "e", state: .revokeFailed, lastError: "boom")
         let answer = TokenResponse(token: "mlc_x", accessor: "acc", role: "train", phi: true, expiresAt: "e", maxExpiresAt: "m",
                                    credentials: CredentialsResponse(env: ["K": "v\u{1}"], files: [:], leases: [lease], expiresAt: "e",
                                                                     plain: nil, aws: [DeferredAWSGrant(grant: "s3", region: nil, endpointURL: "http://127.0.0.1:5000")]))
@@ -87,7 +87,7 @@ final class JSONBodyTests: XCTestCase {
         let read = try JSONObjectReader.decode(TokenResponse.self, from: text)
         XCTAssertEqual(try APIJSON.encode(read), text, "every field survives")
         let info = TokenInfo(accessor: "a", role: "r", phi: false, uid: 4_000_000_000, user: "ünï", pid: 42, bound: false, issuedAt: "i",
-                             expiresAt: "e", maxExpiresAt: "m", state: "active", revokeReason: nil)
+                             expiresAt: "e", maxExpiresAt: "m", state: .active, revokeReason: nil)
         XCTAssertEqual(try JSONObjectReader.decode(TokenInfo.self, from: try APIJSON.encode(info)), info)
         XCTAssertThrowsError(try JSONObjectReader.decode(TokenInfo.self, from: Array(#"{"uid":1.5}"#.utf8)))
     }

@@ -108,7 +108,7 @@ final class StoreTests: XCTestCase {
         try await store.setAuditKey(key)
         for index in 0..<5 {
             _ = try await store.write { [principal] in
-                try $0.appendAudit(AuditEvent(principal: principal, action: "test.\(index)", result: .allowed), time: 1_700_000_000)
+                try $0.appendAudit(AuditEvent(principal: principal, action: AuditAction.allCases[index], result: .allowed), time: 1_700_000_000)
             }
         }
         var verdict = try await store.read { try $0.verifyAudit(key: key) }
@@ -129,10 +129,10 @@ final class StoreTests: XCTestCase {
         let store = try makeStore()
         let key = try SecureBytes.random(count: 32)
         try await store.setAuditKey(key)
-        _ = try await store.write { [principal] in try $0.appendAudit(AuditEvent(principal: principal, action: "a", result: .allowed), time: 1) }
+        _ = try await store.write { [principal] in try $0.appendAudit(AuditEvent(principal: principal, action: .tokenIssue, result: .allowed), time: 1) }
         try await store.setAuditKey(nil)
         for _ in 0..<3 {
-            _ = try await store.write { [principal] in try $0.appendAudit(AuditEvent(principal: principal, action: "sealed", result: .denied), time: 2) }
+            _ = try await store.write { [principal] in try $0.appendAudit(AuditEvent(principal: principal, action: .vaultUnseal, result: .denied), time: 2) }
         }
         let pending = try await store.read { try $0.auditRecords(afterSeq: 0, since: nil, limit: 10) }
         XCTAssertEqual(pending.map { $0.mac == nil }, [false, true, true, true])
@@ -149,7 +149,7 @@ final class StoreTests: XCTestCase {
         let store = try makeStore()
         for index in 0..<10 {
             _ = try await store.write { [principal] in
-                try $0.appendAudit(AuditEvent(principal: principal, action: "a\(index)", result: .allowed), time: 1_700_000_000 + Double(index) * 60)
+                try $0.appendAudit(AuditEvent(principal: principal, action: AuditAction.allCases[index], result: .allowed), time: 1_700_000_000 + Double(index) * 60)
             }
         }
         let tail = try await store.read { try $0.auditRecords(afterSeq: nil, since: nil, limit: 3) }
@@ -172,7 +172,7 @@ final class StoreTests: XCTestCase {
                                                    providerID: "jti", createdAt: 100, expiresAt: 200))
         }
         let ended = try await store.write { try $0.revokeToken(accessor: "acc1", reason: "done", at: 150, revocableTypes: ["postgres-role"]) }
-        XCTAssertEqual(Dictionary(uniqueKeysWithValues: ended.leases.map { ($0.id, $0.state) }), ["pg": "revoking", "jwt": "revoked"])
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: ended.leases.map { ($0.id, $0.state) }), ["pg": .revoking, "jwt": .revoked])
         var due = try await store.read { try $0.dueRevocations(now: 150, limit: 10) }
         XCTAssertEqual(due.map(\.id), ["pg"])
         XCTAssertEqual(due.first?.providerState, "[\"DROP ROLE x\"]")
@@ -181,7 +181,7 @@ final class StoreTests: XCTestCase {
         due = try await store.read { try $0.dueRevocations(now: 155, limit: 10) }
         XCTAssertTrue(due.isEmpty, "not before its backoff passed")
         let failed = try await store.read { try $0.lease(id: "pg") }
-        XCTAssertEqual(failed?.state, "revoke_failed")
+        XCTAssertEqual(failed?.state, .revokeFailed)
         XCTAssertEqual(failed?.lastError, "connection refused")
         XCTAssertEqual(failed?.attempts, 1)
         let listed = try await store.read { try $0.leases(all: false, limit: 10) }
@@ -191,7 +191,7 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(due.map(\.id), ["pg"])
         _ = try await store.write { try $0.finishRevocation(id: "pg", at: 161) }
         let done = try await store.read { try $0.lease(id: "pg") }
-        XCTAssertEqual(done?.state, "revoked")
+        XCTAssertEqual(done?.state, .revoked)
         XCTAssertNil(done?.lastError)
         let remaining = try await store.read { try $0.dueRevocations(now: 1000, limit: 10) }
         XCTAssertTrue(remaining.isEmpty)

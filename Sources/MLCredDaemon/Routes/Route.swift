@@ -1,3 +1,5 @@
+import MLCredAPI
+
 /// Every route of the API (SPEC §9), in one table: its method and path template, whether it
 /// is admin-only (and the audit action a refusal is recorded under), whether its handler runs
 /// on the connection's event loop, and its metrics label. `Router` dispatches on it with an
@@ -68,26 +70,26 @@ enum Route: Int, CaseIterable, Sendable {
 
     /// The audit action of an admin-only route (its refusal is recorded under it); nil for
     /// routes any caller, or a token holder, may use.
-    var adminAction: String? {
+    var adminAction: AuditAction? {
         switch self {
         case .status, .whoami, .tokenIssue, .tokenRenew, .tokenRevokeSelf, .credentials, .jwks: nil
-        case .vaultInit: "vault.init"
-        case .vaultUnseal: "vault.unseal"
-        case .vaultSeal: "vault.seal"
-        case .secretList: "secret.list"
-        case .secretPut: "secret.put"
-        case .secretRemove: "secret.rm"
-        case .secretGenerate: "secret.generate"
-        case .tokenList: "token.list"
-        case .tokenRevokeByAccessor: "token.revoke"
-        case .leaseList: "lease.list"
-        case .leaseRevoke: "lease.revoke"
-        case .policyList: "policy.list"
-        case .policyExplain: "policy.explain"
-        case .policyReload: "policy.reload"
-        case .auditShow: "audit.show"
-        case .auditVerify: "audit.verify"
-        case .metrics: "metrics.read"
+        case .vaultInit: .vaultInit
+        case .vaultUnseal: .vaultUnseal
+        case .vaultSeal: .vaultSeal
+        case .secretList: .secretList
+        case .secretPut: .secretPut
+        case .secretRemove: .secretRemove
+        case .secretGenerate: .secretGenerate
+        case .tokenList: .tokenList
+        case .tokenRevokeByAccessor: .tokenRevoke
+        case .leaseList: .leaseList
+        case .leaseRevoke: .leaseRevoke
+        case .policyList: .policyList
+        case .policyExplain: .policyExplain
+        case .policyReload: .policyReload
+        case .auditShow: .auditShow
+        case .auditVerify: .auditVerify
+        case .metrics: .metricsRead
         }
     }
 

@@ -136,7 +136,7 @@ public final class Router: Sendable {
     // MARK: checks
 
     /// Refuses non-admins with 403 `not_admin`, writing the refusal to the audit first.
-    func requireAdmin(_ peer: PeerIdentity, action: String) async throws {
+    func requireAdmin(_ peer: PeerIdentity, action: AuditAction) async throws {
         guard !peer.isAdmin(adminGroup: adminGroup) else { return }
         do {
             try await vault.audit(AuditEvent(principal: peer.principal, action: action, result: .denied, reason: "not an admin"))

@@ -1,6 +1,7 @@
 import CLinux
 import Glibc
 import Logging
+import MLCredAPI
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -105,7 +106,7 @@ public final class DaemonServer: Sendable {
 
     /// Answers 429 on a raw descriptor and closes it (the connection never reaches NIO).
     private static func refuse(_ fd: Int32) {
-        let body = #"{"error":{"code":"rate_limited","message":"too many connections; try again later"}}"#
+        let body = String(decoding: HTTPResponse.error(APIError(.tooManyConnections, "too many connections; try again later")).body.dropLast(), as: UTF8.self)
         let response = "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count + 1)\r\nconnection: close\r\n\r\n\(body)\n"
         var flags = fcntl(fd, F_GETFL)
         flags |= O_NONBLOCK

@@ -42,7 +42,7 @@ struct TokenList: ParsableCommand {
         let list: TokenListResponse = try connection.client().call("GET", "/v1/tokens")
         if output.json { return try Terminal.printJSON(list.tokens) }
         let rows = list.tokens.map {
-            [$0.accessor, $0.role, "\($0.user ?? "?")(\($0.uid))", String($0.pid), $0.bound ? "process" : "-", $0.expiresAt, $0.state]
+            [$0.accessor, $0.role, "\($0.user ?? "?")(\($0.uid))", String($0.pid), $0.bound ? "process" : "-", $0.expiresAt, $0.state.rawValue]
         }
         Terminal.out(Table.render(header: ["ACCESSOR", "ROLE", "USER", "PID", "BOUND", "EXPIRES", "STATE"], rows: rows))
     }
@@ -99,7 +99,7 @@ struct LeaseList: ParsableCommand {
     func run() throws {
         let list: LeaseListResponse = try connection.client().call("GET", "/v1/leases" + (all ? "?all=true" : ""))
         if output.json { return try Terminal.printJSON(list.leases) }
-        let rows = list.leases.map { [$0.id, $0.accessor, $0.role, $0.grant, $0.type, $0.providerID, $0.expiresAt, $0.state, $0.lastError ?? ""] }
+        let rows = list.leases.map { [$0.id, $0.accessor, $0.role, $0.grant, $0.type, $0.providerID, $0.expiresAt, $0.state.rawValue, $0.lastError ?? ""] }
         Terminal.out(Table.render(header: ["ID", "ACCESSOR", "ROLE", "GRANT", "TYPE", "PROVIDER_ID", "EXPIRES", "STATE", "LAST_ERROR"], rows: rows))
     }
 }

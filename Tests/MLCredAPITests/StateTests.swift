@@ -1,0 +1,27 @@
+import XCTest
+import MLCredAPI
+
+final class StateTests: XCTestCase {
+    func testALeaseThatEndsIsOwedToItsProviderOnlyWhenTheProviderCanEndItEarly() {
+        XCTAssertEqual(LeaseState.active.ended(revocableAtProvider: true), .revoking)
+        XCTAssertEqual(LeaseState.active.ended(revocableAtProvider: false), .revoked)
+        XCTAssertEqual(LeaseState.active.ended(revocableAtProvider: false, expired: true), .expired)
+        XCTAssertEqual(LeaseState.active.ended(revocableAtProvider: true, expired: true), .revoking, "its provider is told even when it expired")
+        for state in LeaseState.allCases where state != .active {
+            XCTAssertEqual(state.ended(revocableAtProvider: true), state, "an ended lease keeps its state: \(state)")
+        }
+        XCTAssertEqual(LeaseState.allCases.filter(\.owedToProvider), [.revoking, .revokeFailed])
+    }
+
+    func testStoredAndWireSpellingsStayAsReleased() {
+        XCTAssertEqual(LeaseState.allCases.map(\.rawValue), ["active", "revoking", "revoke_failed", "revoked", "expired"])
+        XCTAssertEqual(TokenState.allCases.map(\.rawValue), ["active", "expired", "revoked"])
+        let actions = AuditAction.allCases.map(\.rawValue)
+        XCTAssertEqual(Set(actions).count, actions.count)
+        for action in actions {
+            XCTAssertNotNil(action.range(of: #"^[a-z]+\.[a-z]+$"#, options: .regularExpression), action)
+        }
+        XCTAssertEqual(AuditAction.secretRemove.rawValue, "secret.rm")
+        XCTAssertEqual(AuditAction.credentialIssue.rawValue, "credential.issue")
+    }
+}
