@@ -73,7 +73,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -105,7 +104,16 @@ let package = Package(
         .testTarget(name: "MLCredCryptoTests", dependencies: ["MLCredCrypto"]),
         .testTarget(name: "MLCredClientTests", dependencies: ["MLCredClient"]),
         .testTarget(name: "MLCredPolicyTests", dependencies: ["MLCredPolicy"]),
-        .testTarget(name: "MLCredDaemonTests", dependencies: ["MLCredDaemon", "MLCredBroker", "MLCredAPI"]),
+        .testTarget(
+            name: "MLCredDaemonTests",
+            dependencies: [
+                "MLCredDaemon", "MLCredBroker", "MLCredAPI", "MLCredStore", "MLCredVault", "MLCredCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "MLCredProvidersTests", dependencies: ["MLCredProviders", "MLCredCrypto", "MLCredPolicy", "MLCredAPI"]),
         .testTarget(name: "MLCredStoreTests", dependencies: ["MLCredStore", "MLCredCrypto", "MLCredAPI"]),
         .testTarget(name: "MLCredVaultTests", dependencies: ["MLCredVault", "MLCredStore", "MLCredCrypto", "MLCredAPI"]),

@@ -1,5 +1,5 @@
 import Glibc
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// User and group names by id (NSS through libc), cached for `Limits.nameCacheSeconds`.
 public final class NameDirectory: Sendable {
@@ -8,8 +8,8 @@ public final class NameDirectory: Sendable {
         var fetchedAt: Double
     }
 
-    private let users = NIOLockedValueBox<[UInt32: Entry]>([:])
-    private let groups = NIOLockedValueBox<[UInt32: Entry]>([:])
+    private let users = Mutex<[UInt32: Entry]>([:])
+    private let groups = Mutex<[UInt32: Entry]>([:])
 
     public init() {}
 
@@ -44,13 +44,13 @@ public final class NameDirectory: Sendable {
         return entry.gr_gid
     }
 
-    private func cached(_ box: NIOLockedValueBox<[UInt32: Entry]>, id: UInt32, lookup: (UInt32) -> String?) -> String? {
+    private func cached(_ box: borrowing Mutex<[UInt32: Entry]>, id: UInt32, lookup: (UInt32) -> String?) -> String? {
         let now = Double(time(nil))
-        if let hit = box.withLockedValue({ $0[id] }), now - hit.fetchedAt < Limits.nameCacheSeconds {
+        if let hit = box.withLock({ $0[id] }), now - hit.fetchedAt < Limits.nameCacheSeconds {
             return hit.name
         }
         let name = lookup(id)
-        box.withLockedValue { $0[id] = Entry(name: name, fetchedAt: now) }
+        box.withLock { $0[id] = Entry(name: name, fetchedAt: now) }
         return name
     }
 }

@@ -30,12 +30,16 @@ public final class Router: Sendable {
         self.logger = logger
     }
 
-    /// Answers one request for `route` (nil: no route matches the path). Never throws: every
-    /// failure becomes an error answer.
-    func handle(_ request: HTTPRequest, route: Route?, parameter: String?, peer: PeerIdentity) async -> HTTPResponse {
+    /// The answer to a request no route matches (counted, not audited: nothing was asked of the vault).
+    func unmatched(_ request: HTTPRequest) -> HTTPResponse {
+        metrics.record(route: nil, status: APIErrorReason.unknownRoute.code.httpStatus)
+        return .error(APIError(.unknownRoute, "no route \(request.method) \(request.path)"))
+    }
+
+    /// Answers one request for `route`. Never throws: every failure becomes an error answer.
+    func handle(_ request: HTTPRequest, route: Route, parameter: String?, peer: PeerIdentity) async -> HTTPResponse {
         let response: HTTPResponse
         do {
-            guard let route else { throw APIError(.unknownRoute, "no route \(request.method) \(request.path)") }
             if let action = route.adminAction { try await requireAdmin(peer, action: action) }
             response = try await dispatch(route, parameter: parameter ?? "", request, peer: peer)
         } catch let error as APIError {

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// Caps connections in total and per uid (SPEC §9).
 final class ConnectionLimiter: Sendable {
@@ -7,7 +7,7 @@ final class ConnectionLimiter: Sendable {
         var perUID: [UInt32: Int] = [:]
     }
 
-    private let counts = NIOLockedValueBox(Counts())
+    private let counts = Mutex(Counts())
     let maxTotal: Int
     let maxPerUID: Int
 
@@ -18,7 +18,7 @@ final class ConnectionLimiter: Sendable {
 
     /// Takes a slot for `uid`; false if a cap is reached.
     func acquire(uid: UInt32) -> Bool {
-        counts.withLockedValue { counts in
+        counts.withLock { counts in
             guard counts.total < maxTotal, counts.perUID[uid, default: 0] < maxPerUID else { return false }
             counts.total += 1
             counts.perUID[uid, default: 0] += 1
@@ -28,7 +28,7 @@ final class ConnectionLimiter: Sendable {
 
     /// Returns the slot of a closed connection.
     func release(uid: UInt32) {
-        counts.withLockedValue { counts in
+        counts.withLock { counts in
             counts.total -= 1
             let left = counts.perUID[uid, default: 1] - 1
             counts.perUID[uid] = left > 0 ? left : nil
@@ -36,5 +36,5 @@ final class ConnectionLimiter: Sendable {
     }
 
     /// Open connections now.
-    var total: Int { counts.withLockedValue { $0.total } }
+    var total: Int { counts.withLock { $0.total } }
 }

@@ -2,18 +2,18 @@ import CLinux
 import Glibc
 import Logging
 import MLCredAPI
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// Requests being answered now, for a draining shutdown.
 final class InFlightCounter: Sendable {
-    private let count = NIOLockedValueBox(0)
+    private let count = Atomic<Int>(0)
 
-    func increment() { count.withLockedValue { $0 += 1 } }
-    func decrement() { count.withLockedValue { $0 -= 1 } }
-    var value: Int { count.withLockedValue { $0 } }
+    func increment() { count.add(1, ordering: .relaxed) }
+    func decrement() { count.subtract(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }
 
 /// The Unix-socket server. A dedicated thread accepts connections so each can be attested on
@@ -25,7 +25,7 @@ public final class DaemonServer: Sendable {
     private let limiter = ConnectionLimiter(maxTotal: Limits.maxConnections, maxPerUID: Limits.maxConnectionsPerUID)
     private let inFlight = InFlightCounter()
     private let names: NameDirectory
-    private let listenFD = NIOLockedValueBox<Int32>(-1)
+    private let listenFD = Mutex<Int32>(-1)
     private let socketPath: String?
 
     /// A server answering with `router`. `socketPath` is removed at shutdown when the daemon made it.
@@ -45,7 +45,7 @@ public final class DaemonServer: Sendable {
 
     /// Starts accepting on an already listening socket (e.g. one passed by systemd).
     public func start(listeningFD fd: Int32) throws {
-        listenFD.withLockedValue { $0 = fd }
+        listenFD.withLock { $0 = fd }
         let thread = try AcceptThread.spawn { [self] in self.acceptLoop(fd: fd) }
         _ = thread
     }
@@ -117,7 +117,7 @@ public final class DaemonServer: Sendable {
 
     /// Stops accepting, waits up to `Limits.drainSeconds` for requests in flight, then stops.
     public func shutdown() async {
-        let fd = listenFD.withLockedValue { fd -> Int32 in
+        let fd = listenFD.withLock { fd -> Int32 in
             let old = fd
             fd = -1
             return old

@@ -89,16 +89,20 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8]) {
         let request = HTTPRequest(
             method: head.method.rawValue, uri: head.uri, authorization: head.headers.first(name: "authorization"), body: body)
-        let matched = Route.match(method: request.method, path: request.path)
         let keepAlive = head.isKeepAlive
+        guard let matched = Route.match(method: request.method, path: request.path) else {
+            // No route: answered here, without a task.
+            write(context: context, version: head.version, response: router.unmatched(request), keepAlive: keepAlive)
+            return
+        }
         let router = self.router
         let peer = self.peer
         inFlight.increment()
         let promise = context.eventLoop.makePromise(of: HTTPResponse.self)
         let work: @Sendable () async -> Void = {
-            promise.succeed(await router.handle(request, route: matched?.route, parameter: matched?.parameter, peer: peer))
+            promise.succeed(await router.handle(request, route: matched.route, parameter: matched.parameter, peer: peer))
         }
-        if matched?.route.runsOnEventLoop == true {
+        if matched.route.runsOnEventLoop {
             // Hot routes stay on this event loop: no hop to the cooperative pool and back.
             Task(executorPreference: executor(context.eventLoop), operation: work)
         } else {
