@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(
             name: "MLCredDaemonTests",
             dependencies: [
-                "MLCredDaemon", "MLCredBroker", "MLCredAPI", "MLCredStore", "MLCredVault", "MLCredCrypto",
+                "MLCredDaemon", "MLCredBroker", "MLCredAPI", "MLCredStore", "MLCredVault", "MLCredCrypto", "MLCredPolicy", "MLCredProviders",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
