@@ -48,7 +48,8 @@ public final class Metrics: Sendable {
     }
 
     /// The exposition text, with the gauges read now.
-    func render(tokens: Int, leases: Int, revocationsPending: Int, initialized: Bool, sealed: Bool) -> String {
+    func render(tokens: Int, leases: Int, revocationsPending: Int, initialized: Bool, sealed: Bool,
+                commits: (transactions: Int, writes: Int) = (0, 0)) -> String {
         let snapshot = state.withLock { $0 }
         var out = "# HELP mlcred_requests_total Requests answered, by method, route and HTTP status.\n# TYPE mlcred_requests_total counter\n"
         for row in 0...Route.allCases.count {
@@ -74,6 +75,8 @@ public final class Metrics: Sendable {
         out += "# HELP mlcred_leases_active Active leases.\n# TYPE mlcred_leases_active gauge\nmlcred_leases_active \(leases)\n"
         out += "# HELP mlcred_leases_revocation_pending Ended leases whose provider has not confirmed the revocation (retried with backoff).\n"
             + "# TYPE mlcred_leases_revocation_pending gauge\nmlcred_leases_revocation_pending \(revocationsPending)\n"
+        out += "# HELP mlcred_store_transactions_total Store transactions committed (group commits).\n# TYPE mlcred_store_transactions_total counter\nmlcred_store_transactions_total \(commits.transactions)\n"
+        out += "# HELP mlcred_store_writes_total Writes carried by those transactions.\n# TYPE mlcred_store_writes_total counter\nmlcred_store_writes_total \(commits.writes)\n"
         out += "# HELP mlcred_vault_initialized 1 when the vault is initialized.\n# TYPE mlcred_vault_initialized gauge\nmlcred_vault_initialized \(initialized ? 1 : 0)\n"
         out += "# HELP mlcred_vault_sealed 1 when the vault is sealed.\n# TYPE mlcred_vault_sealed gauge\nmlcred_vault_sealed \(sealed ? 1 : 0)\n"
         return out

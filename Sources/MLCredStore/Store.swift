@@ -95,6 +95,12 @@ public final class Store: Sendable {
         }
     }
 
+    /// Group commits so far: transactions committed and the writes they carried (their ratio is
+    /// the mean group size, the figure that shows whether writers share fsyncs).
+    public var commitStatistics: (transactions: Int, writes: Int) {
+        (writer.transactions.load(ordering: .relaxed), writer.jobs.load(ordering: .relaxed))
+    }
+
     /// Runs `body` on a read-only connection.
     public func read<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
         do {

@@ -119,7 +119,8 @@ public final class Router: Sendable {
             let counts = try await store.read { try $0.liveCounts(now: now) }
             let state = await vault.status
             return HTTPResponse(status: 200, body: Array(metrics.render(tokens: counts.tokens, leases: counts.leases, revocationsPending: counts.revocationsPending,
-                                                                       initialized: state.initialized, sealed: state.sealed).utf8),
+                                                                       initialized: state.initialized, sealed: state.sealed,
+                                                                       commits: store.commitStatistics).utf8),
                                 contentType: "text/plain; version=0.0.4")
         case .leaseList:
             return .json(LeaseListResponse(leases: try await broker.listLeases(all: request.query["all"] == "true")))
