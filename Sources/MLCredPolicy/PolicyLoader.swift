@@ -13,18 +13,8 @@ public enum PolicyLoader {
     public static let defaultTTLSeconds = 3600
     /// Keys a role file may hold.
     static let roleKeys: Set<String> = ["name", "description", "phi", "environments", "principals", "ttl", "max_ttl", "grant"]
-    /// Keys every grant may hold, and those of each type.
+    /// Keys every grant may hold; each type adds its own (its `GrantSchema`).
     static let commonGrantKeys: Set<String> = ["name", "secret", "type", "environments", "env"]
-    static let grantKeys: [GrantType: Set<String>] = [
-        .awsAssumeRole: ["role_arn", "session_policy", "session_policy_file", "duration", "external_id", "session_tags"],
-        .awsSessionToken: ["duration"],
-        .awsFederationToken: ["session_policy", "session_policy_file", "duration"],
-        .postgresRole: ["create", "revoke"],
-        .jwt: ["audience", "claims"],
-        .static: [],
-    ]
-    /// Claims a grant may not set: the broker owns them.
-    public static let reservedClaims: Set<String> = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"]
 
     /// Loads `directory`. Throws `PolicyLoadError` with every diagnostic if anything is wrong.
     /// With `trustedOwners` (what the daemon passes), every directory and file must belong to one
@@ -206,11 +196,8 @@ public enum PolicyLoader {
                 problem(grant.line, "duplicate grant name '\(grant.name)' (first at line \(first)); set 'name' to tell them apart")
             }
             seen[grant.name] = seen[grant.name] ?? grant.line
-            if phi, grant.type == .awsSessionToken {
-                problem(grant.line, "aws-session-token grant '\(grant.name)' in phi role: GetSessionToken credentials carry every right of the vault's IAM user; use aws-assume-role with a session policy")
-            }
-            if phi, grant.type == .static {
-                problem(grant.line, "static grant '\(grant.name)' in phi role: static grants hand out a stored value as it is and are refused in phi roles")
+            if phi, let refusal = GrantSchemas.schema(for: grant.type).phiProblem(grant) {
+                problem(grant.line, refusal)
             }
             if let narrowed = grant.environments, let roleEnvironments = environments {
                 for environment in narrowed where !roleEnvironments.contains(environment) {
@@ -241,7 +228,7 @@ public enum PolicyLoader {
             fail(line("type"), "unknown grant type '\(typeText)' (expected \(GrantType.allCases.map(\.rawValue).joined(separator: ", ")))")
             return nil
         }
-        let allowed = commonGrantKeys.union(grantKeys[type] ?? [])
+        let allowed = commonGrantKeys.union(GrantSchemas.schema(for: type).keys(for: type))
         for key in table.keys where !allowed.contains(key) {
             fail(line(key), "unknown key '\(key)' for grant type \(type.rawValue) (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
@@ -256,7 +243,7 @@ public enum PolicyLoader {
         var grant = Grant(name: name, secret: secret, type: type, line: header)
         grant.environments = stringList(table["environments"], key: "environments", line: line("environments"), problem: fail)
         if let envTable = table["env"] {
-            if type.secretType == "aws" {
+            if !GrantSchemas.schema(for: type).acceptsEnvTable {
                 // SDKs read the standard AWS_* names, and under `run` they refresh through credential_process.
                 fail(line("env"), "aws grants take no 'env' table: jobs get the standard AWS variables (under 'mlcred run', an AWS config with credential_process)")
             } else if let envTable = envTable.table {
@@ -271,114 +258,10 @@ public enum PolicyLoader {
                 fail(line("env"), "'env' must be a table, e.g. { HF_TOKEN = \"token\" }")
             }
         }
-        switch type {
-        case .jwt:
-            if let audience = table["audience"]?.string, !audience.isEmpty {
-                grant.audience = audience
-            } else {
-                fail(table["audience"] == nil ? header : line("audience"), "jwt grant needs 'audience'")
-            }
-            if let claims = table["claims"] {
-                if let claimTable = claims.table {
-                    for key in claimTable.keys {
-                        if reservedClaims.contains(key) {
-                            fail(line("claims"), "claim '\(key)' is set by mlcred and may not be overridden (reserved: \(reservedClaims.sorted().joined(separator: ", ")))")
-                        } else if let value = claimTable[key].flatMap(policyValue) {
-                            grant.claims[key] = value
-                        } else {
-                            fail(line("claims"), "claim '\(key)' has a value JSON cannot hold")
-                        }
-                    }
-                } else {
-                    fail(line("claims"), "'claims' must be a table")
-                }
-            }
-        case .awsAssumeRole, .awsSessionToken, .awsFederationToken:
-            if type == .awsAssumeRole {
-                if let arn = table["role_arn"]?.string, arn.hasPrefix("arn:"), arn.contains(":role/") {
-                    grant.roleARN = arn
-                } else if table["role_arn"] == nil {
-                    fail(header, "aws-assume-role grant needs 'role_arn' (arn:aws:iam::ACCOUNT:role/NAME)")
-                } else {
-                    fail(line("role_arn"), "'role_arn' must be a role ARN such as arn:aws:iam::ACCOUNT:role/NAME")
-                }
-                grant.externalID = table["external_id"]?.string
-                if let tags = table["session_tags"]?.table {
-                    for key in tags.keys { grant.sessionTags[key] = tags[key]?.string }
-                }
-            }
-            if let value = table["duration"] {
-                if let text = value.string, let seconds = PolicyDuration.parse(text), (900...43200).contains(seconds) {
-                    grant.durationSeconds = seconds
-                } else {
-                    fail(line("duration"), "'duration' must be a duration from 15m to 12h")
-                }
-            }
-            // What STS takes: at most 2,048 characters from U+0020-U+00FF (and tab, LF, CR).
-            // Whitespace between tokens counts, so it is dropped; the rest is sent as written.
-            func sessionPolicy(_ text: String, key: String) -> String? {
-                let packed = SessionPolicyText.minified(text)
-                if let bad = packed.unicodeScalars.first(where: { $0.value < 0x20 || $0.value > 0xFF }) {
-                    fail(line(key), "session policy has the character U+\(String(bad.value, radix: 16, uppercase: true)), which AWS STS refuses (only U+0020-U+00FF)")
-                    return nil
-                }
-                if packed.count > SessionPolicyText.maximumCharacters {
-                    fail(line(key), "session policy is \(packed.count) characters without whitespace; AWS STS accepts at most \(SessionPolicyText.maximumCharacters)")
-                    return nil
-                }
-                return packed
-            }
-            if let inline = table["session_policy"] {
-                if let text = inline.string, JSONCheck.isObject(text) { grant.sessionPolicy = sessionPolicy(text, key: "session_policy") } else {
-                    fail(line("session_policy"), "'session_policy' must be a JSON IAM policy document")
-                }
-            }
-            if let fileValue = table["session_policy_file"] {
-                if let relative = fileValue.string, !relative.hasPrefix("/"), !relative.split(separator: "/").contains("..") {
-                    if let text = readFile(directory + "/" + relative) {
-                        if JSONCheck.isObject(text) {
-                            grant.sessionPolicyFile = relative
-                            grant.sessionPolicy = sessionPolicy(text, key: "session_policy_file")
-                        } else {
-                            fail(line("session_policy_file"), "session_policy_file '\(relative)' is not a JSON IAM policy document")
-                        }
-                    } else {
-                        fail(line("session_policy_file"), "session_policy_file '\(relative)' does not exist or cannot be read")
-                    }
-                } else {
-                    fail(line("session_policy_file"), "'session_policy_file' must be a path inside the policy directory")
-                }
-            }
-            if type == .awsFederationToken && grant.sessionPolicy == nil {
-                fail(header, "aws-federation-token grant needs 'session_policy' or 'session_policy_file': without one AWS gives the session no permissions")
-            }
-        case .postgresRole:
-            if let list = stringList(table["create"], key: "create", line: line("create"), problem: fail), !list.isEmpty {
-                grant.create = list
-                if !list.contains(where: PostgresStatementRules.createsRole) {
-                    fail(line("create"), "create statements must make the role {{name}} (e.g. CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}')")
-                }
-                // Threat: a role without an expiry outlives its lease if the daemon dies before recording it.
-                if !list.contains(where: PostgresStatementRules.setsExpiry) {
-                    fail(line("create"), "create statements must set VALID UNTIL '{{expiration}}': a role that cannot expire outlives a lost lease")
-                }
-            } else if table["create"] != nil {
-                fail(line("create"), "'create' must list at least one statement")
-            } else {
-                fail(header, "postgres-role grant needs 'create' statements")
-            }
-            grant.revoke = stringList(table["revoke"], key: "revoke", line: line("revoke"), problem: fail)
-            for (key, statements, placeholders) in [("create", grant.create, PostgresStatementRules.createPlaceholders),
-                                                    ("revoke", grant.revoke ?? [], PostgresStatementRules.revokePlaceholders)] {
-                for (index, statement) in statements.enumerated() {
-                    if let problem = PostgresStatementRules.problem(in: statement, placeholders: placeholders) {
-                        fail(line(key), "\(key) statement \(index + 1): \(problem)")
-                    }
-                }
-            }
-        case .static:
-            break
-        }
+        let schema = GrantSchemas.schema(for: type)
+        var context = GrantContext(index: index, position: position, directory: directory)
+        schema.read(table, into: &grant, context: &context)
+        for found in context.problems { fail(found.line, found.message) }
         return failed ? nil : grant
     }
 

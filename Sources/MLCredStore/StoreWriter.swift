@@ -70,18 +70,19 @@ final class StoreWriter: Sendable {
 
     /// Runs one batch in one transaction. A job that throws rolls back only its own savepoint
     /// and only it sees the error; a failed commit fails every job of the batch, since nothing
-    /// of it is durable.
+    /// of it is durable. A batch of one needs no savepoint: its transaction is its boundary.
     private func commit(_ batch: [Job]) {
         var errors = [Error?](repeating: nil, count: batch.count)
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
+                    if batch.count == 1 {
+                        try batch[0].run(db)
+                        return .commit
+                    }
                     for (index, job) in batch.enumerated() {
                         do {
-                            try db.inSavepoint {
-                                try job.run(db)
-                                return .commit
-                            }
+                            try Self.inSavepoint(db) { try job.run(db) }
                         } catch {
                             errors[index] = error
                         }
@@ -91,12 +92,27 @@ final class StoreWriter: Sendable {
             }
         } catch {
             let failure = Self.wrap(error)
-            for job in batch { job.finish(failure) }
+            // Counted as a single-job batch's own failure when that is what it was.
+            for (index, job) in batch.enumerated() { job.finish(errors[index].map(Self.wrap) ?? failure) }
             return
         }
         transactions.add(1, ordering: .relaxed)
         jobs.add(batch.count, ordering: .relaxed)
         for (index, job) in batch.enumerated() { job.finish(errors[index].map(Self.wrap)) }
+    }
+
+    /// Runs `body` in a savepoint with prepared statements: GRDB's `inSavepoint` parses its SQL
+    /// on every call, a third of the writer's own time per job in the profile.
+    private static func inSavepoint(_ db: Database, _ body: () throws -> Void) throws {
+        try db.cachedStatement(sql: "SAVEPOINT job").execute()
+        do {
+            try body()
+        } catch {
+            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT job").execute()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
+            throw error
+        }
+        try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
     }
 
     static func wrap(_ error: Error) -> Error {

@@ -174,3 +174,23 @@ final class PolicyTests: XCTestCase {
         XCTAssertNotNil(set.roles["demo"])
     }
 }
+
+final class GrantSchemaTests: XCTestCase {
+    func testEveryGrantTypeHasExactlyOneSchema() {
+        for type in GrantType.allCases {
+            let owners = GrantSchemas.all.filter { $0.types.contains(type) }
+            XCTAssertEqual(owners.count, 1, "\(type.rawValue)")
+        }
+    }
+
+    func testSchemasOwnTheirKeysAndPhiRules() {
+        XCTAssertEqual(GrantSchemas.schema(for: .jwt).keys(for: .jwt), ["audience", "claims"])
+        XCTAssertTrue(GrantSchemas.schema(for: .awsAssumeRole).keys(for: .awsAssumeRole).contains("role_arn"))
+        XCTAssertFalse(GrantSchemas.schema(for: .awsSessionToken).keys(for: .awsSessionToken).contains("role_arn"))
+        XCTAssertFalse(GrantSchemas.schema(for: .awsFederationToken).acceptsEnvTable)
+        XCTAssertTrue(GrantSchemas.schema(for: .postgresRole).acceptsEnvTable)
+        let staticGrant = Grant(name: "hf", secret: "hf", type: .static, line: 1)
+        XCTAssertNotNil(GrantSchemas.schema(for: .static).phiProblem(staticGrant))
+        XCTAssertNil(GrantSchemas.schema(for: .jwt).phiProblem(Grant(name: "t", secret: "t", type: .jwt, line: 1)))
+    }
+}
