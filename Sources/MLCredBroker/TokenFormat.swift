@@ -51,8 +51,7 @@ public enum TokenFormat {
 
     /// A random non-secret identifier (accessors, lease ids): 24 hex characters.
     public static func identifier() -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: Sodium.randomBytes(12).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+        Hex.encode(Sodium.randomBytes(12))
     }
 }
 

@@ -26,7 +26,7 @@ public struct JWTProvider: CredentialProvider {
         }
         defer { Sodium.wipe(&privateKey) }
         let key = try keys.key(secret: secret.name, bytes: privateKey)
-        let jti = Hex.lowercase(Sodium.randomBytes(16))
+        let jti = Hex.encode(Sodium.randomBytes(16))
         var claims = context.grant.claims
         claims["iss"] = .string(secret.fields["issuer"] ?? "mlcred")
         claims["sub"] = .string(context.subject)
@@ -91,13 +91,5 @@ final class SigningKeys: Sendable {
             return Array(entries.values)
         }
         for key in all { key.wipe() }
-    }
-}
-
-/// Lower-case hex.
-enum Hex {
-    static func lowercase(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
     }
 }

@@ -71,21 +71,6 @@ enum AuditChain {
     }
 }
 
-/// Lower-case hexadecimal.
-public enum Hex {
-    /// `bytes` as lower-case hex.
-    public static func encode(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-}
-
 extension StoreConnection {
     /// Appends one audit record in the current transaction, MAC'd when the vault is unsealed.
     /// Throws if it cannot be written; callers let that fail their whole request (fail closed).

@@ -13,7 +13,7 @@ final class SigV4SignerTests: XCTestCase {
                        ("x-amz-date", "20130524T000000Z")]
         let (canonical, signed) = signer.canonicalRequest(method: "GET", path: "/test.txt", query: "", headers: headers, body: [])
         XCTAssertEqual(signed, "host;range;x-amz-content-sha256;x-amz-date")
-        XCTAssertEqual(SigV4Signer.hex(SHA256.hash(Array(canonical.utf8))), "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972")
+        XCTAssertEqual(Hex.encode(SHA256.hash(Array(canonical.utf8))), "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972")
         let authorization = signer.authorizationHeader(method: "GET", path: "/test.txt", query: "", headers: headers, body: [],
                                                        amzDate: "20130524T000000Z")
         XCTAssertEqual(authorization, "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "

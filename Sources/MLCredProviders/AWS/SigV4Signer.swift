@@ -46,12 +46,12 @@ public struct SigV4Signer: Sendable {
         let date = String(amzDate.prefix(8))
         let scope = "\(date)/\(region)/\(service)/aws4_request"
         let (canonical, signedHeaders) = canonicalRequest(method: method, path: path, query: query, headers: headers, body: body)
-        let stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Self.hex(SHA256.hash(Array(canonical.utf8))))"
+        let stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Hex.encode(SHA256.hash(Array(canonical.utf8))))"
         var key = Array("AWS4\(credentials.secretAccessKey)".utf8)
         for part in [date, region, service, "aws4_request"] {
             key = SHA256.hmac(key: key, Array(part.utf8))
         }
-        let signature = Self.hex(SHA256.hmac(key: key, Array(stringToSign.utf8)))
+        let signature = Hex.encode(SHA256.hmac(key: key, Array(stringToSign.utf8)))
         return "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
     }
 
@@ -63,7 +63,7 @@ public struct SigV4Signer: Sendable {
         let canonicalHeaders = names.map { "\($0):\((merged[$0] ?? []).joined(separator: ","))\n" }.joined()
         let signedHeaders = names.joined(separator: ";")
         let canonical = [method, path.isEmpty ? "/" : path, Self.canonicalQuery(query), canonicalHeaders, signedHeaders,
-                         Self.hex(SHA256.hash(body))].joined(separator: "\n")
+                         Hex.encode(SHA256.hash(body))].joined(separator: "\n")
         return (canonical, signedHeaders)
     }
 
@@ -112,10 +112,5 @@ public struct SigV4Signer: Sendable {
     static func trim(_ value: String) -> String {
         // Leading/trailing spaces removed, inner runs of spaces collapsed to one.
         value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
     }
 }
