@@ -13,17 +13,12 @@ public enum SecretType: String, Sendable, CaseIterable {
 
 /// Validates secret names and field sets, and normalises field values to strings.
 enum SecretSchema {
-    static let maxNameLength = 128
     static let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
-    /// Names are path segments and policy references: ASCII letters, digits, `.`, `_`, `-`.
+    /// Names are path segments and policy references: `ResourceName`'s rule.
     static func validateName(_ name: String) throws {
-        let bytes = Array(name.utf8)
-        func allowed(_ c: UInt8) -> Bool {
-            (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
-        }
-        guard !bytes.isEmpty, bytes.count <= maxNameLength, bytes.allSatisfy(allowed), bytes[0] != 46, bytes[0] != 45 else {
-            throw APIError(.invalidName, "invalid secret name: use 1-\(maxNameLength) letters, digits, '.', '_' or '-', not starting with '.' or '-'")
+        guard ResourceName.isValid(name) else {
+            throw APIError(.invalidName, "invalid secret name: \(ResourceName.requirement)")
         }
     }
 

@@ -164,19 +164,3 @@ struct CLIError: Error {
         }
     }
 }
-
-/// Names that travel in a URL path: checked here so a `?`, `/` or space can never make a
-/// request act on another name than the one typed.
-enum PathName {
-    static func check(_ name: String, what: String) throws -> String {
-        let bytes = Array(name.utf8)
-        let allowed = bytes.allSatisfy {
-            ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 95 || $0 == 45
-        }
-        guard !bytes.isEmpty, bytes.count <= 128, allowed, bytes[0] != 46, bytes[0] != 45 else {
-            throw CLIError("invalid \(what) '\(name)': use 1-128 letters, digits, '.', '_' or '-', not starting with '.' or '-'",
-                           status: .usage)
-        }
-        return name
-    }
-}
