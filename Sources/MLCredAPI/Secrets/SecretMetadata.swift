@@ -1,0 +1,27 @@
+/// What is known about a secret without revealing it.
+public struct SecretMetadata: Codable, Sendable, Equatable {
+    public var name: String
+    public var type: String
+    public var version: Int
+    public var phi: Bool
+    public var createdAt: String
+    public var updatedAt: String
+    /// Set by `GET /v1/secrets` when the latest version fails to decrypt (record altered or moved).
+    public var error: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, type, version, phi, error
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+
+    public init(name: String, type: String, version: Int, phi: Bool, createdAt: String, updatedAt: String, error: String? = nil) {
+        self.name = name
+        self.type = type
+        self.version = version
+        self.phi = phi
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.error = error
+    }
+}
