@@ -1,5 +1,3 @@
-import CLinux
-import Dispatch
 import Glibc
 import Logging
 import MLCredAPI
@@ -8,41 +6,6 @@ import MLCredCrypto
 import MLCredPolicy
 import MLCredStore
 import MLCredVault
-import Synchronization
-
-/// Everything `mlcredd` needs to run, resolved from its flags.
-public struct DaemonConfiguration: Sendable {
-    public var stateDirectory: String
-    public var socketPath: String
-    public var policiesDirectory: String
-    public var environment: String
-    public var phi: Bool
-    public var adminGroup: String
-    public var unsealKeyFile: String?
-    public var socketMode: mode_t
-    /// How long ended tokens and leases are kept before the sweeper deletes them.
-    public var retentionSeconds: Double
-
-    public init(stateDirectory: String, socketPath: String, policiesDirectory: String, environment: String, phi: Bool,
-                adminGroup: String, unsealKeyFile: String?, socketMode: mode_t, retentionSeconds: Double = Sweeper.defaultRetentionSeconds) {
-        self.stateDirectory = stateDirectory
-        self.socketPath = socketPath
-        self.policiesDirectory = policiesDirectory
-        self.environment = environment
-        self.phi = phi
-        self.adminGroup = adminGroup
-        self.unsealKeyFile = unsealKeyFile
-        self.socketMode = socketMode
-        self.retentionSeconds = retentionSeconds
-    }
-}
-
-/// A start-up failure with a message for the operator.
-public struct StartupError: Error, CustomStringConvertible {
-    public let description: String
-
-    public init(_ description: String) { self.description = description }
-}
 
 /// The daemon's lifecycle: harden the process, open the state, serve, drain on SIGTERM.
 public enum Daemon {
@@ -177,118 +140,6 @@ public enum Daemon {
             logger.notice("unsealed with the key file")
         } catch let error as APIError {
             throw StartupError("unseal with \(path) failed: \(error.message)")
-        }
-    }
-}
-
-/// One daemon per state directory. Threat: a second daemon on the same database would write
-/// audit records outside the running daemon's chain and race its writer.
-enum StateLock {
-    /// Held open for the life of the process; the kernel releases the lock when it exits.
-    nonisolated(unsafe) static var descriptor: Int32 = -1
-
-    static func acquire(directory: String) throws {
-        let path = directory + "/mlcredd.lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StartupError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            var buffer = [UInt8](repeating: 0, count: 32)
-            let count = read(fd, &buffer, buffer.count)
-            let holder = count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self).trimmingCharacters(in: [" ", "\n"]) : "?"
-            close(fd)
-            throw StartupError("another mlcredd (pid \(holder)) already uses the state directory \(directory); stop it first")
-        }
-        ftruncate(fd, 0)
-        let pid = "\(getpid())\n"
-        _ = pid.withCString { write(fd, $0, strlen($0)) }
-        descriptor = fd
-    }
-}
-
-/// Reads a 32-byte key file: raw bytes, or base64 text of 32 bytes.
-public enum KeyFile {
-    public static func read(path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let count = Glibc.read(fd, &buffer, buffer.count)
-        guard count > 0 else { return nil }
-        let bytes = Array(buffer.prefix(count))
-        if bytes.count == 32 { return bytes }
-        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: [" ", "\n", "\r", "\t"])
-        if let decoded = Base64.decode(text), decoded.count == 32 { return decoded }
-        return nil
-    }
-}
-
-/// Process-wide protections applied before any key exists.
-enum ProcessHardening {
-    static func apply(logger: Logger) {
-        // Threat: key material in a core file or read through ptrace/proc by same-uid code.
-        if mlc_set_not_dumpable() != 0 {
-            logger.warning("could not disable core dumps and ptrace attach (PR_SET_DUMPABLE)")
-        }
-        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
-        if setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore) != 0 {
-            logger.warning("could not set RLIMIT_CORE to 0")
-        }
-        // Files the daemon creates (database, WAL, socket before its chmod) are private.
-        umask(0o077)
-        // Each connection holds a socket and a pidfd: allow as many descriptors as permitted.
-        var files = rlimit()
-        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files) == 0, files.rlim_cur < files.rlim_max {
-            files.rlim_cur = files.rlim_max
-            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &files)
-        }
-        signal(SIGPIPE, SIG_IGN)
-    }
-}
-
-/// Waits for SIGTERM or SIGINT; runs `onHangup` for each SIGHUP.
-enum SignalWaiter {
-    static func waitForTermination(logger: Logger, onHangup: @escaping @Sendable () -> Void) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let queue = DispatchQueue(label: "mlcred.signals")
-            let once = OnceBox(continuation)
-            var sources: [DispatchSourceSignal] = []
-            for signalNumber in [SIGTERM, SIGINT] {
-                signal(signalNumber, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-                source.setEventHandler { once.resume() }
-                source.resume()
-                sources.append(source)
-            }
-            signal(SIGHUP, SIG_IGN)
-            let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-            hangup.setEventHandler {
-                logger.notice("SIGHUP: reloading policies")
-                onHangup()
-            }
-            hangup.resume()
-            sources.append(hangup)
-            SignalSources.keep(sources)
-        }
-    }
-}
-
-/// Keeps dispatch signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) static var retained: [DispatchSourceSignal] = []
-
-    static func keep(_ sources: [DispatchSourceSignal]) { retained.append(contentsOf: sources) }
-}
-
-/// Resumes a continuation at most once.
-final class OnceBox: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
-
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = Mutex(continuation) }
-
-    func resume() {
-        continuation.withLock { pending in
-            pending?.resume()
-            pending = nil
         }
     }
 }

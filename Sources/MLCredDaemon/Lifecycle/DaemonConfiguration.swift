@@ -1,0 +1,28 @@
+import Glibc
+
+/// Everything `mlcredd` needs to run, resolved from its flags.
+public struct DaemonConfiguration: Sendable {
+    public var stateDirectory: String
+    public var socketPath: String
+    public var policiesDirectory: String
+    public var environment: String
+    public var phi: Bool
+    public var adminGroup: String
+    public var unsealKeyFile: String?
+    public var socketMode: mode_t
+    /// How long ended tokens and leases are kept before the sweeper deletes them.
+    public var retentionSeconds: Double
+
+    public init(stateDirectory: String, socketPath: String, policiesDirectory: String, environment: String, phi: Bool,
+                adminGroup: String, unsealKeyFile: String?, socketMode: mode_t, retentionSeconds: Double = Sweeper.defaultRetentionSeconds) {
+        self.stateDirectory = stateDirectory
+        self.socketPath = socketPath
+        self.policiesDirectory = policiesDirectory
+        self.environment = environment
+        self.phi = phi
+        self.adminGroup = adminGroup
+        self.unsealKeyFile = unsealKeyFile
+        self.socketMode = socketMode
+        self.retentionSeconds = retentionSeconds
+    }
+}
