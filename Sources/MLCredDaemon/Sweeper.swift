@@ -13,8 +13,8 @@ public final class Sweeper: Sendable {
 
     private let broker: Broker
     private let logger: Logger
-    /// accessor → pidfd of the process the token is bound to.
-    private let watched = Mutex<[String: Int32]>([:])
+    /// accessor → the process the token is bound to.
+    private let watched = Mutex<[String: ProcessWatcher]>([:])
     private let principal = Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid())
 
     /// How long ended tokens and leases are kept (the audit log keeps their history).
@@ -28,17 +28,17 @@ public final class Sweeper: Sendable {
         self.retentionSeconds = retentionSeconds
     }
 
-    /// Watches `pidfd` (the sweeper takes ownership) and revokes `accessor` when it exits.
-    public func watch(accessor: String, pidfd: Int32) {
-        watched.withLock { $0[accessor] = pidfd }
+    /// Revokes `accessor` when `process` exits; the sweeper stops `process` once the token has ended.
+    public func watch(accessor: String, process: ProcessWatcher) {
+        watched.withLock { $0.updateValue(process, forKey: accessor)?.stop() }
     }
 
     /// Re-attaches to tokens bound before a restart; revokes those whose process is gone.
     public func adoptBoundTokens() async {
         guard let tokens = try? await broker.boundTokens() else { return }
         for token in tokens {
-            if let start = token.boundStartTime, let fd = PeerAttestation.openProcess(pid: token.pid, startTime: start) {
-                watch(accessor: token.accessor, pidfd: fd)
+            if let start = token.boundStartTime, let process = ProcessWatcher(pid: token.pid, startTime: start) {
+                watch(accessor: token.accessor, process: process)
             } else {
                 _ = try? await broker.revoke(accessor: token.accessor, principal: principal,
                                              reason: "bound process \(token.pid) exited while the daemon was down", settleNow: false)
@@ -75,15 +75,15 @@ public final class Sweeper: Sendable {
     }
 
     func sweepOnce() async {
-        let exited: [(String, Int32)] = watched.withLock { map in
-            let gone = map.filter { PeerAttestation.hasExited(pidfd: $0.value) }
-            for (accessor, fd) in gone {
-                close(fd)
+        let exited: [String] = watched.withLock { map in
+            let gone = map.filter { $0.value.hasExited }
+            for (accessor, process) in gone {
+                process.stop()
                 map[accessor] = nil
             }
-            return gone.map { ($0.key, $0.value) }
+            return Array(gone.keys)
         }
-        for (accessor, _) in exited {
+        for accessor in exited {
             do {
                 try await broker.revoke(accessor: accessor, principal: principal, reason: "bound process exited", settleNow: false)
             } catch {
@@ -95,8 +95,8 @@ public final class Sweeper: Sendable {
         // Stop watching tokens that ended another way.
         let live = Set(((try? await broker.boundTokens()) ?? []).map(\.accessor))
         watched.withLock { map in
-            for (accessor, fd) in map where !live.contains(accessor) {
-                close(fd)
+            for (accessor, process) in map where !live.contains(accessor) {
+                process.stop()
                 map[accessor] = nil
             }
         }

@@ -106,20 +106,9 @@ public enum PeerAttestation {
         return UInt64(fields[19])
     }
 
-    /// A pidfd for the process that holds `pid` now, if it started at `startTime`.
-    public static func openProcess(pid: Int32, startTime: UInt64) -> Int32? {
-        let fd = mlc_pidfd_open(pid)
-        guard fd >= 0 else { return nil }
-        // Checked after opening: if the start time matches now, the pidfd holds that process.
-        guard PeerAttestation.startTime(pid: pid) == startTime else {
-            close(fd)
-            return nil
-        }
-        return fd
-    }
-
-    /// Whether the process behind `pidfd` has exited.
-    public static func hasExited(pidfd: Int32) -> Bool {
+    /// Whether the process behind `pidfd` has exited. Internal: callers outside hold a
+    /// `ProcessWatcher`, never a raw pidfd.
+    static func hasExited(pidfd: Int32) -> Bool {
         var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
         return poll(&entry, 1, 0) != 0
     }

@@ -1,4 +1,3 @@
-import Glibc
 import MLCredAPI
 import MLCredBroker
 import MLCredPolicy
@@ -31,12 +30,8 @@ extension Router {
             throw APIError(.invalidBody, "unknown bind '\(other)' (expected 'process')")
         }
         let answer = try await broker.issueToken(principal: peer.principal, subject: subject(peer), request: body, boundStartTime: startTime)
-        if startTime != nil {
-            let watched = dup(peer.pidfd)
-            if watched >= 0 {
-                _ = fcntl(watched, F_SETFD, FD_CLOEXEC)
-                sweeper.watch(accessor: answer.accessor, pidfd: watched)
-            }
+        if startTime != nil, let process = ProcessWatcher(peer: peer) {
+            sweeper.watch(accessor: answer.accessor, process: process)
         }
         return .json(answer)
     }
