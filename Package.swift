@@ -49,7 +49,7 @@ let package = Package(
         // The vault: root key lifecycle, sealed secrets, the keyed audit chain.
         .target(name: "MLCredVault", dependencies: ["MLCredCrypto", "MLCredStore", "MLCredAPI"]),
         // Parse, validate and evaluate role policies (pure: no I/O beyond reading the policy files).
-        .target(name: "MLCredPolicy", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "MLCredPolicy", dependencies: ["MLCredAPI", .product(name: "TOMLKit", package: "TOMLKit")]),
         // Turn a secret + grant into a lease; renew; revoke. One file per provider behind one protocol.
         .target(
             name: "MLCredProviders",

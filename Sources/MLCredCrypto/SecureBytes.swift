@@ -1,4 +1,5 @@
 import CSodium
+import Synchronization
 
 /// Key material in libsodium guarded memory (`sodium_malloc`): locked out of swap,
 /// fenced by guard pages, read-only while at rest, and zeroed when wiped or released.
@@ -12,8 +13,8 @@ public final class SecureBytes: @unchecked Sendable {
     private let pointer: UnsafeMutableRawPointer
     /// Number of bytes held.
     public let count: Int
-    private var wiped = false
-    private let lock = Mutex()
+    /// Whether the bytes were wiped; the lock every use of the key takes.
+    private let wiped = Mutex(false)
 
     private init(count: Int) throws {
         guard let pointer = sodium_malloc(count) else { throw CryptoError.allocationFailed }
@@ -57,11 +58,11 @@ public final class SecureBytes: @unchecked Sendable {
     }
 
     /// Whether `wipe()` has been called.
-    public var isWiped: Bool { lock.withLock { wiped } }
+    public var isWiped: Bool { wiped.withLock { $0 } }
 
     /// Gives read access to the key as a byte pointer (what libsodium takes); throws `keyWiped` once wiped.
     public func withKeyPointer<R>(_ body: (UnsafePointer<UInt8>) throws -> R) throws -> R {
-        try lock.withLock {
+        try wiped.withLock { (wiped: inout Bool) throws -> R in
             guard !wiped else { throw CryptoError.keyWiped }
             return try body(UnsafePointer(pointer.assumingMemoryBound(to: UInt8.self)))
         }
@@ -75,7 +76,7 @@ public final class SecureBytes: @unchecked Sendable {
 
     /// Zeroes the bytes now; the object stays valid but must not be used for crypto again.
     public func wipe() {
-        lock.withLock {
+        wiped.withLock { wiped in
             guard !wiped else { return }
             sodium_mprotect_readwrite(pointer)
             sodium_memzero(pointer, count)
@@ -86,7 +87,7 @@ public final class SecureBytes: @unchecked Sendable {
     /// Gives read access to the key for the duration of `body`; throws `keyWiped` once wiped.
     /// Threat: a request racing a `seal` must fail, not encrypt or MAC under a zeroed key.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        try lock.withLock {
+        try wiped.withLock { (wiped: inout Bool) throws -> R in
             guard !wiped else { throw CryptoError.keyWiped }
             return try body(UnsafeRawBufferPointer(start: pointer, count: count))
         }

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Glibc
+import MLCredAPI
 import TOMLKit
 
 /// Loads and validates a policy directory: one role per TOML file at any depth (`tests/` and
@@ -343,10 +344,9 @@ public enum Names {
         return bytes.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 || $0 == 46 }
     }
 
+    /// The vault's own rule for secret names (one rule, `ResourceName`).
     public static func isValidSecretName(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        guard let first = bytes.first, bytes.count <= 128, first != 46, first != 45 else { return false }
-        return bytes.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 || $0 == 46 }
+        ResourceName.isValid(text)
     }
 
     public static func isValidEnvironmentVariable(_ text: String) -> Bool {
