@@ -1,7 +1,10 @@
 """Admin checks use the kernel's view of the caller: uid, and groups from SO_PEERGROUPS."""
+import grp
 import json
 import pwd
-import grp
+import subprocess
+
+from conftest import as_user, cli_env
 
 ADMIN_VERBS = [
     (["vault", "init", "--passphrase-stdin"], "x" * 12, "vault.init"),
@@ -27,7 +30,7 @@ def test_every_admin_verb_refuses_a_non_admin_with_exit_3_and_is_audited(daemon,
     # Nothing changed: the vault is still unsealed and holds nothing.
     assert json.loads(daemon.cli("status", "--json", check=0).out)["sealed"] is False
     assert json.loads(daemon.cli("secret", "list", "--json", check=0).out)["secrets"] == []
-    records = json.loads(daemon.cli("audit", "show", "--json", "--limit", "100", check=0).out)
+    records = daemon.audit(limit=100)
     refusals = [(r["action"], r["result"], r["reason"]) for r in records if r["principal"]["uid"] == uid]
     assert refusals == [(action, "denied", "not an admin") for _, _, action in ADMIN_VERBS]
     assert all(r["principal"]["user"] == user for r in records if r["principal"]["uid"] == uid)
@@ -50,16 +53,13 @@ def test_a_member_of_the_admin_group_is_an_admin(daemon, users):
     assert gid in me["principal"]["groups"] and users["admin_group"] in me["group_names"]
     assert me["admin"] is True
     daemon.cli("secret", "put", "by-ops", "--type", "static", input='{"k": "v"}', user=member, check=0)
-    records = json.loads(daemon.cli("audit", "show", "--json", check=0).out)
+    records = daemon.audit()
     assert records[-1]["action"] == "secret.put" and records[-1]["principal"]["user"] == member
 
 
 def test_dropping_the_admin_group_before_connecting_loses_admin(daemon, users):
     """The group list is the one the kernel holds for the connection, not one the caller names."""
     member = users["admin_group_member"]
-    import os
-    import subprocess
-    cmd = ["setpriv", f"--reuid={member}", f"--regid={member}", "--clear-groups", "--",
-           os.path.join(daemon.bins, "mlcred"), "secret", "list"]
-    result = subprocess.run(cmd, env={"MLCRED_SOCKET": daemon.socket, "PATH": "/usr/bin:/bin"}, capture_output=True)
+    result = subprocess.run(as_user(member, groups="--clear-groups") + [daemon.mlcred, "secret", "list"],
+                            env=cli_env(daemon.socket), capture_output=True)
     assert result.returncode == 3, result.stderr

@@ -4,24 +4,21 @@ get the assumed role, what reaches STS is what the policy says (moto's request r
 SDKs refresh through credential_process, `mlcred env` prints plain variables for the three
 grant types, and bad secrets or endpoints give one clear error line (SPEC §6-§8, issue 4)."""
 import configparser
-import glob
 import json
 import os
 import shlex
-import stat
 import subprocess
 import tempfile
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
-from conftest import write_policies
+from conftest import (MASK, assert_still_serving, assert_unreachable_peer_is_a_prompt_clear_error, files_containing,
+                      WRITE_REPORT, one_error_line, parse_time, read_json, role_toml, run_job_report)
 from peers import VENV
 
 AWS = os.path.join(VENV, "bin", "aws")
 VENV_PYTHON = os.path.join(VENV, "bin", "python")
-MASK = "<mlcred:masked>"
 
 # The policy file is written pretty-printed (the daemon drops the blanks between tokens: they
 # count against STS's 2,048 characters), and its Sid holds spaces on purpose: moto checks a
@@ -36,117 +33,31 @@ WRONG_SECRET = "wrongSecretKEY-e2e-0123456789abcdefghij"  # right key id, wrong 
 
 
 def policies(moto, group):
-    principals = f'["uid:0", "group:{group}"]'
+    def role(name, *grants, **settings):
+        return role_toml(name, ["uid:0", f"group:{group}"], *grants, **settings)
+
+    assume = {"secret": "aws-dev", "type": "aws-assume-role", "role_arn": moto.role_arn}
+    partner = {**assume, "role_arn": moto.external_id_role_arn, "external_id": moto.external_id}
     return {
         "aws/read-only.json": json.dumps(SESSION_POLICY, indent=2),
-        "train.toml": f"""
-name = "train"
-principals = {principals}
-ttl = "1h"
-max_ttl = "2h"
-
-[[grant]]
-name = "s3"
-secret = "aws-dev"
-type = "aws-assume-role"
-role_arn = "{moto.role_arn}"
-session_policy_file = "aws/read-only.json"
-session_tags = {{ team = "ml", project = "mlcred" }}
-""",
-        "partner.toml": f"""
-name = "partner"
-principals = {principals}
-
-[[grant]]
-secret = "aws-dev"
-type = "aws-assume-role"
-role_arn = "{moto.external_id_role_arn}"
-external_id = "{moto.external_id}"
-duration = "45m"
-""",
-        "partner-wrong.toml": f"""
-name = "partner-wrong"
-principals = {principals}
-
-[[grant]]
-secret = "aws-dev"
-type = "aws-assume-role"
-role_arn = "{moto.external_id_role_arn}"
-external_id = "not-the-external-id"
-""",
-        "session.toml": f"""
-name = "session"
-principals = {principals}
-
-[[grant]]
-secret = "aws-dev"
-type = "aws-session-token"
-duration = "30m"
-""",
-        "federated.toml": f"""
-name = "federated"
-principals = {principals}
-
-[[grant]]
-secret = "aws-dev"
-type = "aws-federation-token"
-session_policy = '{json.dumps(FEDERATION_POLICY)}'
-""",
-        "badkey.toml": f"""
-name = "badkey"
-principals = {principals}
-
-[[grant]]
-name = "s3"
-secret = "aws-badkey"
-type = "aws-assume-role"
-role_arn = "{moto.role_arn}"
-""",
-        "unreachable.toml": f"""
-name = "unreachable"
-principals = {principals}
-
-[[grant]]
-secret = "aws-unreachable"
-type = "aws-assume-role"
-role_arn = "{moto.role_arn}"
-""",
-        "multi.toml": f"""
-name = "multi"
-principals = {principals}
-
-[[grant]]
-name = "first"
-secret = "aws-dev"
-type = "aws-assume-role"
-role_arn = "{moto.role_arn}"
-
-[[grant]]
-name = "partner"
-secret = "aws-dev"
-type = "aws-assume-role"
-role_arn = "{moto.external_id_role_arn}"
-external_id = "{moto.external_id}"
-""",
-        "wrongtype.toml": f"""
-name = "wrongtype"
-principals = {principals}
-
-[[grant]]
-name = "s3"
-secret = "not-aws"
-type = "aws-assume-role"
-role_arn = "{moto.role_arn}"
-""",
+        "train.toml": role("train", {"name": "s3", **assume, "session_policy_file": "aws/read-only.json",
+                                     "session_tags": {"team": "ml", "project": "mlcred"}}, ttl="1h", max_ttl="2h"),
+        "partner.toml": role("partner", {**partner, "duration": "45m"}),
+        "partner-wrong.toml": role("partner-wrong", {**partner, "external_id": "not-the-external-id"}),
+        "session.toml": role("session", {"secret": "aws-dev", "type": "aws-session-token", "duration": "30m"}),
+        "federated.toml": role("federated", {"secret": "aws-dev", "type": "aws-federation-token",
+                                             "session_policy": json.dumps(FEDERATION_POLICY)}),
+        "badkey.toml": role("badkey", {"name": "s3", **assume, "secret": "aws-badkey"}),
+        "unreachable.toml": role("unreachable", {**assume, "secret": "aws-unreachable"}),
+        "multi.toml": role("multi", {"name": "first", **assume}, {"name": "partner", **partner}),
+        "wrongtype.toml": role("wrongtype", {"name": "s3", **assume, "secret": "not-aws"}),
     }
 
 
 @pytest.fixture
-def broker(daemon_factory, users, moto):
+def broker(broker_factory, users, moto):
     """A daemon with the AWS roles above and the secrets they name; moto's recording reset."""
-    d = daemon_factory()
-    d.start(extra=["--policies", write_policies(d.root, policies(moto, users["ml_group"]))])
-    d.init()
+    d = broker_factory(policies(moto, users["ml_group"]))
     good = {"access_key_id": moto.access_key_id, "secret_access_key": moto.secret_access_key,
             "region": moto.region, "endpoint_url": moto.endpoint_url}
     d.cli("secret", "put", "aws-dev", "--type", "aws", input=json.dumps(good), check=0)
@@ -161,42 +72,12 @@ def broker(daemon_factory, users, moto):
     return d
 
 
-@pytest.fixture
-def scratch(workdir):
-    path = tempfile.mkdtemp(prefix="aws-", dir=workdir)
-    os.chmod(path, 0o777)  # test users write their results here
-    return path
-
-
 def script(scratch, name, text):
     path = os.path.join(scratch, name)
     with open(path, "w") as f:
         f.write(text)
     os.chmod(path, 0o644)
     return path
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def one_error_line(stderr):
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlcred: error: "), f"expected one 'mlcred: error:' line, got {stderr!r}"
-    return lines[0]
-
-
-def all_leases(d):
-    return json.loads(d.cli("lease", "list", "--all", "--json", check=0).out)
-
-
-def audit(d):
-    return json.loads(d.cli("audit", "show", "--json", "--limit", "500", check=0).out)
-
-
-def parse_time(text):
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def assumed_arn(moto, session_name, role_name=None):
@@ -213,18 +94,6 @@ def signing_key(request):
     return authorization.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in authorization else None
 
 
-def files_containing(needle, paths):
-    hits = []
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                if needle.encode() in f.read():
-                    hits.append(path)
-        except (FileNotFoundError, IsADirectoryError):
-            pass
-    return hits
-
-
 # The job's view
 
 DUMP_JOB = r'''
@@ -239,17 +108,12 @@ if config:
     for name in os.listdir(directory):
         path = os.path.join(directory, name)
         info["files"][name] = open(path, errors="replace").read() if os.path.isfile(path) else None
-tmp = sys.argv[1] + ".tmp"
-json.dump(info, open(tmp, "w"))
-os.rename(tmp, sys.argv[1])
-'''
+report = info
+''' + WRITE_REPORT
 
 
 def test_the_job_gets_a_private_credential_process_config_and_no_aws_keys(broker, moto, scratch):
-    out = os.path.join(scratch, "job.json")
-    result = broker.cli("run", "--role", "train", "--", VENV_PYTHON, script(scratch, "dump.py", DUMP_JOB), out)
-    assert result.returncode == 0, result.err
-    job = read_json(out)
+    _, job = run_job_report(broker, scratch, "train", VENV_PYTHON, script(scratch, "dump.py", DUMP_JOB))
     env = job["env"]
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         assert name not in env, f"{name} in the job's environment would shadow credential_process"
@@ -298,7 +162,7 @@ def test_run_aws_sts_get_caller_identity_prints_the_assumed_role(broker, moto):
     assert identity["Arn"].startswith(prefix), identity
     session_name = identity["Arn"][len(prefix):]
     # The lease behind it names the same STS session.
-    mine = [lease for lease in all_leases(broker) if lease["role"] == "train"]
+    mine = [lease for lease in broker.leases() if lease["role"] == "train"]
     assert [(lease["grant"], lease["type"]) for lease in mine] == [("s3", "aws-assume-role")], mine
     assert mine[0]["provider_id"] == session_name
     assert set(mine[0]) >= {"id", "accessor", "role", "grant", "type", "provider_id", "expires_at", "state", "last_error"}
@@ -327,7 +191,7 @@ def test_the_session_policy_tags_and_source_identity_reach_sts_signed_by_the_bro
     identity_calls = moto.calls("GetCallerIdentity")
     assert identity_calls and all(signing_key(c) != moto.access_key_id for c in identity_calls)
     assert all("X-Amz-Security-Token" in c["headers"] for c in identity_calls)
-    issued = [r for r in audit(broker) if r["action"] == "credential.issue" and r["role"] == "train"]
+    issued = [r for r in broker.audit(limit=500) if r["action"] == "credential.issue" and r["role"] == "train"]
     assert issued and issued[-1]["principal"]["user"] == user and issued[-1]["result"] == "allowed"
 
 
@@ -352,19 +216,12 @@ import json, os, sys
 import boto3
 session = boto3.Session()
 identity = session.client("sts").get_caller_identity()
-out = {"arn": identity["Arn"], "method": session.get_credentials().method, "region": session.region_name}
-tmp = sys.argv[1] + ".tmp"
-json.dump(out, open(tmp, "w"))
-os.rename(tmp, sys.argv[1])
-'''
+report = {"arn": identity["Arn"], "method": session.get_credentials().method, "region": session.region_name}
+''' + WRITE_REPORT
 
 
 def test_boto3_inside_run_gets_the_assumed_role_identity(broker, moto, scratch, users):
-    out = os.path.join(scratch, "boto3.json")
-    result = broker.cli("run", "--role", "train", "--", VENV_PYTHON, script(scratch, "who.py", BOTO3_IDENTITY), out,
-                        user=users["ml"])
-    assert result.returncode == 0, result.err
-    seen = read_json(out)
+    _, seen = run_job_report(broker, scratch, "train", VENV_PYTHON, script(scratch, "who.py", BOTO3_IDENTITY), user=users["ml"])
     assert seen["arn"].startswith(f"arn:aws:sts::{moto.account_id}:assumed-role/{moto.role_name}/"), seen
     assert seen["method"] == "custom-process", seen  # from credential_process, not variables
     assert seen["region"] == moto.region, seen
@@ -396,19 +253,13 @@ second = sts.get_caller_identity()["Arn"]
 bc._local_now = real_now
 creds._time_fetcher = real_now
 key2 = creds.get_frozen_credentials().access_key
-out = {"first": first, "second": second, "key1": key1, "key2": key2, "needed": needed,
-       "lifetime_s": lifetime.total_seconds(), "method": creds.method}
-tmp = sys.argv[1] + ".tmp"
-json.dump(out, open(tmp, "w"))
-os.rename(tmp, sys.argv[1])
-'''
+report = {"first": first, "second": second, "key1": key1, "key2": key2, "needed": needed,
+          "lifetime_s": lifetime.total_seconds(), "method": creds.method}
+''' + WRITE_REPORT
 
 
 def test_a_boto3_job_keeps_working_across_a_credential_refresh(broker, moto, scratch):
-    out = os.path.join(scratch, "refresh.json")
-    result = broker.cli("run", "--role", "train", "--", VENV_PYTHON, script(scratch, "refresh.py", REFRESH), out)
-    assert result.returncode == 0, result.err
-    seen = read_json(out)
+    _, seen = run_job_report(broker, scratch, "train", VENV_PYTHON, script(scratch, "refresh.py", REFRESH))
     assert seen["method"] == "custom-process"
     assert seen["lifetime_s"] >= 29 * 60, f"a session handed out must have at least 30 minutes of life: {seen}"
     assert seen["needed"] is True
@@ -459,7 +310,7 @@ def test_env_prints_session_token_credentials(broker, moto):
     calls = moto.calls("GetSessionToken")
     assert len(calls) == 1 and calls[0]["params"]["DurationSeconds"] == "1800"
     assert signing_key(calls[0]) == moto.access_key_id
-    leases = [lease for lease in all_leases(broker) if lease["role"] == "session"]
+    leases = [lease for lease in broker.leases() if lease["role"] == "session"]
     assert [lease["type"] for lease in leases] == ["aws-session-token"] and leases[0]["state"] == "active"
 
 
@@ -473,7 +324,7 @@ def test_env_prints_federation_token_credentials_with_their_policy(broker, moto)
     assert 2 <= len(params["Name"]) <= 32
     assert 1800 <= int(params["DurationSeconds"]) <= 3600
     assert signing_key(calls[0]) == moto.access_key_id
-    leases = [lease for lease in all_leases(broker) if lease["role"] == "federated"]
+    leases = [lease for lease in broker.leases() if lease["role"] == "federated"]
     assert [lease["type"] for lease in leases] == ["aws-federation-token"]
 
 
@@ -482,7 +333,7 @@ def test_neither_the_broker_key_nor_issued_secrets_reach_the_log_the_state_or_cl
     assert broker.cli("run", "--role", "train", "--", AWS, "sts", "get-caller-identity").returncode == 0
     assert broker.cli("env", "--role", "badkey").returncode == 1
     broker.stop()
-    paths = glob.glob(os.path.join(broker.state_dir, "*")) + [broker.log_path]
+    paths = broker.written_files()
     assert any(p.endswith("mlcred.db") for p in paths)
     for needle in (moto.access_key_id, moto.secret_access_key, WRONG_SECRET,
                    env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"]):
@@ -493,39 +344,27 @@ def test_neither_the_broker_key_nor_issued_secrets_reach_the_log_the_state_or_cl
 
 # Bad input
 
-def assert_still_serving(d):
-    assert json.loads(d.cli("status", "--json", check=0).out)["sealed"] is False
-    d.cli("lease", "list", "--json", check=0)
-
-
 def test_a_wrong_stored_secret_gives_signature_does_not_match_from_env_and_from_run(broker, moto):
     refused = broker.cli("env", "--role", "badkey", "--format", "json")
     assert refused.returncode == 1, refused.err
     line = one_error_line(refused.err)
     assert "SignatureDoesNotMatch" in line, line
     assert WRONG_SECRET not in refused.err and refused.out == ""
-    errors = [r for r in audit(broker) if r["action"] == "credential.issue" and r["role"] == "badkey"]
+    errors = [r for r in broker.audit(limit=500) if r["action"] == "credential.issue" and r["role"] == "badkey"]
     assert errors and errors[-1]["result"] == "error" and "SignatureDoesNotMatch" in errors[-1]["reason"], errors
-    assert WRONG_SECRET not in json.dumps(audit(broker))
+    assert WRONG_SECRET not in json.dumps(broker.audit(limit=500))
 
     # Under run, the aws CLI shows what credential_process said.
     result = broker.cli("run", "--role", "badkey", "--", AWS, "sts", "get-caller-identity")
     assert result.returncode != 0
     assert "SignatureDoesNotMatch" in result.err, result.err
     assert "mlcred: error:" in result.err
-    assert not [lease for lease in all_leases(broker) if lease["role"] == "badkey" and lease["state"] == "active"]
+    assert not [lease for lease in broker.leases() if lease["role"] == "badkey" and lease["state"] == "active"]
     assert_still_serving(broker)
 
 
 def test_an_unreachable_sts_endpoint_is_a_prompt_clear_error(broker):
-    started = time.monotonic()
-    refused = broker.cli("env", "--role", "unreachable")
-    elapsed = time.monotonic() - started
-    assert refused.returncode == 1, refused.err
-    line = one_error_line(refused.err)
-    assert "127.0.0.1:1" in line, line
-    assert elapsed < 12, f"took {elapsed:.1f} s"
-    assert_still_serving(broker)
+    assert_unreachable_peer_is_a_prompt_clear_error(broker)
 
 
 def test_a_grant_naming_a_secret_of_another_type_is_refused_clearly(broker):
@@ -535,7 +374,7 @@ def test_a_grant_naming_a_secret_of_another_type_is_refused_clearly(broker):
         line = one_error_line(refused.err)
         assert "not-aws" in line and "postgres" in line, line
         assert "not-aws-pw" not in refused.err
-    assert json.loads(broker.cli("token", "list", "--json", check=0).out) == []
+    assert broker.tokens() == []
     assert_still_serving(broker)
 
 
@@ -545,7 +384,7 @@ def test_a_role_with_two_aws_grants_prints_its_first_in_env_and_mints_nothing_el
     env = env_json(broker, "multi")
     assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SESSION_TOKEN"], env
     assert [call["params"]["RoleArn"] for call in moto.calls("AssumeRole")] == [moto.role_arn]
-    made = [lease for lease in all_leases(broker) if lease["role"] == "multi"]
+    made = [lease for lease in broker.leases() if lease["role"] == "multi"]
     assert [lease["grant"] for lease in made] == ["first"], "only the first AWS grant is minted for env"
 
 
@@ -558,7 +397,7 @@ def test_naming_two_aws_grants_at_once_is_a_conflict_that_says_how_to_fetch_them
     assert "both set AWS_ACCESS_KEY_ID" in message and "credential-process --grant NAME" in message, message
     assert "env table" not in message, "aws grants take no env table: the hint must not suggest one"
     # Nothing minted is left behind as a live lease: the request failed as a whole.
-    assert [lease for lease in all_leases(broker) if lease["accessor"] == token["accessor"] and lease["state"] == "active"] == []
+    assert [lease for lease in broker.leases() if lease["accessor"] == token["accessor"] and lease["state"] == "active"] == []
 
 
 def test_credential_process_without_grant_under_run_uses_the_first_aws_grant(broker, moto):
@@ -590,7 +429,7 @@ def test_keys_fetched_through_credential_process_are_masked_in_the_jobs_output(b
 
 def test_revoking_an_sts_lease_warns_that_aws_keeps_it_valid_and_list_still_shows_it(broker):
     assert broker.cli("env", "--role", "train").returncode == 0
-    lease = [l for l in all_leases(broker) if l["role"] == "train"][-1]
+    lease = [l for l in broker.leases() if l["role"] == "train"][-1]
     revoked = broker.cli("lease", "revoke", lease["id"])
     assert revoked.returncode == 0, revoked.err
     assert "stay valid at AWS until" in revoked.err, revoked.err

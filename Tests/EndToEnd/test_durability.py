@@ -1,7 +1,5 @@
 """kill -9 while writes are in flight: every acknowledged write survives, the chain verifies."""
 import json
-import os
-import subprocess
 import threading
 import time
 

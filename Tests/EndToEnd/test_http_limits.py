@@ -13,7 +13,7 @@ from collections import namedtuple
 
 import pytest
 
-from conftest import parse_response
+from conftest import exchange, parse_response
 
 MAX_BODY = 64 * 1024
 MAX_HEADERS = 8 * 1024
@@ -80,6 +80,16 @@ class Conn:
                 break
         data, self.buf = self.buf, b""
         return data
+
+    def rest_then_close(self, hang_message):
+        """Everything left until the daemon closes, then this side closed too; fails the test with
+        `hang_message` if the daemon keeps the connection open past the timeout."""
+        try:
+            return self.read_until_closed()
+        except socket.timeout:
+            pytest.fail(hang_message)
+        finally:
+            self.close()
 
     def close(self):
         self.sock.close()
@@ -258,12 +268,7 @@ def test_malformed_request_gets_400_or_a_closed_connection_never_a_hang(daemon, 
         conn.send(raw)
     except (BrokenPipeError, ConnectionResetError):
         pass  # closed while we were still sending: allowed
-    try:
-        data = conn.read_until_closed()
-    except socket.timeout:
-        pytest.fail("the daemon neither answered nor closed the connection within 5 s")
-    finally:
-        conn.close()
+    data = conn.rest_then_close("the daemon neither answered nor closed the connection within 5 s")
     if data:
         assert data.startswith(b"HTTP/1.1 400 "), f"expected a 400 or nothing, got {data[:200]!r}"
         assert json.loads(data.partition(b"\r\n\r\n")[2])["error"]["reason"] == "malformed_http", data[:300]
@@ -282,12 +287,7 @@ def test_truncated_request_then_client_close_leaves_the_daemon_serving(daemon, r
     conn = Conn(daemon)
     conn.send(raw)
     conn.sock.shutdown(socket.SHUT_WR)  # half-close: the daemon sees the end of the input at once
-    try:
-        leftover = conn.read_until_closed()
-    except socket.timeout:
-        pytest.fail("a half-closed truncated request was left open instead of being closed")
-    finally:
-        conn.close()
+    leftover = conn.rest_then_close("a half-closed truncated request was left open instead of being closed")
     assert leftover == b"" or leftover.startswith(b"HTTP/1.1 400 "), leftover[:200]
     assert_daemon_still_serves(daemon)
 
@@ -497,15 +497,7 @@ def test_two_thousand_idle_connections_of_one_uid_do_not_lock_out_another_uid(da
         assert other.returncode == 0, f"another uid was locked out: {other.err}"
         # Root itself is at its cap while its connections are held (the daemon refuses before
         # reading, so nothing is sent on this one).
-        extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        extra.settimeout(5)
-        try:
-            extra.connect(d.socket)
-            refusal = b""
-            while chunk := extra.recv(4096):
-                refusal += chunk
-        finally:
-            extra.close()
+        refusal = exchange(d.socket, b"", timeout=5)
         status, body = parse_response(refusal)
         assert status == 429 and body["error"]["code"] == "rate_limited", refusal
         assert body["error"]["reason"] == "too_many_connections", refusal

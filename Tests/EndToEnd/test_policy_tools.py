@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import write_policies
+from conftest import run_mlcred, write_policies
 
 GOOD = {
     "train.toml": 'name = "train"\nprincipals = ["group:mlcred-t-ml"]\nttl = "1h"\nmax_ttl = "12h"\n\n'
@@ -37,11 +37,9 @@ BROKEN = {
 }
 
 
-def mlcred(bins, *args, cwd=None, input=None):
-    result = subprocess.run([os.path.join(bins, "mlcred"), *args], capture_output=True, cwd=cwd, input=input,
-                            env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})
-    result.out, result.err = result.stdout.decode(), result.stderr.decode()
-    return result
+def mlcred(bins, *args, cwd=None):
+    """mlcred offline: no daemon socket in its environment."""
+    return run_mlcred(bins, *args, cwd=cwd)
 
 
 def test_validate_reports_each_mistake_at_its_exact_line(bins, workdir):
@@ -61,11 +59,9 @@ def test_validate_reports_each_mistake_at_its_exact_line(bins, workdir):
     assert ok.returncode == 0 and "5 roles valid" in ok.out
 
 
-def test_validate_against_the_daemon_checks_secrets_exist_with_type_and_label(daemon_factory, bins):
-    d = daemon_factory()
-    directory = write_policies(d.root, GOOD)
-    d.start(extra=["--policies", directory])
-    d.init()
+def test_validate_against_the_daemon_checks_secrets_exist_with_type_and_label(broker_factory, bins):
+    d = broker_factory(GOOD)
+    directory = d.policies
     d.cli("secret", "put", "tracking", "--type", "static", "--phi", input='{"k": "v"}', check=0)
     result = d.cli("policy", "validate", directory, "--against-daemon")
     assert result.returncode == 1
@@ -106,11 +102,9 @@ def test_the_example_policies_pass_their_own_tests(bins):
     ("ml", "train"), ("ml", "alice-only"), ("ml", "prod-only"), ("ml", "phi-train"),
     ("nonadmin", "train"), ("nonadmin", "alice-only"), ("nonadmin", "phi-train"),
 ])
-def test_explain_agrees_with_what_the_daemon_issues(daemon_factory, bins, users, user_key, role):
-    d = daemon_factory()
-    directory = write_policies(d.root, GOOD)
-    d.start(extra=["--policies", directory])
-    d.init()
+def test_explain_agrees_with_what_the_daemon_issues(broker_factory, bins, users, user_key, role):
+    d = broker_factory(GOOD)
+    directory = d.policies
     d.cli("secret", "generate", "tracking", "--type", "jwt-signer", check=0)
     user = users[user_key]
     offline = d.cli("policy", "explain", directory, "--role", role, "--user", user)
@@ -123,6 +117,16 @@ def test_explain_agrees_with_what_the_daemon_issues(daemon_factory, bins, users,
 
 def git(repo, *args):
     subprocess.run(["git", "-C", repo, "-c", "user.email=t@t", "-c", "user.name=t", *args], check=True, capture_output=True)
+
+
+def policy_repo(workdir, name):
+    """A git repository under `workdir` whose first commit holds GOOD in policies/."""
+    repo = os.path.join(workdir, name)
+    write_policies(repo, GOOD)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "one")
+    return repo
 
 
 DIFF_CASES = [
@@ -152,11 +156,7 @@ def test_diff_reports_each_change_in_effective_access_once(bins, workdir, file, 
 
 
 def test_diff_of_a_pure_reformatting_reports_no_change_also_between_git_revisions(bins, workdir):
-    repo = os.path.join(workdir, "policy-repo")
-    write_policies(repo, GOOD)
-    git(repo, "init", "-q")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "one")
+    repo = policy_repo(workdir, "policy-repo")
     reformatted = {
         "policies/train.toml": '# Training\n[[grant]]\naudience   =  "mlflow"\ntype = "jwt"\nsecret = "tracking"  # the signer\n',
     }
@@ -188,7 +188,7 @@ def test_the_daemon_refuses_policy_files_others_can_write_or_own(daemon_factory,
     assert "prod.toml:1: refused: owned by uid" in d.read_log()
     subprocess.run(["chown", "root", os.path.join(directory, "prod.toml")], check=True)
     d.start(extra=["--policies", directory])
-    loads = [r for r in json.loads(d.cli("audit", "show", "--json", check=0).out) if r["action"] == "policy.load"]
+    loads = [r for r in d.audit() if r["action"] == "policy.load"]
     assert loads and "digest" in loads[-1]["reason"] and "loaded 5 roles" in loads[-1]["reason"]
 
 
@@ -201,11 +201,7 @@ def test_a_policy_test_naming_a_missing_role_is_an_error(bins, workdir):
 
 
 def test_diff_of_git_revisions_leaves_no_temporary_checkout(bins, workdir):
-    repo = os.path.join(workdir, "policy-repo-clean")
-    write_policies(repo, GOOD)
-    git(repo, "init", "-q")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "one")
+    repo = policy_repo(workdir, "policy-repo-clean")
     before = set(os.listdir("/tmp"))
     assert mlcred(bins, "policy", "diff", "HEAD", "HEAD", cwd=repo).returncode == 0
     failed = mlcred(bins, "policy", "diff", "nope", "HEAD", cwd=repo)

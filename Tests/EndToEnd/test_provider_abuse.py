@@ -1,8 +1,8 @@
 """Peers that misbehave and inputs meant to break the daemon: each gets a prompt, clear error,
 the daemon keeps serving, and nothing made is left behind (regressions from the bad-input
 review of issue 4)."""
+import contextlib
 import json
-import os
 import socket
 import subprocess
 import threading
@@ -11,12 +11,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import write_policies
+from conftest import drop_job_roles, role_toml
 
-CREATE = ("create = [\"CREATE ROLE \\\"{{name}}\\\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'\", "
-          "\"GRANT USAGE ON SCHEMA ml TO \\\"{{name}}\\\"\"]")
-SLOW_CREATE = ("create = [\"CREATE ROLE \\\"{{name}}\\\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'\", "
-               "\"SELECT pg_sleep(3)\"]")
+CREATE_ROLE = "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"
+ROLES = {
+    "fake.toml": role_toml("fake", ["uid:0"], {"name": "s3", "secret": "aws-fake", "type": "aws-assume-role",
+                                              "role_arn": "arn:aws:iam::123456789012:role/x"}),
+    "jwtonly.toml": role_toml("jwtonly", ["uid:0"], {"secret": "signer", "type": "jwt", "audience": "a"}),
+    "stalled.toml": role_toml("stalled", ["uid:0"], {"secret": "pg-stalled", "type": "postgres-role",
+                                                    "create": [CREATE_ROLE, "GRANT USAGE ON SCHEMA ml TO \"{{name}}\""]}),
+    "slow.toml": role_toml("slow", ["uid:0"], {"secret": "pg", "type": "postgres-role",
+                                              "create": [CREATE_ROLE, "SELECT pg_sleep(3)"]}),
+}
 
 
 class FakeSTS:
@@ -117,32 +123,30 @@ class StallingProxy:
                 pass
 
 
-def roles(moto_url, fake_url, port_for_pg):
-    return {
-        "fake.toml": f'name = "fake"\nprincipals = ["uid:0"]\n\n[[grant]]\nname = "s3"\nsecret = "aws-fake"\n'
-                     f'type = "aws-assume-role"\nrole_arn = "arn:aws:iam::123456789012:role/x"\n',
-        "jwtonly.toml": 'name = "jwtonly"\nprincipals = ["uid:0"]\n\n[[grant]]\nsecret = "signer"\ntype = "jwt"\naudience = "a"\n',
-        "stalled.toml": f'name = "stalled"\nprincipals = ["uid:0"]\n\n[[grant]]\nsecret = "pg-stalled"\ntype = "postgres-role"\n{CREATE}\n',
-        "slow.toml": f'name = "slow"\nprincipals = ["uid:0"]\n\n[[grant]]\nsecret = "pg"\ntype = "postgres-role"\n{SLOW_CREATE}\n',
-    }
-
-
 @pytest.fixture
-def broker(daemon_factory, postgres, moto):
-    d = daemon_factory()
-    d.start(extra=["--policies", write_policies(d.root, roles(moto.endpoint_url, None, postgres.port))])
-    d.init()
+def broker(broker_factory, postgres, moto):
+    d = broker_factory(ROLES)
     d.cli("secret", "generate", "signer", "--type", "jwt-signer", check=0)
     d.cli("secret", "put", "pg", "--type", "postgres", input=json.dumps(postgres.secret_fields()), check=0)
     yield d
     d.stop()
-    for name in postgres.roles("mlc_"):
-        postgres.drop_role(name)
+    drop_job_roles(postgres)
 
 
 def put_fake_sts(d, url):
     fields = {"access_key_id": "AKIAFAKEFAKEFAKE0000", "secret_access_key": "fake-broker-secret", "endpoint_url": url}
     return d.cli("secret", "put", "aws-fake", "--type", "aws", input=json.dumps(fields))
+
+
+@contextlib.contextmanager
+def fake_sts(d, behaviour):
+    """A FakeSTS answering with `behaviour`, stored as the secret of the role `fake` while it runs."""
+    fake = FakeSTS(behaviour)
+    try:
+        assert put_fake_sts(d, fake.url).returncode == 0
+        yield fake
+    finally:
+        fake.close()
 
 
 def still_serving(d):
@@ -152,45 +156,31 @@ def still_serving(d):
 
 
 def test_an_sts_expiration_with_endless_fraction_digits_is_an_error_not_a_crash(broker):
-    fake = FakeSTS(answer_credentials("2030-01-01T00:00:00.99999999999999999999Z"))
-    try:
-        assert put_fake_sts(broker, fake.url).returncode == 0
+    with fake_sts(broker, answer_credentials("2030-01-01T00:00:00.99999999999999999999Z")):
         result = broker.cli("env", "--role", "fake")
         assert result.returncode == 1 and "unreadable expiration" in result.err, result.err
         still_serving(broker)
         audit = broker.cli("audit", "show", "--since", "2026-11-26T00:00:00.99999999999999999999Z")
         assert audit.returncode != 0 and broker.proc.poll() is None
-    finally:
-        fake.close()
 
 
 def test_sts_credentials_that_expire_too_soon_are_not_handed_out(broker):
     soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
-    fake = FakeSTS(answer_credentials(soon))
-    try:
-        assert put_fake_sts(broker, fake.url).returncode == 0
+    with fake_sts(broker, answer_credentials(soon)):
         result = broker.cli("env", "--role", "fake")
         assert result.returncode == 1 and "outside what can be handed out" in result.err, result.err
-    finally:
-        fake.close()
 
 
 def test_a_trickled_sts_body_is_cut_off_at_the_deadline_while_others_are_served(broker):
-    fake = FakeSTS(trickle)
-    try:
-        assert put_fake_sts(broker, fake.url).returncode == 0
+    with fake_sts(broker, trickle):
         started = time.monotonic()
-        waiting = subprocess.Popen([os.path.join(broker.bins, "mlcred"), "env", "--role", "fake"],
-                                   env={"MLCRED_SOCKET": broker.socket, "PATH": "/usr/bin:/bin"},
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        waiting = broker.popen("env", "--role", "fake")
         time.sleep(1)
         assert still_serving(broker) < 2, "other callers are served meanwhile"
-        _, err = waiting.communicate(timeout=30)
+        err = waiting.communicate(timeout=30)[1].decode(errors="replace")
         elapsed = time.monotonic() - started
         assert waiting.returncode == 1 and "no answer within 10 s" in err, err
         assert elapsed < 15, elapsed
-    finally:
-        fake.close()
 
 
 def test_a_ttl_that_overflows_is_refused_and_the_daemon_lives(broker):
@@ -223,17 +213,16 @@ def test_a_database_that_stops_answering_mid_session_is_cut_off_and_bound_tokens
         assert result.returncode == 1 and "no answer within" in result.err, result.err
         assert elapsed < 30, elapsed
         # A killed run of another role is still revoked promptly: nothing waits on the stuck peer.
-        run = subprocess.Popen([os.path.join(broker.bins, "mlcred"), "run", "--role", "jwtonly", "--", "sleep", "60"],
-                               env={"MLCRED_SOCKET": broker.socket, "PATH": "/usr/bin:/bin"})
+        run = broker.popen("run", "--role", "jwtonly", "--", "sleep", "60", stdout=None, stderr=None)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not json.loads(broker.cli("token", "list", "--json", check=0).out):
+        while time.monotonic() < deadline and not broker.tokens():
             time.sleep(0.05)
         run.kill()
         run.wait()
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and json.loads(broker.cli("token", "list", "--json", check=0).out):
+        while time.monotonic() < deadline and broker.tokens():
             time.sleep(0.1)
-        assert json.loads(broker.cli("token", "list", "--json", check=0).out) == []
+        assert broker.tokens() == []
     finally:
         proxy.close()
     assert postgres.roles("mlc_stalled") == [], "the stalled transaction never committed"
@@ -253,6 +242,6 @@ def test_a_token_revoked_while_its_credentials_are_made_ends_them_too(broker, po
     assert '"revoked":true' in revoked.stdout.replace(" ", ""), revoked.stdout
     answer = json.loads(fetch.communicate(timeout=30)[0])
     assert answer["error"]["code"] == "unauthenticated", answer
-    leases = json.loads(broker.cli("lease", "list", "--all", "--json", check=0).out)
+    leases = broker.leases()
     assert [lease["state"] for lease in leases if lease["role"] == "slow"] == ["revoked"], leases
     assert postgres.roles("mlc_slow") == []

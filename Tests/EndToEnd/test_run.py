@@ -6,83 +6,28 @@ import os
 import re
 import signal
 import subprocess
-import tempfile
-import time
 from datetime import datetime, timezone
 
 import pytest
 
-from conftest import write_policies
+from conftest import (DUMP_ENV, MASK, WRITE_REPORT, end_process, one_error_line, parse_time, read_complete, read_json,
+                      role_toml, run_job_report, wait_for)
 
 PYTHON = "/usr/bin/python3"
 HF_VALUE = "hf_SOMEVALUE123456"
-MASK = "<mlcred:masked>"
 
-JOB = """
-name = "job"
-principals = ["uid:0"]
-ttl = "15m"
-max_ttl = "1h"
-
-[[grant]]
-secret = "tracking"
-type = "jwt"
-audience = "mlflow"
-
-[[grant]]
-secret = "hf"
-type = "static"
-env = { HF_TOKEN = "token" }
-"""
-
-PHI = """
-name = "phi-train"
-phi = true
-principals = ["uid:0"]
-ttl = "15m"
-
-[[grant]]
-secret = "tracking"
-type = "jwt"
-audience = "mlflow"
-env = { MLFLOW_TRACKING_TOKEN = "token" }
-"""
-
-PROD = """
-name = "prod-only"
-environments = ["prod"]
-principals = ["uid:0"]
-
-[[grant]]
-secret = "tracking"
-type = "jwt"
-audience = "mlflow"
-"""
-
-SHORT = """
-name = "short"
-principals = ["uid:0"]
-ttl = "3s"
-max_ttl = "1h"
-
-[[grant]]
-secret = "tracking"
-type = "jwt"
-audience = "mlflow"
-"""
-
-ROLES = {"job.toml": JOB, "phi.toml": PHI, "prod.toml": PROD, "short.toml": SHORT}
-
-# Dumps the job's environment as JSON to argv[1]: the test reads values from a file, not from
-# the job's stdout (which run masks).
-DUMP_ENV = "import json, os, sys; json.dump(dict(os.environ), open(sys.argv[1], 'w'))"
+TRACKING = {"secret": "tracking", "type": "jwt", "audience": "mlflow"}
+ROLES = {
+    "job.toml": role_toml("job", ["uid:0"], TRACKING, {"secret": "hf", "type": "static", "env": {"HF_TOKEN": "token"}},
+                          ttl="15m", max_ttl="1h"),
+    "phi.toml": role_toml("phi-train", ["uid:0"], {**TRACKING, "env": {"MLFLOW_TRACKING_TOKEN": "token"}}, phi=True, ttl="15m"),
+    "prod.toml": role_toml("prod-only", ["uid:0"], TRACKING, environments=["prod"]),
+    "short.toml": role_toml("short", ["uid:0"], TRACKING, ttl="3s", max_ttl="1h"),
+}
 
 
-def start_broker(daemon_factory, phi=False, phi_secret=False):
-    d = daemon_factory(phi=phi)
-    policies = write_policies(d.root, ROLES)
-    d.start(extra=["--policies", policies])
-    d.init()
+def start_broker(broker_factory, phi=False, phi_secret=False):
+    d = broker_factory(ROLES, phi=phi)
     d.cli("secret", "generate", "tracking", "--type", "jwt-signer", *(["--phi"] if phi_secret else []), check=0)
     if not phi:
         d.cli("secret", "put", "hf", "--type", "static", input=json.dumps({"token": HF_VALUE}), check=0)
@@ -90,78 +35,9 @@ def start_broker(daemon_factory, phi=False, phi_secret=False):
 
 
 @pytest.fixture
-def broker(daemon_factory, users):
+def broker(broker_factory, users):
     """A dev daemon (not --phi) with the roles job, phi-train and prod-only, and their secrets."""
-    return start_broker(daemon_factory)
-
-
-@pytest.fixture
-def scratch(workdir):
-    path = tempfile.mkdtemp(prefix="run-", dir=workdir)
-    os.chmod(path, 0o755)
-    return path
-
-
-def mlcred_path(d):
-    return os.path.join(d.bins, "mlcred")
-
-
-def run_env(d, extra=None):
-    return {"PATH": "/usr/bin:/bin", "MLCRED_SOCKET": d.socket, "HOME": "/nonexistent", **(extra or {})}
-
-
-def cli_in(d, *args, cwd=None, env_extra=None, timeout=30):
-    """Like Daemon.cli, with a working directory (to give a relative socket path)."""
-    result = subprocess.run([mlcred_path(d), *args], capture_output=True, env=run_env(d, env_extra), cwd=cwd,
-                            timeout=timeout)
-    result.out = result.stdout.decode(errors="replace")
-    result.err = result.stderr.decode(errors="replace")
-    d.outputs.append(result.out + result.err)
-    return result
-
-
-def popen_run(d, *job, role="job"):
-    return subprocess.Popen([mlcred_path(d), "run", "--role", role, "--", *job], env=run_env(d),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def live_tokens(d):
-    return json.loads(d.cli("token", "list", "--json", check=0).out)
-
-
-def leases(d):
-    return json.loads(d.cli("lease", "list", "--all", "--json", check=0).out)
-
-
-def audit(d):
-    return json.loads(d.cli("audit", "show", "--json", "--limit", "200", check=0).out)
-
-
-def one_error_line(stderr):
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlcred: error: "), f"expected one 'mlcred: error:' line, got {stderr!r}"
-    return lines[0]
-
-
-def wait_for(predicate, timeout, what, interval=0.02):
-    """Polls `predicate` until it returns something truthy; fails naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def read_complete(path):
-    """The content of a file the job wrote and renamed into place (so never half written)."""
-    try:
-        with open(path) as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
+    return start_broker(broker_factory)
 
 
 def process_gone(pid):
@@ -186,19 +62,15 @@ def handles_signal(pid, signum):
 
 def parse_rfc3339(text):
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", text), text
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parse_time(text)
 
 
 # 1. The job's environment
 
 def test_the_job_sees_its_credentials_the_role_an_absolute_socket_and_an_rfc3339_expiry(broker, scratch):
-    out = os.path.join(scratch, "env.json")
     # A relative socket path: the job must still get an absolute one.
-    result = cli_in(broker, "run", "--role", "job", "--", PYTHON, "-c", DUMP_ENV, out,
-                    cwd=broker.root, env_extra={"MLCRED_SOCKET": os.path.basename(broker.socket)})
-    assert result.returncode == 0, result.err
-    with open(out) as f:
-        env = json.load(f)
+    _, env = run_job_report(broker, scratch, "job", PYTHON, "-c", DUMP_ENV, timeout=30,
+                            cwd=broker.root, env_extra={"MLCRED_SOCKET": os.path.basename(broker.socket)})
     assert env["HF_TOKEN"] == HF_VALUE
     assert env["MLCRED_JWT"].count(".") == 2 and len(env["MLCRED_JWT"]) > 100
     assert re.fullmatch(r"mlc_[0-9A-Za-z]+", env["MLCRED_TOKEN"])
@@ -231,7 +103,7 @@ def test_a_command_that_does_not_exist_fails_with_one_error_line_and_leaves_no_t
         assert result.returncode == 127, result  # as a shell reports a command not found
         line = one_error_line(result.err)
         assert command in line, line
-    assert live_tokens(broker) == []
+    assert broker.tokens() == []
 
 
 # 3. Revocation when the job exits
@@ -245,12 +117,11 @@ def test_after_the_job_exits_its_token_and_leases_are_revoked(broker, scratch):
     script = ('echo $PPID > "$4"; printf %s "$MLCRED_TOKEN" > "$5"; '
               '"$1" token list --json > "$2" && "$1" lease list --all --json > "$3"')
     result = broker.cli("run", "--role", "job", "--", "sh", "-c", script, "job",
-                        mlcred_path(broker), tokens_file, leases_file, ppid_file, token_file)
+                        broker.mlcred, tokens_file, leases_file, ppid_file, token_file)
     assert result.returncode == 0, result.err
     with open(ppid_file) as f:
         run_pid = int(f.read())
-    with open(tokens_file) as f:
-        during = json.load(f)
+    during = read_json(tokens_file)
     mine = [t for t in during if t["pid"] == run_pid]
     assert len(mine) == 1, during
     token = mine[0]
@@ -262,11 +133,11 @@ def test_after_the_job_exits_its_token_and_leases_are_revoked(broker, scratch):
     assert all(lease["state"] == "active" for lease in leases_during), leases_during
 
     # After: the token is no longer live, every lease under it is revoked, the audit says so.
-    assert accessor not in {t["accessor"] for t in live_tokens(broker)}
-    after = [lease for lease in leases(broker) if lease["accessor"] == accessor]
+    assert accessor not in {t["accessor"] for t in broker.tokens()}
+    after = [lease for lease in broker.leases() if lease["accessor"] == accessor]
     assert {lease["id"] for lease in after} == {lease["id"] for lease in leases_during}
     assert after and all(lease["state"] == "revoked" for lease in after), after
-    records = audit(broker)
+    records = broker.audit(limit=200)
     issued = [r for r in records if r["action"] == "token.issue" and r["accessor"] == accessor]
     assert len(issued) == 1 and issued[0]["result"] == "allowed" and issued[0]["role"] == "job"
     revoked = [r for r in records if r["action"] == "token.revoke" and r["accessor"] == accessor]
@@ -295,19 +166,15 @@ s.sendall(("POST /v1/credentials HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCon
 data = b""
 while chunk := s.recv(65536):
     data += chunk
-open(sys.argv[1], "w").write(json.dumps({"first": first, "now": time.time(), "status": int(data.split(b" ")[1])}))
-'''
+report = {"first": first, "now": time.time(), "status": int(data.split(b" ")[1])}
+''' + WRITE_REPORT
 
 
 def test_the_token_is_renewed_while_the_job_runs_past_its_first_expiry(broker, scratch):
-    out = os.path.join(scratch, "outlive.json")
-    result = broker.cli("run", "--role", "short", "--", PYTHON, "-c", OUTLIVE, out)
-    assert result.returncode == 0, result.err
-    with open(out) as f:
-        seen = json.load(f)
+    _, seen = run_job_report(broker, scratch, "short", PYTHON, "-c", OUTLIVE)
     assert seen["now"] > seen["first"] + 1, seen  # the job really asked after the first expiry
     assert seen["status"] == 200, f"the job's token was not kept valid while it ran: {seen}"
-    assert live_tokens(broker) == []
+    assert broker.tokens() == []
 
 
 # 4. Signal forwarding
@@ -320,7 +187,7 @@ def test_a_signal_sent_to_run_is_forwarded_to_the_job(broker, scratch, name):
     script = (f'trap "echo got-{name} > {marker}; exit 3" {name}; '
               f'echo $$ > {started}.tmp && mv {started}.tmp {started}; '
               'while :; do sleep 0.05; done')
-    proc = popen_run(broker, "sh", "-c", script)
+    proc = broker.popen_run("job", "sh", "-c", script)
     try:
         wait_for(lambda: read_complete(started), 10, "the job to start")
         # Readiness of run itself: it has taken the signal over (not its default action).
@@ -328,40 +195,36 @@ def test_a_signal_sent_to_run_is_forwarded_to_the_job(broker, scratch, name):
         os.kill(proc.pid, signum)
         out, err = proc.communicate(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        end_process(proc)
     assert proc.returncode == 3, (proc.returncode, err)
     assert read_complete(marker) == f"got-{name}\n"
-    assert live_tokens(broker) == []  # run went through its normal end: revoked
+    assert broker.tokens() == []  # run went through its normal end: revoked
 
 
 # 5. run killed with SIGKILL
 
 def test_when_run_is_sigkilled_the_daemon_revokes_its_token_and_the_job_dies(broker, scratch):
     pid_file = os.path.join(scratch, "job.pid")
-    proc = popen_run(broker, "sh", "-c", f'echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}; '
+    proc = broker.popen_run("job", "sh", "-c", f'echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}; '
                                          'while :; do sleep 0.05; done')
     job_pid = None
     try:
         job_pid = int(wait_for(lambda: read_complete(pid_file), 10, "the job to start"))
-        tokens = [t for t in live_tokens(broker) if t["pid"] == proc.pid]
+        tokens = [t for t in broker.tokens() if t["pid"] == proc.pid]
         assert len(tokens) == 1 and tokens[0]["bound"] is True, tokens
         accessor = tokens[0]["accessor"]
         proc.kill()
         proc.wait(timeout=5)
-        wait_for(lambda: accessor not in {t["accessor"] for t in live_tokens(broker)}, 5,
+        wait_for(lambda: accessor not in {t["accessor"] for t in broker.tokens()}, 5,
                  "the daemon to revoke the token of the killed run", interval=0.1)
         wait_for(lambda: process_gone(job_pid), 3, f"job {job_pid} to die with its run (PR_SET_PDEATHSIG)")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        end_process(proc)
         if job_pid and not process_gone(job_pid):
             os.kill(job_pid, signal.SIGKILL)
-    after = [lease for lease in leases(broker) if lease["accessor"] == accessor]
+    after = [lease for lease in broker.leases() if lease["accessor"] == accessor]
     assert after and all(lease["state"] == "revoked" for lease in after), after
-    revoked = [r for r in audit(broker) if r["action"] == "token.revoke" and r["accessor"] == accessor]
+    revoked = [r for r in broker.audit(limit=200) if r["action"] == "token.revoke" and r["accessor"] == accessor]
     assert revoked, "the daemon's revocation of a vanished run is audited"
 
 
@@ -373,8 +236,8 @@ def test_run_ends_when_the_job_exits_even_if_a_background_child_keeps_writing(br
     script = (f"(while :; do echo tick; sleep 0.05; done) & echo $! > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}; "
               "exit 5")
     for extra in (["--no-mask"], []):
-        proc = subprocess.Popen([mlcred_path(broker), "run", "--role", "job", *extra, "--", "sh", "-c", script],
-                                env=run_env(broker), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = broker.popen("run", "--role", "job", *extra, "--", "sh", "-c", script,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         writer = None
         try:
             writer = int(wait_for(lambda: read_complete(pid_file), 10, "the job to start its writer"))
@@ -382,23 +245,20 @@ def test_run_ends_when_the_job_exits_even_if_a_background_child_keeps_writing(br
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 raise AssertionError(f"run {extra} still runs 5 s after its job exited, token states "
-                                     f"{[t['state'] for t in live_tokens(broker)]}") from None
+                                     f"{[t['state'] for t in broker.tokens()]}") from None
             assert proc.returncode == 5, extra
-            assert live_tokens(broker) == [], extra
+            assert broker.tokens() == [], extra
         finally:
             if writer:
                 os.kill(writer, signal.SIGKILL)
             os.unlink(pid_file)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            end_process(proc)
 
 
 def test_a_job_writing_into_a_closed_pipe_ends_as_it_would_without_run(broker):
     """`mlcred run -- yes | head -1`: when run's stdout reader goes away, the job gets SIGPIPE."""
     for extra in (["--no-mask"], []):
-        proc = subprocess.Popen([mlcred_path(broker), "run", "--role", "job", *extra, "--", "yes"],
-                                env=run_env(broker), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc = broker.popen("run", "--role", "job", *extra, "--", "yes", stderr=subprocess.DEVNULL)
         try:
             assert proc.stdout.read(2) == b"y\n"
             proc.stdout.close()
@@ -407,11 +267,9 @@ def test_a_job_writing_into_a_closed_pipe_ends_as_it_would_without_run(broker):
             except subprocess.TimeoutExpired:
                 raise AssertionError(f"run {extra} still runs 5 s after its stdout was closed (the job never sees EPIPE)") from None
             assert proc.returncode == 128 + signal.SIGPIPE, (extra, proc.returncode)
-            assert live_tokens(broker) == [], extra
+            assert broker.tokens() == [], extra
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            end_process(proc)
 
 
 # 6. Masking
@@ -468,29 +326,26 @@ def test_a_phi_role_is_refused_by_a_daemon_without_phi_and_the_denial_is_audited
     assert result.returncode == 3, result.err
     line = one_error_line(result.err)
     assert "phi" in line.lower(), line
-    denied = [r for r in audit(broker) if r["action"] == "token.issue" and r["role"] == "phi-train"]
+    denied = [r for r in broker.audit(limit=200) if r["action"] == "token.issue" and r["role"] == "phi-train"]
     assert denied and all(r["result"] == "denied" for r in denied), denied
     assert "phi" in denied[-1]["reason"].lower()
-    assert live_tokens(broker) == []
+    assert broker.tokens() == []
 
 
-def test_on_a_phi_daemon_a_phi_role_runs_masked_but_no_mask_env_and_token_are_refused(daemon_factory, users, scratch):
-    d = start_broker(daemon_factory, phi=True, phi_secret=True)
-    out = os.path.join(scratch, "phi-env.json")
-    script = DUMP_ENV + "; print('jwt=' + os.environ['MLFLOW_TRACKING_TOKEN'], flush=True)"
-    result = d.cli("run", "--role", "phi-train", "--", PYTHON, "-c", script, out)
-    assert result.returncode == 0, result.err
-    with open(out) as f:
-        env = json.load(f)
+def test_on_a_phi_daemon_a_phi_role_runs_masked_but_no_mask_env_and_token_are_refused(broker_factory, users, scratch):
+    d = start_broker(broker_factory, phi=True, phi_secret=True)
+    script = DUMP_ENV + "print('jwt=' + os.environ['MLFLOW_TRACKING_TOKEN'], flush=True)\n"
+    result, env = run_job_report(d, scratch, "phi-train", PYTHON, "-c", script)
     assert env["MLCRED_ROLE"] == "phi-train" and env["MLFLOW_TRACKING_TOKEN"].count(".") == 2
     assert "jwt=" + MASK in result.out and env["MLFLOW_TRACKING_TOKEN"] not in result.out
-    assert live_tokens(d) == []
+    assert d.tokens() == []
 
-    refused = d.cli("run", "--role", "phi-train", "--no-mask", "--", PYTHON, "-c", script, out + ".2")
+    not_run = os.path.join(scratch, "phi-env-2.json")
+    refused = d.cli("run", "--role", "phi-train", "--no-mask", "--", PYTHON, "-c", script, not_run)
     assert refused.returncode == 3, refused.err
     assert "mask" in one_error_line(refused.err)
-    assert not os.path.exists(out + ".2"), "the job must not have run"
-    assert live_tokens(d) == [], "the token obtained before refusing --no-mask must be revoked"
+    assert not os.path.exists(not_run), "the job must not have run"
+    assert d.tokens() == [], "the token obtained before refusing --no-mask must be revoked"
 
     for args in (["env", "--role", "phi-train"], ["env", "--role", "phi-train", "--format", "json"],
                  ["token", "--role", "phi-train"]):
@@ -498,8 +353,8 @@ def test_on_a_phi_daemon_a_phi_role_runs_masked_but_no_mask_env_and_token_are_re
         assert refused.returncode == 3, (args, refused.err)
         assert "phi" in one_error_line(refused.err).lower()
         assert refused.out == "" and "mlc_" not in refused.out + refused.err
-        assert live_tokens(d) == [], args
-    denied = [r for r in audit(d) if r["action"] == "token.issue" and r["result"] == "denied"]
+        assert d.tokens() == [], args
+    denied = [r for r in d.audit(limit=200) if r["action"] == "token.issue" and r["result"] == "denied"]
     assert len(denied) >= 3
 
 
@@ -510,15 +365,15 @@ def test_a_role_limited_to_prod_is_refused_on_a_dev_daemon_naming_the_environmen
     assert result.returncode == 3, result.err
     line = one_error_line(result.err)
     assert "prod" in line and "dev" in line, line
-    denied = [r for r in audit(broker) if r["action"] == "token.issue" and r["role"] == "prod-only"]
+    denied = [r for r in broker.audit(limit=200) if r["action"] == "token.issue" and r["role"] == "prod-only"]
     assert denied and denied[-1]["result"] == "denied" and "prod" in denied[-1]["reason"]
-    assert live_tokens(broker) == []
+    assert broker.tokens() == []
 
 
 def test_a_bad_ttl_is_a_usage_error_before_anything_is_issued(broker):
     for value in ("bogus", "0s", "-5m"):
         assert broker.cli("run", "--role", "job", "--ttl", value, "--", "true").returncode == 2, value
-    assert live_tokens(broker) == []
+    assert broker.tokens() == []
 
 
 # 9. parsing: the plain forms of `run` skip ArgumentParser (FastPath); every other form goes
@@ -549,4 +404,4 @@ def test_every_spelling_of_run_means_the_same_and_bad_ones_are_usage_errors(brok
         assert one_error_line(result.err).startswith("mlcred: error: "), spelling
     helped = broker.cli("run", "--help")
     assert helped.returncode == 0 and "--role" in helped.out and "--no-mask" in helped.out, helped.err
-    assert live_tokens(broker) == []
+    assert broker.tokens() == []

@@ -8,13 +8,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import ADMIN_GROUP, ML_GROUP, PASSPHRASE, write_policies
-
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from conftest import (ADMIN_GROUP, ML_GROUP, PASSPHRASE, RELEASE_BUILD_TIMEOUT, REPO, Progress, ensure_user, exchange,
+                      kept_log_path, read_text, run_mlcred, run_with_progress, wait_serving, write_policies)
 
 
 def staged_units(workdir, bins):
@@ -86,7 +86,7 @@ class Activated:
             seen.append(message)
             if wanted in message.split("\n"):
                 return seen
-        raise AssertionError(f"never got {wanted!r}; got {seen!r}; log: {open(self.log_path).read()}")
+        raise AssertionError(f"never got {wanted!r}; got {seen!r}; log: {read_text(self.log_path)}")
 
     def close(self):
         if self.proc.poll() is None:
@@ -96,27 +96,8 @@ class Activated:
         self.notify.close()
 
 
-def raw_request(path, method, target, body=b"", timeout=30):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(path)
-    s.sendall(f"{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data
-
-
 def cli(bins, socket_path, *args, user=None, input=None):
-    cmd = [os.path.join(bins, "mlcred"), "--socket", socket_path] if False else [os.path.join(bins, "mlcred"), *args]
-    if user:
-        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"] + cmd
-    return subprocess.run(cmd, env={"PATH": "/usr/bin:/bin", "MLCRED_SOCKET": socket_path}, capture_output=True,
-                          input=input.encode() if input else None)
+    return run_mlcred(bins, *args, socket_path=socket_path, user=user, input=input)
 
 
 def test_socket_activation_notify_reload_and_draining_stop(workdir, bins, users):
@@ -146,9 +127,10 @@ def test_socket_activation_notify_reload_and_draining_stop(workdir, bins, users)
         answer = {}
 
         def slow_unseal():
-            answer["raw"] = raw_request(daemon.socket_path, "POST", "/v1/vault/unseal", json.dumps({"passphrase": "wrong-passphrase"}).encode())
+            body = json.dumps({"passphrase": "wrong-passphrase"}).encode()
+            answer["raw"] = exchange(daemon.socket_path, b"POST /v1/vault/unseal HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
 
-        import threading
         worker = threading.Thread(target=slow_unseal)
         worker.start()
         time.sleep(0.3)  # the unseal is now waiting out its 1 s back-off inside the daemon
@@ -162,12 +144,16 @@ def test_socket_activation_notify_reload_and_draining_stop(workdir, bins, users)
         daemon.close()
 
 
-def test_install_yields_a_daemon_an_admin_group_member_can_init_and_unseal(workdir, users):
+@pytest.mark.release_build
+def test_install_yields_a_daemon_an_admin_group_member_can_init_and_unseal(request, workdir, users, release_build):
     destdir = os.path.join(workdir, "install-root")
-    result = subprocess.run([os.path.join(REPO, "scripts/install"), "--destdir", destdir], capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stdout + result.stderr
+    # The release build is the session's (made once, with progress): scripts/install finds it up to date.
+    status, output = run_with_progress([os.path.join(REPO, "scripts/install"), "--destdir", destdir], Progress(request.config),
+                                       kept_log_path(workdir, "install.log"), RELEASE_BUILD_TIMEOUT)
+    assert status == 0, "\n".join(output)
     daemon_bin = os.path.join(destdir, "usr/local/bin/mlcredd")
     cli_bin = os.path.join(destdir, "usr/local/bin/mlcred")
+    bindir = os.path.dirname(cli_bin)
     for binary in (daemon_bin, cli_bin):
         assert os.stat(binary).st_mode & 0o777 == 0o755
         linked = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
@@ -180,9 +166,7 @@ def test_install_yields_a_daemon_an_admin_group_member_can_init_and_unseal(workd
     # The service's user and groups, as systemd-sysusers makes them on a real host.
     subprocess.run(["systemd-sysusers", os.path.join(destdir, "usr/lib/sysusers.d/mlcred.conf")], check=True)
     operator = "mlcred-t-operator"
-    if subprocess.run(["id", operator], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", operator], check=True)
-    subprocess.run(["usermod", "-a", "-G", "mlcred-admin,mlcred", operator], check=True)
+    ensure_user(operator, groups=["mlcred-admin", "mlcred"])
 
     service = pwd.getpwnam("mlcred")
     run_dir = os.path.join(workdir, "install-run")
@@ -193,18 +177,14 @@ def test_install_yields_a_daemon_an_admin_group_member_can_init_and_unseal(workd
     os.chmod(run_dir, 0o755)
     os.chmod(state_dir, 0o700)
     socket_path = os.path.join(run_dir, "mlcred.sock")
-    log = open(os.path.join(workdir, "install-daemon.log"), "wb")
+    log_path = os.path.join(workdir, "install-daemon.log")
+    log = open(log_path, "wb")
     proc = subprocess.Popen(["setpriv", "--reuid=mlcred", "--regid=mlcred", "--init-groups", "--", daemon_bin,
                              "--state-dir", state_dir, "--socket", socket_path,
                              "--policies", os.path.join(destdir, "etc/mlcred/policies")],
                             env={"PATH": "/usr/bin:/bin", "MLCRED_UNSAFE_TEST_KDF": "1"}, stdout=log, stderr=log)
     try:
-        for _ in range(500):
-            if cli(cli_bin and os.path.dirname(cli_bin), socket_path, "status", user=operator).returncode == 0:
-                break
-            assert proc.poll() is None, open(os.path.join(workdir, "install-daemon.log")).read()
-            time.sleep(0.02)
-        bindir = os.path.dirname(cli_bin)
+        wait_serving(proc, log_path, lambda: cli(bindir, socket_path, "status", user=operator).returncode == 0, timeout=30)
         me = json.loads(cli(bindir, socket_path, "whoami", "--json", user=operator).stdout)
         assert me["admin"] is True, "a member of mlcred-admin is an admin"
         assert cli(bindir, socket_path, "vault", "init", "--passphrase-stdin", user=operator, input=PASSPHRASE).returncode == 0

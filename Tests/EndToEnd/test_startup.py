@@ -3,9 +3,8 @@ import json
 import os
 import sqlite3
 import subprocess
-import time
 
-from conftest import PASSPHRASE
+from conftest import PASSPHRASE, as_user, wait_serving
 
 
 def test_restart_with_another_environment_or_phi_refuses_to_start(daemon_factory):
@@ -61,22 +60,19 @@ def test_dev_mode_works_unprivileged_and_the_daemon_is_not_dumpable(users, workd
     os.makedirs(home, exist_ok=True)
     subprocess.run(["chown", f"{user}:{user}", home], check=True)
     env = {"PATH": "/usr/bin:/bin", "HOME": home, "MLCRED_UNSAFE_TEST_KDF": "1"}
-    as_user = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
-    log = open(os.path.join(home, "daemon.log"), "wb")
-    proc = subprocess.Popen(as_user + [os.path.join(bins, "mlcredd"), "--dev"], stdout=log, stderr=log, cwd=home, env=env)
+    log_path = os.path.join(home, "daemon.log")
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(as_user(user) + [os.path.join(bins, "mlcredd"), "--dev"], stdout=log, stderr=log, cwd=home, env=env)
     try:
         socket_path = os.path.join(home, ".local/share/mlcred/mlcred.sock")
-        cli = as_user + [os.path.join(bins, "mlcred")]
-        for _ in range(500):
-            if subprocess.run(cli + ["status"], env=env, capture_output=True).returncode == 0:
-                break
-            assert proc.poll() is None, open(os.path.join(home, "daemon.log")).read()
-            time.sleep(0.02)
+        cli = as_user(user) + [os.path.join(bins, "mlcred")]
+        wait_serving(proc, log_path, lambda: subprocess.run(cli + ["status"], env=env, capture_output=True).returncode == 0,
+                     timeout=30)
         assert os.path.exists(socket_path), "the --dev socket lives in the state dir when XDG_RUNTIME_DIR is unset"
         init = subprocess.run(cli + ["vault", "init", "--passphrase-stdin"], input=PASSPHRASE.encode(), env=env, capture_output=True)
         assert init.returncode == 0, init.stderr  # the daemon's own uid is an admin
         assert os.stat(os.path.join(home, ".local/share/mlcred")).st_mode & 0o777 == 0o700
-        peek = subprocess.run(as_user + ["cat", f"/proc/{proc.pid}/environ"], capture_output=True)
+        peek = subprocess.run(as_user(user) + ["cat", f"/proc/{proc.pid}/environ"], capture_output=True)
         assert peek.returncode != 0 and b"Permission denied" in peek.stderr
         assert os.stat(f"/proc/{proc.pid}/environ").st_uid == 0
     finally:

@@ -23,25 +23,24 @@ def listing(d):
     return result, {s["name"]: s for s in json.loads(result.out)["secrets"]}
 
 
-@pytest.mark.parametrize("what", ["ciphertext", "name", "version", "phi", "swap"])
+# What is edited behind the daemon's back, and the secret whose record it breaks.
+EDITS = {
+    "ciphertext": ("UPDATE secrets SET sealed = CAST(substr(sealed, 1, 30) || X'00' || substr(sealed, 32) AS BLOB) "
+                   "WHERE name = 'alpha'", "alpha"),
+    "name": ("UPDATE secrets SET name = 'gamma' WHERE name = 'alpha'", "gamma"),
+    "version": ("UPDATE secrets SET version = 7 WHERE name = 'alpha'", "alpha"),
+    "phi": ("UPDATE secrets SET phi = 1 WHERE name = 'alpha'", "alpha"),
+    # a ciphertext moved from one record to another
+    "swap": ("UPDATE secrets SET sealed = (SELECT sealed FROM secrets WHERE name = 'beta') WHERE name = 'alpha'", "alpha"),
+}
+
+
+@pytest.mark.parametrize("what", list(EDITS))
 def test_edited_secret_record_fails_with_an_error_naming_it(daemon, what):
     put(daemon, "alpha", "value-alpha-111")
     put(daemon, "beta", "value-beta-222")
-    if what == "ciphertext":
-        edit(daemon, "UPDATE secrets SET sealed = CAST(substr(sealed, 1, 30) || X'00' || substr(sealed, 32) AS BLOB) WHERE name = 'alpha'")
-        broken = "alpha"
-    elif what == "name":
-        edit(daemon, "UPDATE secrets SET name = 'gamma' WHERE name = 'alpha'")
-        broken = "gamma"
-    elif what == "version":
-        edit(daemon, "UPDATE secrets SET version = 7 WHERE name = 'alpha'")
-        broken = "alpha"
-    elif what == "phi":
-        edit(daemon, "UPDATE secrets SET phi = 1 WHERE name = 'alpha'")
-        broken = "alpha"
-    else:  # a ciphertext moved from one record to another
-        edit(daemon, "UPDATE secrets SET sealed = (SELECT sealed FROM secrets WHERE name = 'beta') WHERE name = 'alpha'")
-        broken = "alpha"
+    sql, broken = EDITS[what]
+    edit(daemon, sql)
     result, secrets = listing(daemon)
     assert result.returncode == 1
     assert f"secret '{broken}'" in secrets[broken]["error"] and "failed to decrypt" in secrets[broken]["error"]
@@ -55,9 +54,13 @@ def test_edited_secret_record_fails_with_an_error_naming_it(daemon, what):
     assert "error" not in listing(daemon)[1]["delta"]
 
 
-def test_editing_an_audit_row_breaks_verify_at_that_record(daemon):
+def put_four(d):
     for i in range(4):
-        put(daemon, f"s{i}", f"v{i}")
+        put(d, f"s{i}", f"v{i}")
+
+
+def test_editing_an_audit_row_breaks_verify_at_that_record(daemon):
+    put_four(daemon)
     daemon.cli("audit", "verify", check=0)
     edit(daemon, "UPDATE audit SET reason = 'nothing to see' WHERE seq = 3")
     result = daemon.cli("audit", "verify")
@@ -68,16 +71,14 @@ def test_editing_an_audit_row_breaks_verify_at_that_record(daemon):
 
 
 def test_deleting_an_audit_row_breaks_verify_at_the_gap(daemon):
-    for i in range(4):
-        put(daemon, f"s{i}", f"v{i}")
+    put_four(daemon)
     edit(daemon, "DELETE FROM audit WHERE seq = 2")
     result = daemon.cli("audit", "verify")
     assert result.returncode == 1 and "record 2" in result.err and "missing" in result.err
 
 
 def test_renumbering_after_a_deletion_is_still_detected(daemon):
-    for i in range(4):
-        put(daemon, f"s{i}", f"v{i}")
+    put_four(daemon)
     edit(daemon, "DELETE FROM audit WHERE seq = 2")
     edit(daemon, "UPDATE audit SET seq = seq - 1 WHERE seq > 2")
     result = daemon.cli("audit", "verify")
@@ -87,12 +88,12 @@ def test_renumbering_after_a_deletion_is_still_detected(daemon):
 def test_verify_prints_the_head_to_compare_with_a_copy_kept_elsewhere(daemon):
     put(daemon, "a", "b")
     ok = daemon.cli("audit", "verify", check=0)
-    records = json.loads(daemon.cli("audit", "show", "--json", check=0).out)
+    records = daemon.audit()
     assert f"head seq {records[-1]['seq']} mac {records[-1]['mac']}" in ok.out
 
 
 def test_audit_verify_needs_the_vault_unsealed_but_show_works_sealed(daemon):
     daemon.cli("vault", "seal", check=0)
     assert daemon.cli("audit", "verify").returncode == 4
-    shown = json.loads(daemon.cli("audit", "show", "--json", check=0).out)
+    shown = daemon.audit()
     assert shown[-1]["action"] == "vault.seal"

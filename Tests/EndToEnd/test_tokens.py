@@ -2,50 +2,26 @@
 against /v1/jwks, cross-uid and expired tokens, invalid policy sets."""
 import json
 import os
-import sys
+import subprocess
 import time
 
 import pytest
 
-from conftest import write_policies
+from conftest import as_user, exchange, parse_time, role_toml, write_policies
 
 VENV_PYTHON = os.environ.get("MLCRED_VENV", "/opt/mlcred-venv") + "/bin/python"
 
-TRAIN = """
-name = "train"
-principals = ["group:{group}"]
-ttl = "10m"
-max_ttl = "1h"
 
-[[grant]]
-name = "tracking"
-secret = "tracking"
-type = "jwt"
-audience = "mlflow"
-claims = {{ scope = "experiments:write", team = "ml" }}
-"""
+def roles(group):
+    tracking = {"secret": "tracking", "type": "jwt"}
+    return {
+        "train.toml": role_toml("train", [f"group:{group}"],
+                                {"name": "tracking", **tracking, "audience": "mlflow",
+                                 "claims": {"scope": "experiments:write", "team": "ml"}}, ttl="10m", max_ttl="1h"),
+        "finance.toml": role_toml("finance", ["group:finance-nobody"], {**tracking, "audience": "ledger"}),
+        "short.toml": role_toml("short", ["uid:0", f"group:{group}"], {**tracking, "audience": "x"}, ttl="2s", max_ttl="2s"),
+    }
 
-OTHER = """
-name = "finance"
-principals = ["group:finance-nobody"]
-
-[[grant]]
-secret = "tracking"
-type = "jwt"
-audience = "ledger"
-"""
-
-SHORT = """
-name = "short"
-principals = ["uid:0", "group:{group}"]
-ttl = "2s"
-max_ttl = "2s"
-
-[[grant]]
-secret = "tracking"
-type = "jwt"
-audience = "x"
-"""
 
 VERIFY = r'''
 import json, os, socket, sys, time
@@ -79,13 +55,8 @@ print("VERIFIED sub=" + claims["sub"] + " role=" + os.environ["MLCRED_ROLE"])
 
 
 @pytest.fixture
-def broker(daemon_factory, users, workdir):
-    group = users["ml_group"]
-    d = daemon_factory()
-    policies = write_policies(d.root, {"train.toml": TRAIN.format(group=group), "finance.toml": OTHER,
-                                       "short.toml": SHORT.format(group=group)})
-    d.start(extra=["--policies", policies])
-    d.init()
+def broker(broker_factory, users, workdir):
+    d = broker_factory(roles(users["ml_group"]))
     d.cli("secret", "generate", "tracking", "--type", "jwt-signer", "--issuer", "https://mlcred.test", check=0)
     return d
 
@@ -101,8 +72,7 @@ def test_a_group_member_runs_a_job_whose_jwt_verifies_against_jwks(broker, users
     result = broker.cli("run", "--role", "train", "--", VENV_PYTHON, script, user=user)
     assert result.returncode == 0, result.err
     assert f"VERIFIED sub={user} role=train" in result.out
-    issued = [r for r in json.loads(broker.cli("audit", "show", "--json", "--limit", "100", check=0).out)
-              if r["action"] == "credential.issue"]
+    issued = [r for r in broker.audit(limit=100) if r["action"] == "credential.issue"]
     assert issued and issued[-1]["principal"]["user"] == user and issued[-1]["grant"] == "tracking" and issued[-1]["accessor"]
 
 
@@ -111,7 +81,7 @@ def test_a_role_the_user_is_not_in_is_refused_with_exit_3_and_one_line(broker, u
     assert result.returncode == 3
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mlcred: error: role 'finance' denied") and "matches none" in lines[0]
-    denied = [r for r in json.loads(broker.cli("audit", "show", "--json", check=0).out) if r["result"] == "denied"]
+    denied = [r for r in broker.audit() if r["result"] == "denied"]
     assert denied[-1]["action"] == "token.issue" and denied[-1]["role"] == "finance"
     assert broker.cli("run", "--role", "nosuchrole", "--", "true", user=users["ml"]).returncode == 3
 
@@ -123,7 +93,7 @@ def test_a_token_presented_by_another_uid_is_refused_and_audited(broker, users):
     assert status == 403 and body["error"]["code"] == "denied"
     status, _ = broker.http("POST", "/v1/tokens/renew", {}, token=token)
     assert status == 403
-    audit = json.loads(broker.cli("audit", "show", "--json", check=0).out)
+    audit = broker.audit()
     refusal = [r for r in audit if r["result"] == "denied" and "presented by uid 0" in (r["reason"] or "")]
     assert refusal and refusal[-1]["principal"]["uid"] == 0 and refusal[-1]["accessor"]
     assert token not in json.dumps(audit), "the audit never holds a token"
@@ -201,8 +171,7 @@ def test_token_ttl_is_capped_by_the_role_and_renewal_by_max_ttl(broker, users):
     status, body = broker.http("POST", "/v1/tokens", {"role": "short", "ttl": "1h"})
     assert status == 200
     issued = body
-    from datetime import datetime
-    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
+    parse = lambda t: parse_time(t).timestamp()
     assert parse(issued["expires_at"]) - time.time() <= 2.5
     status, renewed = broker.http("POST", "/v1/tokens/renew", {}, token=issued["token"])
     assert status == 200 and parse(renewed["expires_at"]) <= parse(issued["max_expires_at"]) + 0.001
@@ -210,7 +179,7 @@ def test_token_ttl_is_capped_by_the_role_and_renewal_by_max_ttl(broker, users):
 
 def test_admin_lists_and_revokes_tokens_by_accessor(broker, users):
     token = broker.cli("token", "--role", "train", user=users["ml"], check=0).out.strip()
-    listed = json.loads(broker.cli("token", "list", "--json", check=0).out)
+    listed = broker.tokens()
     mine = [t for t in listed if t["user"] == users["ml"]]
     assert mine and mine[0]["role"] == "train" and mine[0]["bound"] is False and "token" not in mine[0]
     assert token not in json.dumps(listed)
@@ -227,11 +196,8 @@ def test_jwks_serves_each_signer_public_key(broker):
     assert (key["kty"], key["crv"], key["alg"]) == ("OKP", "Ed25519", "EdDSA") and "d" not in key
 
 
-def test_a_phi_secret_is_refused_to_a_non_phi_role(daemon_factory):
-    d = daemon_factory()
-    policies = write_policies(d.root, {"r.toml": 'name = "r"\nprincipals = ["uid:0"]\n[[grant]]\nsecret = "s"\ntype = "static"\n'})
-    d.start(extra=["--policies", policies])
-    d.init()
+def test_a_phi_secret_is_refused_to_a_non_phi_role(broker_factory):
+    d = broker_factory({"r.toml": 'name = "r"\nprincipals = ["uid:0"]\n[[grant]]\nsecret = "s"\ntype = "static"\n'})
     d.cli("secret", "put", "s", "--type", "static", "--phi", input='{"k": "phi-value-123"}', check=0)
     result = d.cli("run", "--role", "r", "--", "true")
     assert result.returncode == 3 and "labelled phi" in result.err
@@ -273,7 +239,7 @@ def test_an_invalid_policy_set_stops_the_start_with_every_error_at_its_line(daem
 
 
 def test_policy_reload_with_a_broken_file_keeps_the_last_good_set(broker, users):
-    policies = os.path.join(broker.root, "policies")
+    policies = broker.policies
     with open(os.path.join(policies, "broken.toml"), "w") as f:
         f.write('name = "broken"\nprincipals = ["uid:0"]\nttl = "forever"\n')
     result = broker.cli("policy", "reload")
@@ -281,7 +247,7 @@ def test_policy_reload_with_a_broken_file_keeps_the_last_good_set(broker, users)
     roles = [r["name"] for r in json.loads(broker.cli("policy", "list", "--json", check=0).out)["roles"]]
     assert sorted(roles) == ["finance", "short", "train"]
     assert broker.cli("run", "--role", "train", "--", "true", user=users["ml"]).returncode == 0
-    audit = json.loads(broker.cli("audit", "show", "--json", check=0).out)
+    audit = broker.audit()
     assert any(r["action"] == "policy.reload" and r["result"] == "error" for r in audit)
     os.remove(os.path.join(policies, "broken.toml"))
     broker.cli("policy", "reload", check=0)
@@ -289,7 +255,7 @@ def test_policy_reload_with_a_broken_file_keeps_the_last_good_set(broker, users)
 
 def test_lease_list_json_has_every_spec_field(broker, users):
     broker.cli("run", "--role", "train", "--", "true", user=users["ml"], check=0)
-    leases = json.loads(broker.cli("lease", "list", "--all", "--json", check=0).out)
+    leases = broker.leases()
     assert leases, "the job's lease is listed"
     assert set(leases[0]) == {"id", "accessor", "role", "grant", "type", "provider_id", "expires_at", "state", "last_error"}
     assert leases[0]["last_error"] is None and leases[0]["state"] == "revoked" and leases[0]["type"] == "jwt"
@@ -297,38 +263,32 @@ def test_lease_list_json_has_every_spec_field(broker, users):
 
 def test_metrics_count_requests_and_issuances_for_admins_only(broker, users):
     broker.cli("run", "--role", "train", "--", "true", user=users["ml"], check=0)
-    import socket as socketlib
-    s = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
-    s.connect(broker.socket)
-    s.sendall(b"GET /v1/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
+    data = exchange(broker.socket, b"GET /v1/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") and b"text/plain" in head
     text = body.decode()
     assert 'mlcred_requests_total{method="POST",route="/v1/tokens",code="200"} 1' in text
     assert 'mlcred_issuance_seconds_count{op="token"} 1' in text  # run gets token and credentials in one request
     assert "mlcred_vault_sealed 0" in text and "mlcred_tokens_active" in text
-    as_user = __import__("subprocess").run(
-        ["setpriv", f"--reuid={users['nonadmin']}", f"--regid={users['nonadmin']}", "--init-groups", "--",
-         "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", broker.socket, "http://x/v1/metrics"],
+    other = subprocess.run(
+        as_user(users["nonadmin"]) + ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", broker.socket,
+                                      "http://x/v1/metrics"],
         capture_output=True, text=True)
-    assert as_user.stdout == "403"
+    assert other.stdout == "403"
 
 
 def test_env_that_fails_leaves_no_token_and_a_user_can_revoke_their_own(broker, users):
     broker.cli("secret", "rm", "tracking", check=0)
     failed = broker.cli("env", "--role", "train", user=users["ml"])
     assert failed.returncode == 1 and "does not exist" in failed.err
-    assert [t for t in json.loads(broker.cli("token", "list", "--json", check=0).out) if t["user"] == users["ml"]] == []
+    assert [t for t in broker.tokens() if t["user"] == users["ml"]] == []
     broker.cli("secret", "generate", "tracking", "--type", "jwt-signer", check=0)
     exported = broker.cli("env", "--role", "train", "--format", "json", user=users["ml"], check=0)
     token = json.loads(exported.out)["MLCRED_TOKEN"]
     revoked = broker.cli("token", "revoke", "--current", user=users["ml"], env_extra={"MLCRED_TOKEN": token})
     assert revoked.returncode == 0, revoked.err
     assert broker.http("POST", "/v1/tokens/renew", {}, token=token)[0] in (401, 403)
-    assert [t for t in json.loads(broker.cli("token", "list", "--json", check=0).out) if t["user"] == users["ml"]] == []
+    assert [t for t in broker.tokens() if t["user"] == users["ml"]] == []
 
 
 def test_a_token_request_can_carry_its_credentials_in_one_transaction(broker):
@@ -336,7 +296,7 @@ def test_a_token_request_can_carry_its_credentials_in_one_transaction(broker):
     assert status == 200 and "MLCRED_JWT" in body["credentials"]["env"]
     lease = body["credentials"]["leases"][0]
     assert lease["accessor"] == body["accessor"] and lease["state"] == "active"
-    listed = json.loads(broker.cli("lease", "list", "--json", check=0).out)
+    listed = broker.leases(all=False)
     assert any(item["id"] == lease["id"] for item in listed)
     status, plain = broker.http("POST", "/v1/tokens", {"role": "short"})
     assert status == 200 and plain.get("credentials") is None
@@ -376,21 +336,19 @@ def test_32_clients_fetching_at_once_are_all_answered_and_sigterm_still_drains(b
     assert broker.stop() == 0, "SIGTERM after the load must drain and exit 0"
 
 
-def test_tokens_and_leases_that_ended_are_purged_after_the_retention_and_audited(daemon_factory, users):
-    d = daemon_factory()
-    policies = write_policies(d.root, {"short.toml": SHORT.format(group=users["ml_group"])})
-    d.start(extra=["--policies", policies, "--retention", "2s"])
-    d.init()
+def test_tokens_and_leases_that_ended_are_purged_after_the_retention_and_audited(broker_factory, daemon_factory, users):
+    d = broker_factory({"short.toml": roles(users["ml_group"])["short.toml"]}, extra=["--retention", "2s"])
+    policies = d.policies
     d.cli("secret", "generate", "tracking", "--type", "jwt-signer", check=0)
     assert d.cli("run", "--role", "short", "--", "true").returncode == 0
-    made = json.loads(d.cli("lease", "list", "--all", "--json", check=0).out)
+    made = d.leases()
     assert len(made) == 1 and made[0]["state"] == "revoked"
     # The JWT stays valid until its exp (2 s), then 2 s of retention, then the next pass.
     deadline = time.time() + 20
-    while time.time() < deadline and json.loads(d.cli("lease", "list", "--all", "--json", check=0).out):
+    while time.time() < deadline and d.leases():
         time.sleep(0.5)
-    assert json.loads(d.cli("lease", "list", "--all", "--json", check=0).out) == []
-    records = json.loads(d.cli("audit", "show", "--json", "--limit", "200", check=0).out)
+    assert d.leases() == []
+    records = d.audit(limit=200)
     purged = [r for r in records if r["action"] == "store.purge"]
     assert purged and "1 tokens and 1 leases" in purged[0]["reason"], purged
     # The audit log keeps the history of what was purged, and its chain still verifies.

@@ -1,25 +1,12 @@
 """Vault lifecycle and secrets through the real CLI and daemon, with leak checks."""
-import glob
-import subprocess
 import json
 import os
+import subprocess
 import time
 
-from conftest import PASSPHRASE
+from conftest import PASSPHRASE, files_containing
 
 SECRET_VALUE = "sk-e2e-VALUE-3b1d5e7f9a"  # must appear nowhere but inside the encrypted record
-
-
-def files_containing(needle, paths):
-    hits = []
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                if needle.encode() in f.read():
-                    hits.append(path)
-        except (FileNotFoundError, IsADirectoryError):
-            pass
-    return hits
 
 
 def test_round_trip_leaks_neither_the_secret_nor_the_passphrase(daemon_factory):
@@ -54,7 +41,7 @@ def test_round_trip_leaks_neither_the_secret_nor_the_passphrase(daemon_factory):
     assert [json.loads(line)["seq"] for line in export] == list(range(1, len(export) + 1))
 
     d.stop()  # checkpoint nothing away: the WAL is searched as it is, then the database after
-    paths = glob.glob(os.path.join(d.state_dir, "*")) + [d.log_path]
+    paths = d.written_files()
     assert any(p.endswith("mlcred.db") for p in paths)
     for needle in (SECRET_VALUE, PASSPHRASE):
         assert files_containing(needle, paths) == [], f"{needle!r} leaked to disk"
