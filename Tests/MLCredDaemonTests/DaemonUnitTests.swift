@@ -59,6 +59,17 @@ final class DaemonUnitTests: XCTestCase {
         }
     }
 
+    func testIdentifiersAreHexTimeOrderedAndDistinct() {
+        let earlier = TokenFormat.identifier(now: 1_700_000_000.000)
+        let later = TokenFormat.identifier(now: 1_700_000_000.001)
+        XCTAssertEqual(earlier.count, 24)
+        XCTAssertTrue(earlier.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        XCTAssertLessThan(earlier, later, "a later identifier sorts after an earlier one: indexes grow at their right edge")
+        XCTAssertEqual(String(earlier.prefix(12)), String(UInt64(1_700_000_000_000), radix: 16).leftPadded(to: 12))
+        let sameMillisecond = (0..<1000).map { _ in TokenFormat.identifier(now: 1_700_000_000) }
+        XCTAssertEqual(Set(sameMillisecond).count, 1000, "48 random bits tell identifiers of one millisecond apart")
+    }
+
     func testTokensAreRecognisableAndChecksummed() {
         let token = TokenFormat.generate()
         XCTAssertTrue(token.hasPrefix("mlc_"))
@@ -70,4 +81,8 @@ final class DaemonUnitTests: XCTestCase {
         XCTAssertNotEqual(TokenFormat.generate(), token)
         XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926, "the standard CRC-32 check value")
     }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
