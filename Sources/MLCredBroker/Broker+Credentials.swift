@@ -79,17 +79,17 @@ extension Broker {
             grants = grants.filter { wanted.contains($0.name) }
         }
         if aws == .only {
-            if let wanted, let name = wanted.first(where: { name in grants.contains { $0.name == name && $0.type.secretType != "aws" } }) {
+            if let wanted, let name = wanted.first(where: { name in grants.contains { $0.name == name && $0.type.secretType != .aws } }) {
                 throw APIError(.grantNotAWS, "grant '\(name)' of role '\(role.name)' is not an AWS grant")
             }
-            grants = grants.filter { $0.type.secretType == "aws" }
+            grants = grants.filter { $0.type.secretType == .aws }
             if grants.isEmpty { throw APIError(.grantMissing, "role '\(role.name)' has no AWS grant in environment '\(environment)'") }
         }
         if wanted == nil && aws != .defer {
             // One set of AWS_* variables: the role's first AWS grant, as in the `default` profile
             // `run` writes. Others are fetched by name (credential-process --grant NAME).
-            let firstAWS = grants.first { $0.type.secretType == "aws" }
-            grants = grants.filter { $0.type.secretType != "aws" || $0.name == firstAWS?.name }
+            let firstAWS = grants.first { $0.type.secretType == .aws }
+            grants = grants.filter { $0.type.secretType != .aws || $0.name == firstAWS?.name }
         }
         let now = WallClock.now()
         var env: [String: String] = [:]
@@ -101,7 +101,7 @@ extension Broker {
         var failure: APIError?
         for grant in grants {
             do {
-                if aws == .defer && grant.type.secretType == "aws" {
+                if aws == .defer && grant.type.secretType == .aws {
                     // The job's SDK fetches these through credential_process when it needs them.
                     let secret = try await openChecked(grant: grant, role: role)
                     let described = AWSProvider.jobEnvironment(secret: secret)
@@ -122,7 +122,7 @@ extension Broker {
                 for (key, value) in credential.env.sorted(by: { $0.key < $1.key }) {  // sorted: the same conflict named every time
                     if let other = setBy[key], other != grant.name, env[key] != value {
                         // AWS grants take no env table: the way out for them is fetching one at a time.
-                        let awsInvolved = grant.type.secretType == "aws" || grants.contains { $0.name == other && $0.type.secretType == "aws" }
+                        let awsInvolved = grant.type.secretType == .aws || grants.contains { $0.name == other && $0.type.secretType == .aws }
                         let way = awsInvolved ? "fetch AWS grants one at a time (mlcred credential-process --grant NAME)" : "give one an env table, or fetch them one at a time"
                         throw APIError(.variableConflict, "grants '\(other)' and '\(grant.name)' of role '\(role.name)' both set \(key): \(way)")
                     }
@@ -171,7 +171,7 @@ extension Broker {
         } catch let error as APIError where error.reason == .secretMissing {
             throw APIError(.secretMissing, "grant '\(grant.name)' names secret '\(grant.secret)', which does not exist")
         }
-        guard opened.type == grant.type.secretType else {
+        guard opened.type == grant.type.secretType.rawValue else {
             throw APIError(.secretTypeMismatch, "grant '\(grant.name)' (\(grant.type.rawValue)) needs a secret of type \(grant.type.secretType), but '\(grant.secret)' is of type \(opened.type)")
         }
         if opened.phi && !role.phi {
@@ -198,7 +198,7 @@ extension Broker {
 
     /// The public keys of every jwt-signer secret, for JWT verifiers.
     public func jwks() async throws -> JWKSet {
-        let names = try await vault.listSecrets().filter { $0.type == "jwt-signer" && $0.error == nil }.map(\.name)
+        let names = try await vault.listSecrets().filter { $0.type == SecretType.jwtSigner.rawValue && $0.error == nil }.map(\.name)
         var keys: [JWKSet.Key] = []
         for name in names {
             let opened = try await vault.openSecret(name: name)

@@ -1,3 +1,5 @@
+import MLCredAPI
+
 /// Who a role admits: an entry of `principals`.
 public enum PrincipalPattern: Sendable, Equatable, Hashable, CustomStringConvertible {
     case user(String)
@@ -44,12 +46,12 @@ public enum GrantType: String, Sendable, Equatable, CaseIterable {
     case `static`
 
     /// The secret type this grant needs.
-    public var secretType: String {
+    public var secretType: SecretType {
         switch self {
-        case .awsAssumeRole, .awsSessionToken, .awsFederationToken: "aws"
-        case .postgresRole: "postgres"
-        case .jwt: "jwt-signer"
-        case .static: "static"
+        case .awsAssumeRole, .awsSessionToken, .awsFederationToken: .aws
+        case .postgresRole: .postgres
+        case .jwt: .jwtSigner
+        case .static: .static
         }
     }
 }

@@ -1,18 +1,10 @@
 import MLCredAPI
 
-/// The secret types and the fields each accepts (SPEC §6).
-public enum SecretType: String, Sendable, CaseIterable {
-    case `static`
-    case aws
-    case postgres
-    case jwtSigner = "jwt-signer"
-
-    /// Types stored with `secret put`; `jwt-signer` is only made by `secret generate`.
-    static let puttable: [SecretType] = [.static, .aws, .postgres]
-}
-
 /// Validates secret names and field sets, and normalises field values to strings.
 enum SecretSchema {
+    /// Types stored with `secret put`; `jwt-signer` is only made by `secret generate`.
+    static let puttable: [SecretType] = [.static, .aws, .postgres]
+
     static let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
     /// Names are path segments and policy references: `ResourceName`'s rule.
@@ -30,7 +22,7 @@ enum SecretSchema {
         guard let type = SecretType(rawValue: text) else {
             throw APIError(.invalidSecretType, "unknown secret type '\(text)' (expected static, aws, postgres or jwt-signer)")
         }
-        if forPut, !SecretType.puttable.contains(type) {
+        if forPut, !puttable.contains(type) {
             throw APIError(.invalidSecretType, "a \(type.rawValue) secret is created with 'secret generate', not 'secret put'")
         }
         return type

@@ -24,4 +24,12 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(AuditAction.secretRemove.rawValue, "secret.rm")
         XCTAssertEqual(AuditAction.credentialIssue.rawValue, "credential.issue")
     }
+
+    func testEnumsReadInMessagesAsTheyAreSpelledOnTheWire() {
+        // Regression: "needs a secret of type jwtSigner" once reached `policy validate`.
+        XCTAssertEqual("\(SecretType.jwtSigner)", "jwt-signer")
+        XCTAssertEqual("\(AuditAction.secretList)", "secret.list")
+        XCTAssertEqual("\(LeaseState.revokeFailed)", "revoke_failed")
+        XCTAssertEqual("\(TokenState.expired)", "expired")
+    }
 }

@@ -1,7 +1,7 @@
 /// What an audit record records (SPEC §10): the `action` column, stable across releases, since
 /// audit consumers filter on it. Records written by older releases may carry actions not listed
 /// here; readers keep `AuditRecord.action` as text for that reason.
-public enum AuditAction: String, Codable, Sendable, CaseIterable {
+public enum AuditAction: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
     case vaultInit = "vault.init"
     case vaultUnseal = "vault.unseal"
     case vaultSeal = "vault.seal"
@@ -28,4 +28,7 @@ public enum AuditAction: String, Codable, Sendable, CaseIterable {
     case auditVerify = "audit.verify"
     case metricsRead = "metrics.read"
     case storePurge = "store.purge"
+
+    /// The stored and wire spelling, also in messages.
+    public var description: String { rawValue }
 }

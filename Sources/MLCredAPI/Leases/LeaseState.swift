@@ -1,6 +1,6 @@
 /// A lease's life (SPEC §7). Changes of state are functions of the old state, here, not
 /// assignments spread over the broker.
-public enum LeaseState: String, Codable, Sendable, CaseIterable {
+public enum LeaseState: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
     /// Issued and in force.
     case active
     /// Ended here; its provider has not been told yet.
@@ -23,4 +23,7 @@ public enum LeaseState: String, Codable, Sendable, CaseIterable {
         if revocableAtProvider { return .revoking }
         return expired ? .expired : .revoked
     }
+
+    /// The stored and wire spelling, also in messages.
+    public var description: String { rawValue }
 }

@@ -1,6 +1,9 @@
 /// A token's state as admins see it.
-public enum TokenState: String, Codable, Sendable, CaseIterable {
+public enum TokenState: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
     case active
     case expired
     case revoked
+
+    /// The stored and wire spelling, also in messages.
+    public var description: String { rawValue }
 }

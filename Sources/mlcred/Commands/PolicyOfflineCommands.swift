@@ -96,7 +96,7 @@ enum PolicyChecks {
                     out.append(PolicyDiagnostic(file: role.file, line: grant.line, message: "grant '\(grant.name)' names secret '\(grant.secret)', which the daemon does not have"))
                     continue
                 }
-                if secret.type != grant.type.secretType {
+                if secret.type != grant.type.secretType.rawValue {
                     out.append(PolicyDiagnostic(file: role.file, line: grant.line,
                                                 message: "grant '\(grant.name)' (\(grant.type.rawValue)) needs a secret of type \(grant.type.secretType), but '\(grant.secret)' is of type \(secret.type)"))
                 }
