@@ -268,14 +268,16 @@ public final class Broker: Sendable {
         return try await read { try $0.liveTokens(now: now) }.map { Self.info($0, now: now) }
     }
 
-    /// Leases for admins: every one with `all`; else the live ones and those that ended here
-    /// but stay valid at their provider until they expire (STS sessions, JWTs).
-    public func listLeases(all: Bool) async throws -> [LeaseInfo] {
+    /// Leases for admins (SPEC §5): live and failing ones (`active`, `revoking`,
+    /// `revoke_failed`); with `ended`, also ended ones still valid at their provider (STS
+    /// sessions, JWTs); with `all`, every lease kept.
+    public func listLeases(scope: LeaseListScope) async throws -> [LeaseInfo] {
         let now = WallClock.now()
         let unrevocable = GrantType.allCases.filter { providers[$0]?.revocable != true }.map(\.rawValue)
         return try await read { connection in
-            let live = try connection.leases(all: all, limit: 10000)
-            return all ? live : live + (try connection.endedLeasesStillValid(now: now, types: unrevocable, limit: 10000))
+            let listed = try connection.leases(all: scope == .all, limit: 10000)
+            guard scope == .ended else { return listed }
+            return listed + (try connection.endedLeasesStillValid(now: now, types: unrevocable, limit: 10000))
         }.map(Self.info)
     }
 

@@ -433,8 +433,10 @@ def test_revoking_an_sts_lease_warns_that_aws_keeps_it_valid_and_list_still_show
     revoked = broker.cli("lease", "revoke", lease["id"])
     assert revoked.returncode == 0, revoked.err
     assert "stay valid at AWS until" in revoked.err, revoked.err
-    listed = json.loads(broker.cli("lease", "list", "--json", check=0).out)
-    assert [l["state"] for l in listed if l["id"] == lease["id"]] == ["revoked"], "still valid at AWS: still listed"
+    listed = json.loads(broker.cli("lease", "list", "--ended", "--json", check=0).out)
+    assert [l["state"] for l in listed if l["id"] == lease["id"]] == ["revoked"], "still valid at AWS: listed with --ended"
+    live = json.loads(broker.cli("lease", "list", "--json", check=0).out)
+    assert [l for l in live if l["id"] == lease["id"]] == [], "the default lists what is live or failing only"
 
 
 def test_run_removes_directories_left_by_a_killed_run_and_keeps_live_ones(broker, workdir):

@@ -32,4 +32,11 @@ final class StateTests: XCTestCase {
         XCTAssertEqual("\(LeaseState.revokeFailed)", "revoke_failed")
         XCTAssertEqual("\(TokenState.expired)", "expired")
     }
+
+    func testTheLeaseListShowsWhatNeedsAttentionUnlessAskedForMore() {
+        XCTAssertEqual(LeaseListScope(query: [:]), .live)
+        XCTAssertEqual(LeaseListScope(query: ["ended": "true"]), .ended)
+        XCTAssertEqual(LeaseListScope(query: ["all": "true", "ended": "true"]), .all)
+        XCTAssertEqual(LeaseListScope(query: ["all": "yes"]), .live, "only 'true' widens the list")
+    }
 }

@@ -123,7 +123,7 @@ public final class Router: Sendable {
                                                                        commits: store.commitStatistics).utf8),
                                 contentType: "text/plain; version=0.0.4")
         case .leaseList:
-            return .json(LeaseListResponse(leases: try await broker.listLeases(all: request.query["all"] == "true")))
+            return .json(LeaseListResponse(leases: try await broker.listLeases(scope: LeaseListScope(query: request.query))))
         case .leaseRevoke:
             let outcome = try await broker.revokeLease(id: parameter, principal: peer.principal)
             return .json(RevocationResponse(revoked: parameter, unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))

@@ -9,15 +9,24 @@ struct LeaseCommand: ParsableCommand {
 
 struct LeaseList: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "List live leases, failed revocations, and ended credentials still valid at their provider.")
+        commandName: "list", abstract: "List live leases and failed revocations (admin).",
+        discussion: """
+            By default: what is live and what could not be revoked yet (state revoke_failed, \
+            retried by the daemon). --ended adds ended credentials that stay valid at their \
+            provider until they expire (STS sessions and JWTs cannot be recalled); --all lists \
+            every lease kept.
+            """)
 
     @OptionGroup var connection: ConnectionOptions
-    @Flag(help: "Include ended leases.")
+    @Flag(help: "Also list ended credentials still valid at their provider.")
+    var ended = false
+    @Flag(help: "List every lease kept, ended ones included.")
     var all = false
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let list: LeaseListResponse = try connection.client().call("GET", "/v1/leases" + (all ? "?all=true" : ""))
+        let query = all ? "?all=true" : ended ? "?ended=true" : ""
+        let list: LeaseListResponse = try connection.client().call("GET", "/v1/leases" + query)
         if output.json { return try Terminal.printJSON(list.leases) }
         let rows = list.leases.map { [$0.id, $0.accessor, $0.role, $0.grant, $0.type, $0.providerID, $0.expiresAt, $0.state.rawValue, $0.lastError ?? ""] }
         Terminal.out(Table.render(header: ["ID", "ACCESSOR", "ROLE", "GRANT", "TYPE", "PROVIDER_ID", "EXPIRES", "STATE", "LAST_ERROR"], rows: rows))
