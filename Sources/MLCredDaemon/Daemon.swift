@@ -54,6 +54,13 @@ public enum Daemon {
         logger.notice("policies loaded", metadata: [
             "directory": "\(configuration.policiesDirectory)", "roles": "\(policies.set.roles.count)", "digest": "\(policies.set.digest)",
         ])
+        if policies.set.roles.isEmpty {
+            // Not an error (policies may be deployed after the daemon), but never silent: every
+            // role request is denied until a reload (SIGHUP or `mlcred policy reload`) finds some.
+            let missing = access(configuration.policiesDirectory, F_OK) != 0
+            logger.warning("\(missing ? "the policy directory does not exist" : "the policy directory holds no role"): every role is denied until policies are added and reloaded (SIGHUP or 'mlcred policy reload')",
+                           metadata: ["directory": "\(configuration.policiesDirectory)"])
+        }
         try? await vault.audit(AuditEvent(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()), action: .policyLoad,
                                           result: .allowed, reason: "loaded \(policies.set.roles.count) roles from \(configuration.policiesDirectory), digest \(policies.set.digest)"))
         let broker = Broker(vault: vault, store: store, policies: policies)

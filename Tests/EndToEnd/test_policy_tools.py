@@ -113,6 +113,10 @@ def test_explain_agrees_with_what_the_daemon_issues(broker_factory, bins, users,
     assert offline.returncode in (0, 3) and online.returncode in (0, 3)
     assert (offline.returncode == 0) == (online.returncode == 0) == (issued.returncode == 0), (offline.out, online.out, issued.err)
     assert offline.out.splitlines()[0] in ("allow", "deny") and "  - " in offline.out
+    # The --json form exits as the text form does (3 on deny) and says the same.
+    as_json = d.cli("policy", "explain", directory, "--role", role, "--user", user, "--json")
+    assert as_json.returncode == offline.returncode, (as_json.returncode, as_json.err)
+    assert json.loads(as_json.out)["allowed"] == (offline.returncode == 0)
 
 
 def git(repo, *args):

@@ -83,3 +83,17 @@ def test_dev_mode_works_unprivileged_and_the_daemon_is_not_dumpable(users, workd
 def test_sigterm_exits_zero_and_removes_the_socket(daemon):
     assert daemon.stop() == 0
     assert not os.path.exists(daemon.socket)
+
+
+def test_a_daemon_without_roles_says_so_at_start_and_denies(daemon_factory, workdir):
+    # Default --policies is /etc/mlcred/policies; point it at a directory that does not exist.
+    missing = os.path.join(workdir, "no-such-policies")
+    d = daemon_factory(extra=["--policies", missing]).start()
+    d.init()
+    log = d.read_log()
+    assert "the policy directory does not exist" in log and missing in log, log
+    denied = d.cli("token", "--role", "anything")
+    assert denied.returncode == 3, denied.err
+    os.makedirs(missing)
+    empty = daemon_factory(extra=["--policies", missing]).start()
+    assert "the policy directory holds no role" in empty.read_log()

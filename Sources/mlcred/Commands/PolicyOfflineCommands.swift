@@ -205,9 +205,13 @@ struct PolicyExplain: ParsableCommand {
             remote.reasons = notes + remote.reasons
             answer = remote
         }
-        if output.json { return try Terminal.printJSON(answer) }
-        Terminal.out((answer.allowed ? "allow" : "deny") + "\n")
-        for reason in answer.reasons { Terminal.out("  - \(reason)\n") }
+        if output.json {
+            try Terminal.printJSON(answer)
+        } else {
+            Terminal.out((answer.allowed ? "allow" : "deny") + "\n")
+            for reason in answer.reasons { Terminal.out("  - \(reason)\n") }
+        }
+        // A deny exits 3 in both forms: scripts test the exit code, not the text.
         if !answer.allowed { throw ExitCode(3) }
     }
 }
