@@ -125,6 +125,8 @@ def test_every_refusal_names_its_precise_reason(broker, users):
     assert reason(broker.http("POST", "/v1/credentials", {})) == (401, "unauthenticated", "token_missing")
     assert reason(broker.http("DELETE", "/v1/secrets/nosuch")) == (404, "not_found", "secret_missing")
     assert reason(broker.http("GET", "/v1/secrets", user=users["ml"])) == (403, "denied", "not_admin")
+    refused = broker.cli("secret", "list", user=users["ml"], check=3)
+    assert "listing secrets needs an admin" in refused.err and "secret.list" not in refused.err, refused.err
     assert reason(broker.http("GET", "/v1/nosuch")) == (404, "not_found", "unknown_route")
     assert reason(broker.http("POST", "/v1/tokens", {"role": "short", "ttl": "soon"})) == (400, "bad_request", "invalid_ttl")
     assert broker.http("POST", "/v1/tokens/revoke", {}, token=mine, user=users["ml"])[0] == 200

@@ -39,4 +39,11 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(LeaseListScope(query: ["all": "true", "ended": "true"]), .all)
         XCTAssertEqual(LeaseListScope(query: ["all": "yes"]), .live, "only 'true' widens the list")
     }
+
+    func testEveryActionReadsAsAnActivityForPeople() {
+        for action in AuditAction.allCases {
+            XCTAssertFalse(action.activity.contains("."), "\(action): messages name what was refused, not the audit action")
+        }
+        XCTAssertEqual(AuditAction.secretList.activity, "listing secrets")
+    }
 }

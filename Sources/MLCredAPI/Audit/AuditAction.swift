@@ -31,4 +31,37 @@ public enum AuditAction: String, Codable, Sendable, CaseIterable, CustomStringCo
 
     /// The stored and wire spelling, also in messages.
     public var description: String { rawValue }
+
+    /// What the action does, for people ("listing secrets needs an admin"): the dotted name is
+    /// for audit consumers, not for error messages.
+    public var activity: String {
+        switch self {
+        case .vaultInit: "initializing the vault"
+        case .vaultUnseal: "unsealing the vault"
+        case .vaultSeal: "sealing the vault"
+        case .secretList: "listing secrets"
+        case .secretPut: "storing a secret"
+        case .secretRemove: "removing a secret"
+        case .secretGenerate: "generating a secret"
+        case .tokenIssue: "issuing a token"
+        case .tokenRenew: "renewing a token"
+        case .tokenRevoke: "revoking a token"
+        case .tokenExpire: "expiring a token"
+        case .tokenList: "listing tokens"
+        case .credentialIssue: "issuing credentials"
+        case .leaseList: "listing leases"
+        case .leaseRevoke: "revoking a lease"
+        case .leaseExpire: "expiring a lease"
+        case .providerRenew: "renewing at a provider"
+        case .providerRevoke: "revoking at a provider"
+        case .policyLoad: "loading policies"
+        case .policyList: "listing policies"
+        case .policyExplain: "explaining a policy decision"
+        case .policyReload: "reloading policies"
+        case .auditShow: "reading the audit log"
+        case .auditVerify: "verifying the audit log"
+        case .metricsRead: "reading metrics"
+        case .storePurge: "purging ended records"
+        }
+    }
 }

@@ -148,7 +148,7 @@ public final class Router: Sendable {
         } catch {
             logger.error("could not audit a refusal", metadata: ["action": "\(action)", "error": "\(error)"])
         }
-        throw APIError(.notAdmin, "\(action) needs an admin: uid 0, the daemon's uid, or a member of the admin group")
+        throw APIError(.notAdmin, "\(action.activity) needs an admin: uid 0, the daemon's uid, or a member of the admin group")
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ request: HTTPRequest) throws -> T {
