@@ -35,8 +35,13 @@ final class STSProtocolTests: XCTestCase {
 
     func testSessionNamesAreSanitisedAndBounded() {
         let name = STSProtocol.sessionName(subject: "uid:1001 (bob)", accessor: String(repeating: "a", count: 24))
-        XCTAssertEqual(name, "mlcred-uid-1001--bob--aaaaaaaaaaaa")
-        XCTAssertLessThanOrEqual(STSProtocol.sessionName(subject: String(repeating: "x", count: 100), accessor: "b").count, 64)
+        XCTAssertEqual(name, "mlcred-uid-1001--bob--" + String(repeating: "a", count: 24))
+        let long = STSProtocol.sessionName(subject: String(repeating: "x", count: 100), accessor: "0193a1b2c3d4e5f6a7b8c9d0")
+        XCTAssertEqual(long.count, 64)
+        XCTAssertTrue(long.hasSuffix("-0193a1b2c3d4e5f6a7b8c9d0"), "a long principal is cut, never the accessor: \(long)")
+        // Two tokens of one user issued in the same millisecond share the accessor's time half.
+        XCTAssertNotEqual(STSProtocol.sessionName(subject: "bob", accessor: "0193a1b2c3d4000000000001"),
+                          STSProtocol.sessionName(subject: "bob", accessor: "0193a1b2c3d4000000000002"))
     }
 
     func testTheRequestIsAFormPostSignedForSTS() throws {

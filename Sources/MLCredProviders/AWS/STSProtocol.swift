@@ -68,11 +68,15 @@ public enum STSProtocol {
         return out
     }
 
-    /// A session name STS accepts (`[\w+=,.@-]`, 2-64 characters) naming the principal and the token.
+    /// A session name STS accepts (`[\w+=,.@-]`, 2-64 characters) naming the principal and the
+    /// token: the whole accessor is kept (its first half is a time, its second half random, so
+    /// only the whole tells two sessions apart) and a long principal is cut instead.
     public static func sessionName(subject: String, accessor: String) -> String {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+=,.@-")
-        let cleaned = String(subject.map { allowed.contains($0) ? $0 : "-" })
-        return String("mlcred-\(cleaned)-\(accessor.prefix(12))".prefix(64))
+        let cleanedAccessor = String(accessor.filter { allowed.contains($0) }.prefix(24))
+        let room = 64 - "mlcred-".count - 1 - cleanedAccessor.count
+        let cleaned = String(subject.map { allowed.contains($0) ? $0 : "-" }.prefix(room))
+        return "mlcred-\(cleaned)-\(cleanedAccessor)"
     }
 
     /// A signed POST for `parameters`.
