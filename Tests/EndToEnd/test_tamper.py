@@ -97,3 +97,18 @@ def test_audit_verify_needs_the_vault_unsealed_but_show_works_sealed(daemon):
     assert daemon.cli("audit", "verify").returncode == 4
     shown = daemon.audit()
     assert shown[-1]["action"] == "vault.seal"
+
+
+def test_control_characters_a_caller_sends_are_shown_not_obeyed_by_audit_show(daemon, users):
+    # Threat: a user with no role writes an escape sequence and a forged record into the audit
+    # log through a denied role name; an admin's terminal must show it, not obey it.
+    forged = "x\x1b[2K\r2 2026-01-01T00:00:00.000Z allowed vault.unseal root(0) pid=1\n\u202etxet"
+    status, _ = daemon.http("POST", "/v1/tokens", {"role": forged}, user=users["ml"])
+    assert status == 403
+    shown = daemon.cli("audit", "show", check=0).out
+    assert "\x1b" not in shown and "\r" not in shown and "\u202e" not in shown, repr(shown)
+    assert not any(line.startswith("2 2026-01-01") for line in shown.splitlines()), "no forged line"
+    assert "\\x1b[2K\\x0d2 2026-01-01" in shown and "\\x0a\\u{202e}txet" in shown, repr(shown)
+    # The JSON form keeps the exact text for tools.
+    records = json.loads(daemon.cli("audit", "show", "--json", check=0).out)
+    assert any(record.get("role") == forged for record in records)

@@ -88,6 +88,7 @@ enum AuditFormat {
         if let grant = record.grant { parts.append("grant=\(grant)") }
         if let accessor = record.accessor { parts.append("accessor=\(accessor)") }
         if let reason = record.reason { parts.append("- \(reason)") }
-        return parts.joined(separator: " ")
+        // Every field may hold what a caller sent: printed, never obeyed by the terminal.
+        return parts.map(VisibleText.escaped).joined(separator: " ")
     }
 }

@@ -132,6 +132,8 @@ struct SecretRemove: ParsableCommand {
 /// Plain text tables.
 enum Table {
     static func render(header: [String], rows: [[String]]) -> String {
+        // Cells may hold what callers chose (role names, provider errors): shown, never obeyed.
+        let rows = rows.map { $0.map(VisibleText.escaped) }
         var widths = header.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
