@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "mlcredd",
             dependencies: [
-                "MLCredDaemon", "MLCredPolicy", "MLCredAPI",
+                "MLCredDaemon", "MLCredPolicy", "MLCredAPI", "MLCredStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -5,9 +5,17 @@ import MLCredStore
 import MLCredVault
 
 extension Broker {
+    /// The most grant names one credentials request may list.
+    static let maximumGrantsPerRequest = 64
+
     /// Mints the role's credentials under the presented token: one lease per grant.
     public func fetchCredentials(authorization: String?, principal: Principal, subject: PolicySubject,
                                  request: CredentialsRequest) async throws -> CredentialsResponse {
+        if let grants = request.grants {
+            guard grants.count <= Self.maximumGrantsPerRequest, grants.allSatisfy(Names.isValidRoleName) else {
+                throw APIError(.invalidName, "invalid grant list: at most \(Self.maximumGrantsPerRequest) names; \(Names.roleNameRequirement)")
+            }
+        }
         let token = try await authenticate(authorization: authorization, principal: principal, action: .credentialIssue)
         let awsMode = try Self.awsMode(request.aws)
         // The decision is taken again: a reload that removed this caller ends its access now.

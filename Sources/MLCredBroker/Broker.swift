@@ -51,6 +51,11 @@ public final class Broker: Sendable {
         PolicyEvaluator.assumableRoles(in: policies.set, subject: subject, environment: environment, phiDaemon: phiDaemon)
     }
 
+    /// Writes the merged records of denial windows that ended (`all`: every window, at shutdown).
+    public func flushMergedDenials(all: Bool = false) async {
+        await vault.flushMergedDenials(all: all)
+    }
+
     func audit(_ event: AuditEvent) async {
         try? await vault.audit(event)
     }
@@ -60,6 +65,12 @@ public final class Broker: Sendable {
     public func issueToken(principal: Principal, subject: PolicySubject, request: TokenRequest,
                            boundStartTime: UInt64?) async throws -> TokenResponse {
         _ = try vault.hashToken("")  // fails early, with the right code, if sealed
+        // Threat: a name of megabytes, audited twice per denial, fills the disk. Names are
+        // checked against their grammar before anything is written.
+        guard Names.isValidRoleName(request.role) else {
+            throw APIError(.invalidName, "invalid role name: \(Names.roleNameRequirement)")
+        }
+        try store.reserve.check(refusing: "new tokens")
         let decision = decide(role: request.role, subject: subject)
         guard decision.allowed, let role = policies.set.roles[request.role] else {
             await audit(AuditEvent(principal: principal, action: .tokenIssue, role: request.role, result: .denied, reason: decision.summary))

@@ -22,7 +22,7 @@ public enum Daemon {
         let databasePath = configuration.stateDirectory + "/" + Store.fileName
         let store: Store
         do {
-            store = try Store(path: databasePath)
+            store = try Store(path: databasePath, reserve: configuration.minimumFree)
         } catch {
             throw StartupError("\(error)")
         }
@@ -108,6 +108,7 @@ public enum Daemon {
         sweeping.cancel()
         logger.notice("shutting down: draining requests in flight")
         await server.shutdown()
+        await broker.flushMergedDenials(all: true)
         logger.notice("stopped")
     }
 

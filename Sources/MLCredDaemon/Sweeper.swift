@@ -90,6 +90,7 @@ public final class Sweeper: Sendable {
                 logger.error("could not revoke a token whose process exited", metadata: ["accessor": "\(accessor)", "error": "\(error)"])
             }
         }
+        await broker.flushMergedDenials()
         let expired = await broker.expireDue(principal: principal)
         if expired > 0 { logger.info("expired tokens", metadata: ["count": "\(expired)"]) }
         // Stop watching tokens that ended another way.

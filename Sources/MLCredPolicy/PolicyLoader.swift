@@ -338,6 +338,9 @@ public enum PolicyLoader {
 
 /// Name rules shared by roles, grants and variables.
 public enum Names {
+    /// What a valid role or grant name looks like, phrased to follow "invalid role name: ".
+    public static let roleNameRequirement = "use 1-128 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+
     public static func isValidRoleName(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         guard let first = bytes.first, bytes.count <= 128, (first >= 97 && first <= 122) || (first >= 48 && first <= 57) else { return false }

@@ -19,11 +19,32 @@ public struct AuditEvent: Sendable {
         self.principal = principal
         principalJSON = principal.json
         self.action = action
-        self.role = role
-        self.grant = grant
+        self.role = role.map { Self.bounded($0, to: Self.maximumNameBytes) }
+        self.grant = grant.map { Self.bounded($0, to: Self.maximumNameBytes) }
         self.result = result
-        self.reason = reason
-        self.accessor = accessor
+        self.reason = reason.map { Self.bounded($0, to: Self.maximumReasonBytes) }
+        self.accessor = accessor.map { Self.bounded($0, to: Self.maximumNameBytes) }
+    }
+
+    /// The longest `reason` kept, in UTF-8 bytes. Threat: free text that carries a caller's
+    /// input (a provider's error about it, a name) makes every record of a flood large.
+    public static let maximumReasonBytes = 1024
+    /// The longest role, grant or accessor kept (names are checked at 128 before they get here).
+    public static let maximumNameBytes = 256
+
+    /// `text` cut at a character boundary to at most `limit` UTF-8 bytes, marked with `…` when cut.
+    static func bounded(_ text: String, to limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        var kept = ""
+        var used = 0
+        let marker = "…"
+        for character in text {
+            let size = character.utf8.count
+            if used + size > limit - marker.utf8.count { break }
+            kept.append(character)
+            used += size
+        }
+        return kept + marker
     }
 }
 
@@ -101,20 +122,29 @@ extension StoreConnection {
         return seq
     }
 
-    /// Chains every record still waiting for a MAC (written while sealed), in order.
-    /// Returns how many were chained. Requires the audit key to be installed.
+    /// Chains up to `limit` of the records still waiting for a MAC (written while sealed), in
+    /// order, with `key` (not necessarily installed yet). Returns how many were chained: fewer than
+    /// `limit` means none is left. Unseal calls it in batches, one transaction each, through a
+    /// cursor: a flood of refusals while sealed costs neither one huge transaction nor memory.
     @discardableResult
-    public func chainPendingAudit() throws -> Int {
-        guard let key = auditKey?.key else { return 0 }
-        guard let firstPending = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM audit WHERE mac IS NULL") else { return 0 }
-        var prev = try String.fetchOne(db, sql: "SELECT mac FROM audit WHERE seq = ?", arguments: [firstPending - 1]) ?? AuditChain.genesis
-        let rows = try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE seq >= ? ORDER BY seq", arguments: [firstPending])
-        for row in rows {
+    public func chainPendingAudit(key explicitKey: SecureBytes? = nil, limit: Int = .max) throws -> Int {
+        guard let key = explicitKey ?? auditKey?.key else { return 0 }
+        guard let firstPending = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(seq) FROM audit WHERE mac IS NULL")) else { return 0 }
+        var prev = try String.fetchOne(db.cachedStatement(sql: "SELECT mac FROM audit WHERE seq = ?"), arguments: [firstPending - 1])
+            ?? AuditChain.genesis
+        let update = try db.cachedStatement(sql: "UPDATE audit SET prev = ?, mac = ? WHERE seq = ?")
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?"),
+                                       arguments: [firstPending, Int64(min(limit, Int(Int64.max)))])
+        var chained = 0
+        var updates: [(String, String, Int64)] = []
+        while let row = try rows.next() {
             let mac = try AuditChain.mac(of: row, prev: prev, key: key)
-            try db.execute(sql: "UPDATE audit SET prev = ?, mac = ? WHERE seq = ?", arguments: [prev, mac, row["seq"] as Int64])
+            updates.append((prev, mac, row["seq"]))
             prev = mac
+            chained += 1
         }
-        return rows.count
+        for (previous, mac, seq) in updates { try update.execute(arguments: [previous, mac, seq]) }
+        return chained
     }
 
     /// Audit records in `seq` order: after `afterSeq`, at or after `since` (epoch seconds), at most

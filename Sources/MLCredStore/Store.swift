@@ -30,9 +30,14 @@ public final class Store: Sendable {
     let writer: StoreWriter
     /// The audit-chain key, present while the vault is unsealed; read and changed only by writer jobs.
     let auditKeyHolder: AuditKeyHolder
+    /// The free-space reserve of the file system the database lives on.
+    public let reserve: FreeSpaceReserve
 
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
-    public init(path: String) throws {
+    /// `reserve` sizes the free space kept for revocations and admin audit (SPEC §3 `--min-free`).
+    public init(path: String, reserve: FreeSpaceReserve.Size = .automatic) throws {
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        self.reserve = FreeSpaceReserve(directory: directory.isEmpty ? "/" : directory, size: reserve)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         // Two readers match the two cores this runs on; each holds its own page cache (RSS).

@@ -108,6 +108,9 @@ extension Vault {
         state = .unsealed(keys)
     }
 
+    /// Records chained per transaction at unseal.
+    static let chainBatch = 1000
+
     /// Unwraps the root key with a passphrase or a key-file key. A wrong one is audited and
     /// answered after a delay that doubles per consecutive failure of the caller's uid.
     public func unseal(passphrase: [UInt8]?, keyFileKey: [UInt8]?, principal: Principal) async throws {
@@ -147,9 +150,18 @@ extension Vault {
         }
         let auditKey = keys.auditChain
         do {
+            // Records written while sealed are chained first, a batch per transaction; the last
+            // few (written meanwhile) with the key's installation, so the chain has no gap.
+            var chainedBefore = 0
+            while true {
+                let count = try await store.write { try $0.chainPendingAudit(key: auditKey, limit: Self.chainBatch) }
+                chainedBefore += count
+                if count < Self.chainBatch { break }
+            }
+            let earlier = chainedBefore
             _ = try await store.write { connection in
                 connection.installAuditKey(auditKey)
-                let chained = try connection.chainPendingAudit()
+                let chained = try connection.chainPendingAudit() + earlier
                 try connection.appendAudit(AuditEvent(
                     principal: principal, action: .vaultUnseal, result: .allowed,
                     reason: (passphrase != nil ? "passphrase" : "key file") + (chained > 0 ? "; chained \(chained) records written while sealed" : "")),

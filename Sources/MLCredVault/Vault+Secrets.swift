@@ -48,6 +48,7 @@ extension Vault {
 
     private func storeSecret(name: String, type: SecretType, phi: Bool, fields: [String: String], key: SecureBytes,
                              action: AuditAction, principal: Principal) async throws -> SecretMetadata {
+        try store.reserve.check(refusing: "new secrets")
         var plaintext = try APIJSON.encode(fields)
         defer { Sodium.wipe(&plaintext) }
         let sealedPlaintext = plaintext

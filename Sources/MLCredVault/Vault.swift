@@ -56,6 +56,8 @@ public actor Vault {
     }
 
     let store: Store
+    /// Merges a uid's denials past its allowance (SPEC §3).
+    nonisolated let denials = DenialLimiter()
     /// The settings this daemon was started with.
     nonisolated public let settings: Settings
     let kdfParameters: PasswordKDFParameters
@@ -119,8 +121,26 @@ public actor Vault {
     }
 
     /// Writes one audit record on its own (denials, failures), in whatever state the vault is.
-    public func audit(_ event: AuditEvent) async throws {
-        _ = try await store.write { try $0.appendAudit(event, time: WallClock.now()) }
+    /// Denials go through the per-uid limiter first (`DenialLimiter`): past its allowance they are
+    /// counted into one merged record instead.
+    public nonisolated func audit(_ event: AuditEvent) async throws {
+        let now = WallClock.now()
+        let events = event.result == .denied ? denials.admit(event, now: now, mergeAll: store.reserve.isBelow) : [event]
+        guard !events.isEmpty else { return }
+        _ = try await store.write { connection in
+            for event in events { try connection.appendAudit(event, time: now) }
+        }
+    }
+
+    /// Writes the merged record of every denial window that has ended (`all`: every window, at
+    /// shutdown). The sweeper calls it every second.
+    public nonisolated func flushMergedDenials(all: Bool = false) async {
+        let now = WallClock.now()
+        let events = denials.drain(now: now, all: all)
+        guard !events.isEmpty else { return }
+        _ = try? await store.write { connection in
+            for event in events { try connection.appendAudit(event, time: now) }
+        }
     }
 
     /// Maps errors from lower layers onto vault errors with caller-safe messages.

@@ -4,6 +4,7 @@ import Logging
 import MLCredAPI
 import MLCredDaemon
 import MLCredPolicy
+import MLCredStore
 
 /// `mlcredd`: argument parsing and wiring; the daemon itself lives in MLCredDaemon.
 @main
@@ -51,6 +52,10 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
     @Option(help: "How long tokens and leases that ended are kept before they are deleted, e.g. 7d or 12h (the audit log keeps their history).")
     var retention: String = "7d"
 
+    @Option(help: ArgumentHelp("Free space kept on the state file system: below it new tokens and secrets get 507 store_full, while revocations, renewals and admin audit still write. A size (64M, 1G, 0 = off) or 'auto'.",
+                               discussion: "auto: the smaller of 64 MiB and 5% of the file system."))
+    var minFree: String = "auto"
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown --log-level '\(logLevel)'")
@@ -60,6 +65,9 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
         }
         guard PolicyDuration.parse(retention) != nil else {
             throw ValidationError("--retention must be a duration such as 7d, 12h or 30m")
+        }
+        guard FreeSpaceReserve.parse(minFree) != nil else {
+            throw ValidationError("--min-free must be a size such as 64M, 1G or 0, or 'auto'")
         }
         guard !environment.isEmpty, environment.utf8.allSatisfy({ $0 == 45 || $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) }) else {
             throw ValidationError("--environment must be lower-case letters, digits, '-' or '_'")
@@ -102,7 +110,8 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
             stateDirectory: stateDir ?? state, socketPath: socket ?? socketPath, policiesDirectory: policies ?? policyDir,
             environment: environment, phi: phi, adminGroup: adminGroup, unsealKeyFile: unsealKeyFile,
             socketMode: mode_t(UInt32(socketMode, radix: 8) ?? 0o660),
-            retentionSeconds: Double(PolicyDuration.parse(retention) ?? Int(Sweeper.defaultRetentionSeconds)))
+            retentionSeconds: Double(PolicyDuration.parse(retention) ?? Int(Sweeper.defaultRetentionSeconds)),
+            minimumFree: FreeSpaceReserve.parse(minFree) ?? .automatic)
     }
 }
 

@@ -133,6 +133,51 @@ final class VaultTests: XCTestCase {
         XCTAssertFalse(state.sealed)
     }
 
+    /// Issue 13 finding 2: a flood written while sealed is chained at unseal in batches, and the
+    /// chain verifies across the batch boundaries.
+    func testUnsealChainsRecordsWrittenWhileSealedInBatches() async throws {
+        var (vault, store) = try await openVault()
+        try await vault.initialize(passphrase: passphrase, keyFileKey: nil, principal: admin)
+        (vault, store) = try await openVault()
+        let pending = Vault.chainBatch * 2 + 17
+        let user = Principal(uid: 1000, gid: 1000, user: "u", pid: 2, groups: [], unit: nil)
+        _ = try await store.write { connection in
+            for index in 0..<pending {
+                try connection.appendAudit(AuditEvent(principal: user, action: .secretList, result: .denied, reason: "not an admin \(index)"),
+                                           time: 1_700_000_000)
+            }
+        }
+        try await vault.unseal(passphrase: passphrase, keyFileKey: nil, principal: admin)
+        let verified = try await vault.verifyAudit()
+        XCTAssertTrue(verified.ok, "\(String(describing: verified.firstBroken))")
+        XCTAssertEqual(verified.checked, Int64(pending + 2))
+        let last = try await vault.auditRecords(afterSeq: nil, since: nil, limit: 1)
+        XCTAssertEqual(last.first?.reason, "passphrase; chained \(pending) records written while sealed")
+    }
+
+    /// SPEC §3: a uid's denials beyond 10 in 10 s are merged; other uids keep their own allowance.
+    func testDenialsBeyondTheAllowanceAreMergedPerUid() {
+        let limiter = DenialLimiter()
+        func denial(_ uid: UInt32) -> AuditEvent {
+            AuditEvent(principal: Principal(uid: uid, gid: uid, user: "u\(uid)", pid: 1, groups: [], unit: nil),
+                       action: .tokenIssue, role: "r", result: .denied, reason: "no role named 'r'")
+        }
+        var written = 0
+        for _ in 0..<25 { written += limiter.admit(denial(1000), now: 100, mergeAll: false).count }
+        XCTAssertEqual(written, 10)
+        XCTAssertEqual(limiter.admit(denial(1001), now: 101, mergeAll: false).count, 1)
+        XCTAssertTrue(limiter.drain(now: 105).isEmpty, "no window has ended yet")
+        // The next denial after the window first writes the summary of the one that ended.
+        let next = limiter.admit(denial(1000), now: 110.5, mergeAll: false)
+        XCTAssertEqual(next.count, 2)
+        XCTAssertEqual(next.first?.reason, "15 more denials from uid 1000 in 10 s (last: issuing a token: no role named 'r')")
+        // Below the free-space reserve every denial is merged; shutdown drains every window.
+        XCTAssertTrue(limiter.admit(denial(1002), now: 111, mergeAll: true).isEmpty)
+        let drained = limiter.drain(now: 111, all: true)
+        XCTAssertEqual(drained.count, 1)
+        XCTAssertEqual(drained.first?.principal.uid, 1002)
+    }
+
     func testTimestampsRoundTrip() {
         let text = Timestamp.format(epochSeconds: 1_795_000_000.25)
         XCTAssertEqual(text, "2026-11-18T11:06:40.250Z")

@@ -1,4 +1,5 @@
 import Glibc
+import MLCredStore
 
 /// Everything `mlcredd` needs to run, resolved from its flags.
 public struct DaemonConfiguration: Sendable {
@@ -12,9 +13,12 @@ public struct DaemonConfiguration: Sendable {
     public var socketMode: mode_t
     /// How long ended tokens and leases are kept before the sweeper deletes them.
     public var retentionSeconds: Double
+    /// The free-space reserve (`--min-free`).
+    public var minimumFree: FreeSpaceReserve.Size
 
     public init(stateDirectory: String, socketPath: String, policiesDirectory: String, environment: String, phi: Bool,
-                adminGroup: String, unsealKeyFile: String?, socketMode: mode_t, retentionSeconds: Double = Sweeper.defaultRetentionSeconds) {
+                adminGroup: String, unsealKeyFile: String?, socketMode: mode_t, retentionSeconds: Double = Sweeper.defaultRetentionSeconds,
+                minimumFree: FreeSpaceReserve.Size = .automatic) {
         self.stateDirectory = stateDirectory
         self.socketPath = socketPath
         self.policiesDirectory = policiesDirectory
@@ -24,5 +28,6 @@ public struct DaemonConfiguration: Sendable {
         self.unsealKeyFile = unsealKeyFile
         self.socketMode = socketMode
         self.retentionSeconds = retentionSeconds
+        self.minimumFree = minimumFree
     }
 }

@@ -40,6 +40,11 @@ public final class Router: Sendable {
     func handle(_ request: HTTPRequest, route: Route, parameter: String?, peer: PeerIdentity) async -> HTTPResponse {
         let response: HTTPResponse
         do {
+            // Names in the path (secrets, accessors, lease ids) follow their grammar before
+            // anything, a refusal's audit record included, sees them.
+            if let parameter, !ResourceName.isValid(parameter) {
+                throw APIError(.invalidName, "invalid name in the path: \(ResourceName.requirement)")
+            }
             if let action = route.adminAction { try await requireAdmin(peer, action: action) }
             response = try await dispatch(route, parameter: parameter ?? "", request, peer: peer)
         } catch let error as APIError {

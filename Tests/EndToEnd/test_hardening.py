@@ -1,0 +1,192 @@
+"""Issue 13 (hardening): what a hostile local user or a careless admin could do with names,
+floods and a full disk. Each test performs the attack for real, as a second user where the attack
+is one, and fails if it works."""
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import NONADMIN_USER, as_user, is_root, role_toml, wait_for
+
+needs_root = pytest.mark.skipif(not is_root(), reason="needs root: creates users, mounts a tmpfs")
+
+# A client for floods, run as a test user with Debian's own Python (test users cannot read /root).
+FLOOD = r"""
+import json, socket, sys
+path, count, role_length = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+statuses = {}
+for i in range(count):
+    body = json.dumps({"role": ("r%d-" % i + "x" * role_length)[:max(role_length, 4)]}).encode()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall(b"POST /v1/tokens HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    status = data.split(b" ", 2)[1].decode()
+    statuses[status] = statuses.get(status, 0) + 1
+print(json.dumps(statuses))
+"""
+
+
+def flood(d, user, count, role_length):
+    """`count` token requests for roles that do not exist, as `user`; returns {status: count}."""
+    out = subprocess.run(as_user(user) + ["/usr/bin/python3", "-c", FLOOD, d.socket, str(count), str(role_length)],
+                         capture_output=True, timeout=120, check=True)
+    return json.loads(out.stdout)
+
+
+@needs_root
+def test_a_huge_role_name_is_refused_before_anything_is_audited(daemon, users):
+    before = daemon.audit(limit=1000)
+    status, body = daemon.http("POST", "/v1/tokens", {"role": "A" * 65_000}, user=NONADMIN_USER)
+    assert status == 400 and body["error"]["reason"] == "invalid_name", body
+    assert "65000" not in json.dumps(body) and "AAAA" not in json.dumps(body)
+    # Control characters are outside the grammar too: nothing reaches the audit log.
+    status, body = daemon.http("POST", "/v1/tokens", {"role": "train\n2026 allowed vault.unseal"}, user=NONADMIN_USER)
+    assert status == 400 and body["error"]["reason"] == "invalid_name", body
+    after = daemon.audit(limit=1000)
+    assert len(after) == len(before), after[len(before):]
+    # The same for grant names in a credentials request and names in a path.
+    status, body = daemon.http("POST", "/v1/credentials", {"grants": ["g" * 200]}, token="mlc_x", user=NONADMIN_USER)
+    assert status == 400 and body["error"]["reason"] == "invalid_name", body
+    status, body = daemon.http("DELETE", "/v1/secrets/" + "s" * 300, user=NONADMIN_USER)
+    assert status == 400 and body["error"]["reason"] == "invalid_name", body
+    assert len(daemon.audit(limit=1000)) == len(before)
+
+
+@needs_root
+def test_a_denial_flood_is_merged_into_one_record_per_uid_and_window(daemon, users):
+    """SPEC §3: beyond the first 10 denials of a uid in 10 s, one merged record counts the rest.
+    The flood of 300 maximal-length names leaves kilobytes in the log."""
+    uid = int(subprocess.run(["id", "-u", NONADMIN_USER], capture_output=True, text=True, check=True).stdout)
+    seq_before = daemon.audit(limit=1)[-1]["seq"]
+    statuses = flood(daemon, NONADMIN_USER, 300, 128)
+    assert statuses == {"403": 300}, statuses
+    # The merged record is written when the window ends, or at shutdown: stop, restart, read.
+    daemon.stop()
+    daemon.start()
+    records = [r for r in daemon.audit(limit=1000) if r["seq"] > seq_before and r["principal"]["uid"] == uid]
+    denials = [r for r in records if r["result"] == "denied"]
+    merged = [r for r in denials if "more denials" in (r["reason"] or "")]
+    assert len(merged) >= 1, denials
+    counted = sum(int(r["reason"].split(" ", 1)[0]) for r in merged)
+    assert len(denials) - len(merged) + counted == 300, [r["reason"] for r in denials]
+    assert len(denials) - len(merged) <= 10 * (1 + len(merged)), len(denials)
+    assert f"from uid {uid} in 10 s" in merged[0]["reason"]
+    # What the flood left in the log: kilobytes, where 300 records of it would be ~150 KB.
+    assert sum(len(json.dumps(r)) for r in records) < 12_000
+    daemon.unseal()
+    assert daemon.cli("audit", "verify", check=0)
+
+
+@needs_root
+def test_refusals_written_while_sealed_are_chained_at_unseal(daemon, users):
+    """Records written while sealed carry no MAC until unseal chains them (in batches)."""
+    daemon.cli("vault", "seal", check=0)
+    for _ in range(3):
+        status, body = daemon.http("GET", "/v1/secrets", user=NONADMIN_USER)
+        assert status == 403, body
+    unsealed = daemon.unseal()
+    assert unsealed.returncode == 0, unsealed.err
+    assert "chained" in daemon.audit(limit=1)[-1]["reason"]
+    daemon.cli("audit", "verify", check=0)
+
+
+@pytest.fixture
+def small_tmpfs():
+    """A 24 MiB tmpfs, unmounted at the end."""
+    path = tempfile.mkdtemp(prefix="mlcred-tmpfs-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0755", "tmpfs", path], check=True)
+    yield path
+    subprocess.run(["umount", "-l", path], check=False)
+    os.rmdir(path)
+
+
+def fill(path, leave_bytes):
+    """Writes a filler file in `path` until about `leave_bytes` remain free; returns its path."""
+    filler = os.path.join(path, "filler")
+    info = os.statvfs(path)
+    free = info.f_bavail * info.f_frsize
+    with open(filler, "ab") as f:
+        remaining = max(free - leave_bytes, 0)
+        chunk = b"\0" * (1 << 20)
+        while remaining > 0:
+            f.write(chunk[:min(remaining, len(chunk))])
+            remaining -= min(remaining, len(chunk))
+    return filler
+
+
+@needs_root
+def test_below_the_free_space_reserve_new_tokens_are_refused_and_revocations_still_work(daemon_factory, small_tmpfs):
+    d = daemon_factory()
+    d.state_dir = os.path.join(small_tmpfs, "state")
+    policies = os.path.join(d.root, "policies")
+    os.makedirs(policies)
+    with open(os.path.join(policies, "work.toml"), "w") as f:
+        f.write(role_toml("work", ["uid:0"]))
+    d.start(extra=["--policies", policies, "--min-free", "8M"])
+    d.init()
+    held = d.cli("token", "--role", "work", check=0).out.strip()
+    filler = fill(small_tmpfs, 4 << 20)
+
+    # The daemon looks at the file system at most every 200 ms.
+    refused = wait_for(lambda: (lambda r: r if r.returncode != 0 else None)(d.cli("token", "--role", "work")), 3, "a refusal")
+    assert refused.returncode == 1, refused.err
+    assert "free-space reserve" in refused.err and "MiB free" in refused.err, refused.err
+    status, body = d.http("POST", "/v1/tokens", {"role": "work"})
+    assert status == 507 and body["error"] == {**body["error"], "code": "store_full", "reason": "store_full"}, body
+    put = d.cli("secret", "put", "s1", "--type", "static", input='{"v": "x"}')
+    assert put.returncode == 1 and "free-space reserve" in put.err, put.err
+    # What must still happen does: renewal, revocation, seal, the audit of admin actions.
+    status, _ = d.http("POST", "/v1/tokens/renew", {}, token=held)
+    assert status == 200
+    status, _ = d.http("POST", "/v1/tokens/revoke", {}, token=held)
+    assert status == 200
+    d.cli("vault", "seal", check=0)
+    d.unseal()
+    assert d.audit(limit=1)[-1]["action"] == "vault.unseal"
+
+    # The reserve lifts by itself when space returns.
+    os.remove(filler)
+    wait_for(lambda: d.cli("token", "--role", "work").returncode == 0, 5, "token issue once space returned")
+    d.cli("audit", "verify", check=0)
+
+
+@needs_root
+def test_a_truly_full_disk_fails_requests_cleanly_and_loses_nothing_acknowledged(daemon_factory, small_tmpfs):
+    """With the reserve off, the file system fills up for real: writes fail with an error answer,
+    the daemon keeps serving, and after space returns everything acknowledged is there."""
+    d = daemon_factory()
+    d.state_dir = os.path.join(small_tmpfs, "state")
+    policies = os.path.join(d.root, "policies")
+    os.makedirs(policies)
+    with open(os.path.join(policies, "work.toml"), "w") as f:
+        f.write(role_toml("work", ["uid:0"]))
+    d.start(extra=["--policies", policies, "--min-free", "0"])
+    d.init()
+    acknowledged = [d.cli("token", "--role", "work", check=0).out.strip() for _ in range(3)]
+    filler = fill(small_tmpfs, 0)
+    failures = 0
+    for _ in range(30):
+        result = d.cli("token", "--role", "work")
+        if result.returncode == 0:
+            acknowledged.append(result.out.strip())
+        else:
+            failures += 1
+            assert result.returncode == 1 and "mlcred: error:" in result.err, result.err
+    assert failures > 0, "the file system never filled up"
+    assert json.loads(d.cli("status", "--json", check=0).out)["sealed"] is False
+    os.remove(filler)
+    d.stop()
+    d.start()
+    d.unseal()
+    live = {t["accessor"] for t in d.tokens()}
+    assert len(live) == len(acknowledged)
+    d.cli("audit", "verify", check=0)
