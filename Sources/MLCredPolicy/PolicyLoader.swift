@@ -20,104 +20,47 @@ public enum PolicyLoader {
     /// Loads `directory`. Throws `PolicyLoadError` with every diagnostic if anything is wrong.
     /// With `trustedOwners` (what the daemon passes), every directory and file must belong to one
     /// of those uids and be writable by nobody else, as sshd's StrictModes.
-    public static func load(directory: String, trustedOwners: Set<UInt32>? = nil) throws -> PolicySet {
-        var diagnostics: [PolicyDiagnostic] = []
-        let files = try policyFiles(in: directory)
-        if let trustedOwners {
-            diagnostics += ownershipProblems(directory: directory, files: files, trustedOwners: trustedOwners)
-        }
+    /// `judgeModes` (what `policy validate` passes) refuses group- or other-writable files as the
+    /// daemon would, without judging owners (a reviewer's checkout is the reviewer's).
+    public static func load(directory: String, trustedOwners: Set<UInt32>? = nil, judgeModes: Bool = false) throws -> PolicySet {
+        let policyDirectory = PolicyDirectory(path: directory, trustedOwners: trustedOwners, judgeModes: judgeModes)
+        var (files, diagnostics) = try policyDirectory.roleFiles()
         var roles: [Role] = []
+        var sources: [(file: String, source: String)] = []
         var digestInput: [UInt8] = []
         for file in files {
-            guard let source = readFile(directory + "/" + file) else {
-                diagnostics.append(PolicyDiagnostic(file: file, line: 1, message: "cannot read the file"))
+            let source: String
+            switch policyDirectory.read(file) {
+            case .success(let text):
+                source = text
+            case .failure(let refusal):
+                diagnostics.append(PolicyDiagnostic(file: file, line: 1, message: refusal.message))
                 continue
             }
+            sources.append((file, source))
             digestInput += Array(file.utf8) + [0] + Array(source.utf8) + [0]
-            let (role, problems) = parseRole(source: source, file: file, directory: directory)
+            let (role, problems) = parseRole(source: source, file: file, directory: policyDirectory)
             diagnostics += problems
             if let role { roles.append(role) }
         }
-        diagnostics += duplicateNames(roles, files: files, directory: directory)
+        diagnostics += duplicateNames(sources)
         guard diagnostics.isEmpty else { throw PolicyLoadError(diagnostics: diagnostics.sorted()) }
         var byName: [String: Role] = [:]
         for role in roles { byName[role.name] = role }
         return PolicySet(roles: byName, digest: Digest.fnv1a64Hex(digestInput))
     }
 
-    /// Threat: a policy file someone else can write is a way to grant oneself any role.
-    static func ownershipProblems(directory: String, files: [String], trustedOwners: Set<UInt32>) -> [PolicyDiagnostic] {
-        var out: [PolicyDiagnostic] = []
-        var directories: Set<String> = [""]
-        for file in files {
-            var parent = file
-            while let slash = parent.lastIndex(of: "/") {
-                parent = String(parent[..<slash])
-                directories.insert(parent)
-            }
-        }
-        for relative in directories.sorted() + files {
-            var info = stat()
-            let path = relative.isEmpty ? directory : directory + "/" + relative
-            guard stat(path, &info) == 0 else { continue }
-            let name = relative.isEmpty ? directory : relative
-            if !trustedOwners.contains(info.st_uid) {
-                out.append(PolicyDiagnostic(file: name, line: 1, message: "refused: owned by uid \(info.st_uid); policy files must belong to root or the daemon's user"))
-            } else if info.st_mode & 0o022 != 0 {
-                out.append(PolicyDiagnostic(file: name, line: 1, message: "refused: writable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod go-w"))
-            }
-        }
-        return out
-    }
-
-    /// Relative paths of the role files, sorted.
-    static func policyFiles(in directory: String) throws -> [String] {
-        var out: [String] = []
-        func walk(_ relative: String) throws {
-            let path = relative.isEmpty ? directory : directory + "/" + relative
-            guard let dir = opendir(path) else {
-                throw PolicyLoadError(diagnostics: [PolicyDiagnostic(file: relative.isEmpty ? directory : relative, line: 0,
-                                                                     message: "cannot read the directory: \(String(cString: strerror(errno)))")])
-            }
-            defer { closedir(dir) }
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if name.hasPrefix(".") { continue }
-                let child = relative.isEmpty ? name : relative + "/" + name
-                var info = stat()
-                guard stat(directory + "/" + child, &info) == 0 else { continue }
-                if (info.st_mode & S_IFMT) == S_IFDIR {
-                    if relative.isEmpty && name == "tests" { continue }
-                    try walk(child)
-                } else if name.hasSuffix(".toml") {
-                    out.append(child)
-                }
-            }
-        }
-        try walk("")
-        return out.sorted()
-    }
-
+    /// A file read whole by path (policy test cases, which grant nothing): at most 1 MiB of UTF-8,
+    /// opened without blocking on a FIFO and only if it is a regular file.
     static func readFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0 { return nil }
-            if n == 0 { break }
-            data += chunk.prefix(n)
-            if data.count > 1 << 20 { return nil }
-        }
-        return String(validating: data, as: UTF8.self)
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        return try? PolicyDirectory(path: directory.isEmpty ? "/" : directory).read(name).get()
     }
 
     /// Parses and validates one role file.
-    static func parseRole(source: String, file: String, directory: String) -> (Role?, [PolicyDiagnostic]) {
+    static func parseRole(source: String, file: String, directory: PolicyDirectory) -> (Role?, [PolicyDiagnostic]) {
         var problems: [PolicyDiagnostic] = []
         let table: TOMLTable
         do {
@@ -207,12 +150,15 @@ public enum PolicyLoader {
                 }
             }
         }
+        for conflict in GrantVariables.conflicts(in: grants) {
+            problem(conflict.grant.line, "grants '\(conflict.other)' and '\(conflict.grant.name)' both set \(conflict.variable): give one an env table naming other variables")
+        }
         guard problems.isEmpty else { return (nil, problems) }
         return (Role(name: name, description: description, phi: phi, environments: environments, principals: principals,
                      ttlSeconds: ttl, maxTTLSeconds: maxTTL, grants: grants, file: file), [])
     }
 
-    static func parseGrant(_ table: TOMLTable, position: Int, index: SourceIndex, directory: String,
+    static func parseGrant(_ table: TOMLTable, position: Int, index: SourceIndex, directory: PolicyDirectory,
                            problem: (Int, String) -> Void) -> Grant? {
         let header = index.line(ofGrant: position)
         func line(_ key: String) -> Int { index.line(ofGrant: position, key: key) }
@@ -295,7 +241,8 @@ public enum PolicyLoader {
     static func policyValue(_ value: TOMLValueConvertible) -> PolicyValue? {
         if let text = value.string { return .string(text) }
         if let number = value.int { return .integer(number) }
-        if let number = value.double { return .double(number) }
+        // JSON has no inf or nan: such a claim would pass here and fail at every mint.
+        if let number = value.double { return number.isFinite ? .double(number) : nil }
         if let flag = value.bool { return .bool(flag) }
         if let array = value.array {
             var out: [PolicyValue] = []
@@ -317,12 +264,11 @@ public enum PolicyLoader {
     }
 
     /// Every file whose role name another file also uses, reported in each of them.
-    static func duplicateNames(_ roles: [Role], files: [String], directory: String) -> [PolicyDiagnostic] {
-        // Names of files that failed validation still count: read them again cheaply.
+    static func duplicateNames(_ sources: [(file: String, source: String)]) -> [PolicyDiagnostic] {
+        // Names of files that failed validation still count.
         var byName: [String: [(file: String, line: Int)]] = [:]
-        for file in files {
-            guard let source = readFile(directory + "/" + file), let table = try? TOMLTable(string: source),
-                  let name = table["name"]?.string else { continue }
+        for (file, source) in sources {
+            guard let table = try? TOMLTable(string: source), let name = table["name"]?.string else { continue }
             byName[name, default: []].append((file, SourceIndex(source: source).line(ofTopLevel: "name")))
         }
         var out: [PolicyDiagnostic] = []

@@ -10,7 +10,7 @@ import Synchronization
 public struct JWTProvider: CredentialProvider {
     public let grantTypes: [GrantType] = [.jwt]
     /// Default variable holding the JWT.
-    public static let defaultVariable = "MLCRED_JWT"
+    public static let defaultVariable = GrantVariables.jwtDefault
     private let keys = SigningKeys()
 
     public init() {}

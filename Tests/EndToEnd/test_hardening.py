@@ -190,3 +190,84 @@ def test_a_truly_full_disk_fails_requests_cleanly_and_loses_nothing_acknowledged
     live = {t["accessor"] for t in d.tokens()}
     assert len(live) == len(acknowledged)
     d.cli("audit", "verify", check=0)
+
+
+# Finding 8 and 10: the policy loader trusts nothing outside the directory it was given.
+
+def attacker_dir(workdir, user):
+    """A directory `user` owns and writes (where a careless admin's symlink points)."""
+    path = tempfile.mkdtemp(prefix="attacker-", dir=workdir)
+    os.chmod(path, 0o755)
+    subprocess.run(["chown", user, path], check=True)
+    return path
+
+
+def write_as(user, path, text):
+    subprocess.run(as_user(user) + ["/bin/sh", "-c", 'cat > "$1"', "sh", path], input=text.encode(), check=True)
+
+
+@needs_root
+def test_a_symlink_into_a_user_writable_directory_never_loads_the_users_role(broker_factory, users, workdir):
+    d = broker_factory({"ok.toml": role_toml("ok", ["uid:0"])})
+    evil = attacker_dir(workdir, NONADMIN_USER)
+    # A root-owned file at first: the old loader's stat() passed it, then open() read the flip.
+    target = os.path.join(evil, "train.toml")
+    with open(target, "w") as f:
+        f.write(role_toml("train", ["uid:0"]))
+    os.chmod(target, 0o644)
+    os.symlink(target, os.path.join(d.policies, "train.toml"))
+    reload = d.cli("policy", "reload")
+    assert reload.returncode == 1, reload.out
+    assert "train.toml:1: refused: a symbolic link" in reload.err, reload.err
+    # The user swaps in his own role; reload after reload, it never loads.
+    os.remove(target)
+    write_as(NONADMIN_USER, target, role_toml("train", [f"user:{NONADMIN_USER}"]))
+    for _ in range(3):
+        assert d.cli("policy", "reload").returncode == 1
+    assert d.cli("token", "--role", "train", user=NONADMIN_USER).returncode == 3
+    assert "train" not in json.loads(d.cli("policy", "list", "--json", check=0).out).get("roles", {})
+
+
+@needs_root
+def test_a_symlinked_directory_or_session_policy_file_is_refused(broker_factory, users, workdir):
+    evil = attacker_dir(workdir, NONADMIN_USER)
+    write_as(NONADMIN_USER, os.path.join(evil, "open.json"), '{"Version": "2012-10-17", "Statement": []}')
+    d = broker_factory({"ok.toml": role_toml("ok", ["uid:0"])})
+    os.symlink(evil, os.path.join(d.policies, "aws"))
+    grant = {"secret": "aws-dev", "type": "aws-assume-role", "role_arn": "arn:aws:iam::123456789012:role/x",
+             "session_policy_file": "aws/open.json"}
+    with open(os.path.join(d.policies, "s3.toml"), "w") as f:
+        f.write(role_toml("s3", ["uid:0"], grant))
+    reload = d.cli("policy", "reload")
+    assert reload.returncode == 1
+    assert "aws:1: refused: a symbolic link" in reload.err, reload.err
+    assert "session_policy_file 'aws/open.json' refused: a symbolic link" in reload.err, reload.err
+    # Offline validation says the same: "valid" means the daemon loads it.
+    offline = d.cli("policy", "validate", d.policies)
+    assert offline.returncode == 1 and "refused: a symbolic link" in offline.err, offline.err
+
+
+@needs_root
+def test_a_fifo_named_toml_is_refused_and_does_not_hang_reload(broker_factory):
+    d = broker_factory({"ok.toml": role_toml("ok", ["uid:0"])})
+    os.mkfifo(os.path.join(d.policies, "stuck.toml"), 0o644)
+    reload = d.cli("policy", "reload", timeout=10)
+    assert reload.returncode == 1
+    assert "stuck.toml:1: refused: not a regular file" in reload.err, reload.err
+    offline = d.cli("policy", "validate", d.policies, timeout=10)
+    assert offline.returncode == 1 and "not a regular file" in offline.err
+    assert d.cli("token", "--role", "ok").returncode == 0, "the last good set stays in force"
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_non_finite_jwt_claims_fail_validation_not_minting(bins, workdir, value):
+    directory = tempfile.mkdtemp(prefix="p-", dir=workdir)
+    os.chmod(directory, 0o755)
+    with open(os.path.join(directory, "t.toml"), "w") as f:
+        f.write(role_toml("t", ["uid:0"], {"secret": "tracking", "type": "jwt", "audience": "a"}).replace(
+            'audience = "a"', f'audience = "a"\nclaims = {{ score = {value} }}'))
+    os.chmod(os.path.join(directory, "t.toml"), 0o644)
+    from conftest import run_mlcred
+    result = run_mlcred(bins, "policy", "validate", directory)
+    assert result.returncode == 1
+    assert "claim 'score' has a value JSON cannot hold" in result.err, result.err

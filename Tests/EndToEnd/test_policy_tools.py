@@ -18,6 +18,8 @@ GOOD = {
                'role_arn = "arn:aws:iam::123456789012:role/read"\nsession_policy_file = "aws/read.json"\n',
 }
 
+PG_CREATE = 'create = ["CREATE ROLE \\"{{name}}\\" LOGIN PASSWORD \'{{password}}\' VALID UNTIL \'{{expiration}}\'"]\n'
+
 BROKEN = {
     "01-unknown-key.toml": ('name = "a"\nprincipals = ["uid:0"]\ncolour = "blue"\n', "01-unknown-key.toml:3: unknown key 'colour'"),
     "02-duration.toml": ('name = "b"\nprincipals = ["uid:0"]\nmax_ttl = "soon"\n', "02-duration.toml:3: bad duration for 'max_ttl'"),
@@ -34,6 +36,13 @@ BROKEN = {
     "11-syntax.toml": ('name = "k"\nprincipals = ["uid:0"\n', "11-syntax.toml:2:"),
     "12-reserved-claim.toml": ('name = "l"\nprincipals = ["uid:0"]\n[[grant]]\nsecret = "s"\ntype = "jwt"\naudience = "x"\nclaims = { exp = 1 }\n',
                                "12-reserved-claim.toml:7: claim 'exp' is set by mlcred"),
+    # Two grants setting one variable: refused at load, not first at `run` (issue 16 item 4).
+    "13-same-variable.toml": ('name = "m"\nprincipals = ["uid:0"]\n[[grant]]\nsecret = "t1"\ntype = "jwt"\naudience = "x"\n'
+                              '[[grant]]\nsecret = "t2"\ntype = "jwt"\naudience = "y"\n',
+                              "13-same-variable.toml:7: grants 't1' and 't2' both set MLCRED_JWT"),
+    "14-same-pg.toml": ('name = "n"\nprincipals = ["uid:0"]\n[[grant]]\nsecret = "db1"\ntype = "postgres-role"\n' + PG_CREATE +
+                        '[[grant]]\nsecret = "db2"\ntype = "postgres-role"\n' + PG_CREATE + 'env = { DB2_PASSWORD = "password", PGHOST = "host" }\n',
+                        "14-same-pg.toml:7: grants 'db1' and 'db2' both set PGHOST"),
 }
 
 
@@ -194,6 +203,24 @@ def test_the_daemon_refuses_policy_files_others_can_write_or_own(daemon_factory,
     d.start(extra=["--policies", directory])
     loads = [r for r in d.audit() if r["action"] == "policy.load"]
     assert loads and "digest" in loads[-1]["reason"] and "loaded 5 roles" in loads[-1]["reason"]
+
+
+def test_validate_judges_file_modes_as_the_daemon_does_but_not_owners(bins, workdir, users):
+    """Issue 16 item 4: "valid" means the daemon loads it. Group or other write bits fail
+    validation offline; an owner other than root (a reviewer's checkout) does not."""
+    root = os.path.join(workdir, "modes")
+    os.makedirs(root, exist_ok=True)
+    directory = write_policies(root, {"train.toml": GOOD["train.toml"]})
+    subprocess.run(["chown", "-R", users["nonadmin"], directory], check=True)
+    assert mlcred(bins, "policy", "validate", directory).returncode == 0
+    os.chmod(os.path.join(directory, "train.toml"), 0o664)
+    result = mlcred(bins, "policy", "validate", directory)
+    assert result.returncode == 1
+    assert "train.toml:1: refused: writable by group or others (mode 664); run chmod go-w" in result.err, result.err
+    os.chmod(os.path.join(directory, "train.toml"), 0o644)
+    os.chmod(directory, 0o775)
+    result = mlcred(bins, "policy", "validate", directory)
+    assert result.returncode == 1 and "refused: writable by group or others (mode 775)" in result.err, result.err
 
 
 def test_a_policy_test_naming_a_missing_role_is_an_error(bins, workdir):

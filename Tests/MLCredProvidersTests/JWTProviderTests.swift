@@ -26,7 +26,7 @@ final class JWTProviderTests: XCTestCase {
             secret = "tracking"
             type = "jwt"
             audience = "mlflow"
-            """, file: "train.toml", directory: "/nonexistent")
+            """, file: "train.toml", directory: PolicyDirectory(path: "/nonexistent"))
         let loaded = try XCTUnwrap(role, "\(problems)")
         return IssuanceContext(role: loaded, grant: loaded.grants[0], subject: "alice", accessor: "acc", now: 1_800_000_000,
                                expiresAt: 1_800_003_600)

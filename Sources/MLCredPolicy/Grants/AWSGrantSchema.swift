@@ -53,15 +53,14 @@ enum AWSGrantSchema: GrantSchema {
         }
         if let fileValue = table["session_policy_file"] {
             if let relative = fileValue.string, !relative.hasPrefix("/"), !relative.split(separator: "/").contains("..") {
-                if let text = PolicyLoader.readFile(context.directory + "/" + relative) {
-                    if JSONCheck.isObject(text) {
-                        grant.sessionPolicyFile = relative
-                        grant.sessionPolicy = sessionPolicy(text, key: "session_policy_file", context: &context)
-                    } else {
-                        context.fail(context.line("session_policy_file"), "session_policy_file '\(relative)' is not a JSON IAM policy document")
-                    }
-                } else {
-                    context.fail(context.line("session_policy_file"), "session_policy_file '\(relative)' does not exist or cannot be read")
+                switch context.directory.read(relative) {
+                case .success(let text) where JSONCheck.isObject(text):
+                    grant.sessionPolicyFile = relative
+                    grant.sessionPolicy = sessionPolicy(text, key: "session_policy_file", context: &context)
+                case .success:
+                    context.fail(context.line("session_policy_file"), "session_policy_file '\(relative)' is not a JSON IAM policy document")
+                case .failure(let refusal):
+                    context.fail(context.line("session_policy_file"), "session_policy_file '\(relative)' \(refusal.message)")
                 }
             } else {
                 context.fail(context.line("session_policy_file"), "'session_policy_file' must be a path inside the policy directory")

@@ -28,10 +28,10 @@ struct GrantContext {
     let index: SourceIndex
     let position: Int
     /// The policy directory (session policy files are read relative to it).
-    let directory: String
+    let directory: PolicyDirectory
     private(set) var problems: [(line: Int, message: String)] = []
 
-    init(index: SourceIndex, position: Int, directory: String) {
+    init(index: SourceIndex, position: Int, directory: PolicyDirectory) {
         self.index = index
         self.position = position
         self.directory = directory

@@ -26,7 +26,7 @@ enum JWTGrantSchema: GrantSchema {
             } else if let value = claimTable[key].flatMap(PolicyLoader.policyValue) {
                 grant.claims[key] = value
             } else {
-                context.fail(context.line("claims"), "claim '\(key)' has a value JSON cannot hold")
+                context.fail(context.line("claims"), "claim '\(key)' has a value JSON cannot hold (no inf, nan or TOML date)")
             }
         }
     }

@@ -27,9 +27,7 @@ public struct PostgresProvider: CredentialProvider {
     /// libpq's default `sslmode`.
     static let defaultSSLMode = "prefer"
     /// Secret field → default variable.
-    static let variables = [
-        ("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE"), ("user", "PGUSER"), ("password", "PGPASSWORD"), ("sslmode", "PGSSLMODE"),
-    ]
+    static let variables = GrantVariables.postgresDefaults
 
     private let logger = Logger(label: "mlcred.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 

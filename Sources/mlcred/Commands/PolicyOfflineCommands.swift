@@ -62,7 +62,8 @@ struct PolicyValidate: ParsableCommand {
         var diagnostics: [PolicyDiagnostic] = []
         var roleCount = 0
         do {
-            let set = try PolicyLoader.load(directory: path)
+            // Modes as the daemon judges them (not owners: a reviewer's checkout is the reviewer's).
+            let set = try PolicyLoader.load(directory: path, judgeModes: true)
             roleCount = set.roles.count
             if againstDaemon {
                 let secrets: SecretListResponse = try connection.client().call("GET", "/v1/secrets")
