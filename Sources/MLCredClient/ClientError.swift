@@ -12,6 +12,9 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     case apiDetailed(status: Int, code: APIErrorCode, reason: APIErrorReason?, message: String, details: [String])
     /// The answer was not the HTTP/JSON the daemon speaks.
     case protocolError(String)
+    /// The process listening at `path` runs as `uid`, which is none of the uids a daemon may run
+    /// as (`DaemonTrust`): nothing secret was sent to it.
+    case untrustedDaemon(path: String, uid: UInt32, trusted: String)
 
     /// The error as one line for people.
     public var description: String {
@@ -20,6 +23,8 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
         case .api(_, _, _, let message): message
         case .apiDetailed(_, _, _, let message, _): message
         case .protocolError(let message): "unexpected answer from mlcredd: \(message)"
+        case .untrustedDaemon(let path, let uid, let trusted):
+            "the process listening at \(path) runs as uid \(uid), not as \(trusted): refusing to send it a secret"
         }
     }
 }

@@ -8,7 +8,7 @@ public final class HTTPConnection {
 
     private var fd: Int32
     private var buffer: [UInt8] = []
-    /// When the last answer was read completely (monotonic seconds); nil before the first.
+    /// When the last answer was read completely, or the connection was made (monotonic seconds).
     private var lastAnswered: Double?
     /// Whether the connection may carry another request: false after an error, or when the
     /// daemon said `Connection: close`.
@@ -46,10 +46,22 @@ public final class HTTPConnection {
         }
         var timeout = timeval(tv_sec: Self.answerTimeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        lastAnswered = Self.monotonicSeconds()  // idle since it was made
     }
 
     deinit {
         if fd >= 0 { close(fd) }
+    }
+
+    /// The uid of the process that listens on the other end, as the kernel recorded it when it
+    /// called `listen` (SO_PEERCRED), or nil when the kernel does not say.
+    public func peerUID() -> UInt32? {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+        var credentials: (Int32, UInt32, UInt32) = (0, 0, 0)
+        var length = socklen_t(MemoryLayout.size(ofValue: credentials))
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0,
+              Int(length) == MemoryLayout.size(ofValue: credentials) else { return nil }
+        return credentials.1
     }
 
     /// Whether another request may be sent: the last answer was complete, the daemon did not ask

@@ -17,10 +17,23 @@ public final class MLCredClient {
     /// The socket this client talks to.
     public let socketPath: String
     private var connection: HTTPConnection?
+    /// When set, every request first checks that the listening process runs as one of these
+    /// (`DaemonTrust`); verbs that send a passphrase, share or secret value set it.
+    public var trustedDaemon: DaemonTrust?
 
     /// A client for the daemon at `socketPath`, or at the discovered default (SPEC §5).
     public init(socketPath: String? = nil) throws {
         self.socketPath = try SocketLocator.resolve(explicit: socketPath)
+    }
+
+    /// Connects now and checks who listens (`trustedDaemon`), so a verb can refuse before it asks
+    /// anyone for a passphrase. The connection is kept for the first request.
+    public func verifyTrustedDaemon() throws {
+        guard let trustedDaemon else { return }
+        if connection == nil || connection?.isReusable(idleSeconds: Self.reuseIdleSeconds) != true {
+            connection = try HTTPConnection(path: socketPath)
+        }
+        if let connection { try trustedDaemon.check(connection) }
     }
 
     /// Sends one request and decodes a `T` from a 2xx answer; API errors become `ClientError.api`.
@@ -63,6 +76,7 @@ public final class MLCredClient {
     /// Sends one request on the kept connection, or a fresh one (see the type's comment).
     private func exchange(method: String, path: String, body: [UInt8]?, bearer: String?) throws -> (status: Int, body: [UInt8]) {
         if let kept = connection, kept.isReusable(idleSeconds: Self.reuseIdleSeconds) {
+            try trustedDaemon?.check(kept)
             do {
                 return try kept.send(method: method, path: path, body: body, bearer: bearer)
             } catch where kept.closedBeforeAnswer {
@@ -71,6 +85,7 @@ public final class MLCredClient {
         }
         connection = nil
         let fresh = try HTTPConnection(path: socketPath)
+        try trustedDaemon?.check(fresh)
         let answer = try fresh.send(method: method, path: path, body: body, bearer: bearer)
         connection = fresh
         return answer

@@ -271,3 +271,78 @@ def test_non_finite_jwt_claims_fail_validation_not_minting(bins, workdir, value)
     result = run_mlcred(bins, "policy", "validate", directory)
     assert result.returncode == 1
     assert "claim 'score' has a value JSON cannot hold" in result.err, result.err
+
+
+# Finding 9: the socket's directory, and who listens on it.
+
+@needs_root
+@pytest.mark.parametrize("owner,mode,expected", [
+    (NONADMIN_USER, 0o755, "belongs to uid"),
+    ("root", 0o777, "others may write it"),
+])
+def test_the_daemon_refuses_a_socket_directory_another_user_controls(daemon_factory, users, workdir, owner, mode, expected):
+    d = daemon_factory()
+    directory = tempfile.mkdtemp(prefix="sockdir-", dir=workdir)
+    subprocess.run(["chown", owner, directory], check=True)
+    os.chmod(directory, mode)
+    d.socket = os.path.join(directory, "mlcred.sock")
+    d.start(wait=False)
+    assert d.proc.wait(timeout=15) == 1
+    log = d.read_log()
+    assert expected in log and directory in log, log
+    assert not os.path.exists(d.socket)
+
+
+# A listener that records what it receives, run by the attacker where the admin expects mlcredd.
+IMPOSTOR = r"""
+import os, socket, sys
+path, record = sys.argv[1], sys.argv[2]
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+os.chmod(path, 0o666)
+server.listen(8)
+open(record + ".ready", "w").close()
+while True:
+    conn, _ = server.accept()
+    conn.settimeout(2)
+    data = b""
+    try:
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if b"\r\n\r\n" in data:
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}')
+    except OSError:
+        pass
+    with open(record, "ab") as f:
+        f.write(data)
+    conn.close()
+"""
+
+
+@needs_root
+def test_the_cli_sends_no_passphrase_or_secret_to_a_socket_another_user_listens_on(bins, users, workdir):
+    directory = attacker_dir(workdir, NONADMIN_USER)
+    path, record = os.path.join(directory, "mlcred.sock"), os.path.join(directory, "received")
+    impostor = subprocess.Popen(as_user(NONADMIN_USER) + ["/usr/bin/python3", "-c", IMPOSTOR, path, record])
+    try:
+        wait_for(lambda: os.path.exists(record + ".ready"), 10, "the impostor to listen")
+        from conftest import PASSPHRASE, run_mlcred
+        for args, given in [(("vault", "unseal", "--passphrase-stdin"), PASSPHRASE),
+                            (("vault", "init", "--passphrase-stdin"), PASSPHRASE),
+                            (("secret", "put", "s", "--type", "static"), '{"v": "' + PASSPHRASE + '"}')]:
+            result = run_mlcred(bins, *args, socket_path=path, input=given)
+            assert result.returncode == 1, result.err
+            assert "runs as uid" in result.err and "refusing to send it a secret" in result.err, result.err
+        # Nothing reached it: not the passphrase, not even a request.
+        assert not os.path.exists(record) or os.path.getsize(record) == 0
+        # An admin who runs the daemon as that user says so, and then the CLI talks to it.
+        result = run_mlcred(bins, "vault", "unseal", "--passphrase-stdin", socket_path=path, input="x" * 12,
+                            env_extra={"MLCRED_DAEMON_USER": NONADMIN_USER})
+        assert "refusing to send" not in result.err
+        wait_for(lambda: os.path.exists(record) and os.path.getsize(record) > 0, 5, "the request to arrive")
+    finally:
+        impostor.kill()
+        impostor.wait()

@@ -103,8 +103,16 @@ def test_control_characters_a_caller_sends_are_shown_not_obeyed_by_audit_show(da
     # Threat: a user with no role writes an escape sequence and a forged record into the audit
     # log through a denied role name; an admin's terminal must show it, not obey it.
     forged = "x\x1b[2K\r2 2026-01-01T00:00:00.000Z allowed vault.unseal root(0) pid=1\n\u202etxet"
-    status, _ = daemon.http("POST", "/v1/tokens", {"role": forged}, user=users["ml"])
-    assert status == 403
+    before = len(daemon.audit(limit=1000))
+    status, body = daemon.http("POST", "/v1/tokens", {"role": forged}, user=users["ml"])
+    # First line of defence (issue 13 item 1): such a name is outside the grammar, refused
+    # before anything is audited.
+    assert status == 400 and body["error"]["reason"] == "invalid_name", body
+    assert len(daemon.audit(limit=1000)) == before
+    # Second: whatever text reaches the log anyway (an edited row here) is shown, not obeyed.
+    seq = daemon.audit(limit=1)[-1]["seq"] + 1
+    edit(daemon, "INSERT INTO audit(seq, time, principal, action, role, result, reason) "
+                 "SELECT ?, time, principal, 'token.issue', ?, 'denied', ? FROM audit WHERE seq = 1", seq, forged, forged)
     shown = daemon.cli("audit", "show", check=0).out
     assert "\x1b" not in shown and "\r" not in shown and "\u202e" not in shown, repr(shown)
     assert not any(line.startswith("2 2026-01-01") for line in shown.splitlines()), "no forged line"

@@ -12,6 +12,7 @@ enum SocketListener {
     static func bind(path: String, mode: mode_t) throws -> Int32 {
         guard path.utf8.count < 108 else { throw ListenerError(description: "socket path too long (max 107 bytes): \(path)") }
         try ensureParentDirectory(of: path)
+        try checkDirectories(of: path)
         if isListening(path: path) {
             throw ListenerError(description: "another mlcredd is already listening on \(path); stop it first or choose another --socket")
         }
@@ -69,6 +70,37 @@ enum SocketListener {
             for (index, byte) in bytes.enumerated() where index < raw.count - 1 { raw[index] = byte }
         }
         return address
+    }
+
+    /// Threat (issue 13 finding 9): a user who owns, or may write, the socket's directory can
+    /// replace the socket with his own between our bind and a client's connect, and collect
+    /// passphrases. The directory must belong to root or the daemon's uid and be writable by
+    /// nobody else; every directory above it must belong to root or us and, if others may write
+    /// it, be sticky (as /tmp), so nobody can rename what lies below.
+    static func checkDirectories(of path: String) throws {
+        guard let slash = path.lastIndex(of: "/") else { return try checkDirectories(of: "./" + path) }
+        let directory = slash == path.startIndex ? "/" : String(path[..<slash])
+        let me = getuid()
+        var info = stat()
+        guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw ListenerError(description: "the socket's directory \(directory) is not a directory")
+        }
+        guard info.st_uid == 0 || info.st_uid == me else {
+            throw ListenerError(description: "refusing the socket directory \(directory): it belongs to uid \(info.st_uid), not to root or the daemon's uid \(me) (whoever owns it can replace the socket); choose another --socket or chown it")
+        }
+        guard info.st_mode & 0o002 == 0 else {
+            throw ListenerError(description: "refusing the socket directory \(directory): others may write it (mode \(String(info.st_mode & 0o7777, radix: 8))) and could replace the socket; choose another --socket or chmod o-w it")
+        }
+        var ancestor = directory
+        while let cut = ancestor.lastIndex(of: "/") {
+            ancestor = cut == ancestor.startIndex ? "/" : String(ancestor[..<cut])
+            if ancestor.isEmpty || stat(ancestor, &info) != 0 { break }
+            let sticky = info.st_mode & mode_t(S_ISVTX) != 0
+            guard info.st_uid == 0 || info.st_uid == me, info.st_mode & 0o002 == 0 || sticky else {
+                throw ListenerError(description: "refusing the socket path \(path): its ancestor \(ancestor) belongs to uid \(info.st_uid) with mode \(String(info.st_mode & 0o7777, radix: 8)), so another user could move the socket's directory; choose another --socket")
+            }
+            if ancestor == "/" { break }
+        }
     }
 
     /// Creates the socket's directory (0755, so group members can reach a 0660 socket) if missing.

@@ -33,6 +33,15 @@ struct ConnectionOptions: ParsableArguments {
     func client() throws -> MLCredClient {
         try MLCredClient(socketPath: socket)
     }
+
+    /// A client that sends nothing before the kernel says the listener runs as root, the caller,
+    /// or the daemon user (`DaemonTrust`): for verbs that carry a passphrase or a secret value.
+    func clientForSecrets() throws -> MLCredClient {
+        let client = try MLCredClient(socketPath: socket)
+        client.trustedDaemon = DaemonTrust.forCaller()
+        try client.verifyTrustedDaemon()
+        return client
+    }
 }
 
 /// `--json` for verbs that print data.

@@ -37,7 +37,7 @@ struct SecretPut: ParsableCommand {
 
     func run() throws {
         _ = try PathName.check(name, what: "secret name")
-        let client = try connection.client()
+        let client = try connection.clientForSecrets()
         let raw: [UInt8]
         if let fromFile {
             raw = try Terminal.readFile(fromFile, limit: 60 * 1024)

@@ -94,7 +94,7 @@ struct VaultInit: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let client = try connection.client()
+        let client = try connection.clientForSecrets()
         let text = try passphrase.read(prompt: keyFile == nil, confirm: true)
         var key: [UInt8]?
         var created = false
@@ -131,7 +131,7 @@ struct VaultUnseal: ParsableCommand {
     }
 
     func run() throws {
-        let client = try connection.client()
+        let client = try connection.clientForSecrets()
         let key = try keyFile.map(KeyFileIO.read)
         let text = key == nil ? try passphrase.read(prompt: true, confirm: false) : nil
         let state: VaultStateResponse = try client.call("POST", "/v1/vault/unseal",

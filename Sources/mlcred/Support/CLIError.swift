@@ -35,6 +35,8 @@ struct CLIError: Error {
             return CLIError("cannot reach mlcredd at \(path): \(reason)", hint: hint, status: .unreachable)
         case .protocolError(let message):
             return CLIError("unexpected answer from mlcredd: \(message)", hint: "check that the socket belongs to mlcredd of the same version")
+        case .untrustedDaemon:
+            return CLIError(error.description, hint: "check who created the socket and its directory (ls -ld); if mlcredd runs as another user, name it in MLCRED_DAEMON_USER or daemon_user in /etc/mlcred/client.conf")
         case .apiDetailed(let status, let code, let reason, let message, _):
             return from(.api(status: status, code: code, reason: reason, message: message))
         case .api(_, let code, let reason, let message):
