@@ -158,7 +158,11 @@ def exchange(socket_path, raw, timeout=30):
     sock.settimeout(timeout)
     try:
         sock.connect(socket_path)
-        sock.sendall(raw)
+        try:
+            if raw:
+                sock.sendall(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the daemon answered (a refusal) and closed before reading: read what it sent
         response = b""
         while chunk := sock.recv(65536):
             response += chunk

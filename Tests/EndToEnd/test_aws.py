@@ -42,6 +42,8 @@ def policies(moto, group):
         "aws/read-only.json": json.dumps(SESSION_POLICY, indent=2),
         "train.toml": role("train", {"name": "s3", **assume, "session_policy_file": "aws/read-only.json",
                                      "session_tags": {"team": "ml", "project": "mlcred"}}, ttl="1h", max_ttl="2h"),
+        # Sessions of 1 h under a token of 2 h: each session minted lasts its full hour.
+        "train-long.toml": role("train-long", {"name": "s3", **assume}, ttl="2h", max_ttl="2h"),
         "partner.toml": role("partner", {**partner, "duration": "45m"}),
         "partner-wrong.toml": role("partner-wrong", {**partner, "external_id": "not-the-external-id"}),
         "session.toml": role("session", {"secret": "aws-dev", "type": "aws-session-token", "duration": "30m"}),
@@ -120,7 +122,7 @@ def test_the_job_gets_a_private_credential_process_config_and_no_aws_keys(broker
     assert env["AWS_REGION"] == moto.region
     assert env["AWS_ENDPOINT_URL_STS"] == moto.endpoint_url
     assert env["MLCRED_ROLE"] == "train" and env["MLCRED_TOKEN"].startswith("mlc_")
-    assert env["MLCRED_SOCKET"] == broker.socket and env["MLCRED_EXPIRES_AT"]
+    assert env["MLCRED_SOCKET"].endswith("/mlcred.sock") and env["MLCRED_SOCKET"] != broker.socket and env["MLCRED_EXPIRES_AT"]
 
     # The config file: in a private directory of the job's user, profile default, credential_process
     # = this mlcred by absolute path, for this grant.
@@ -259,7 +261,10 @@ report = {"first": first, "second": second, "key1": key1, "key2": key2, "needed"
 
 
 def test_a_boto3_job_keeps_working_across_a_credential_refresh(broker, moto, scratch):
-    _, seen = run_job_report(broker, scratch, "train", VENV_PYTHON, script(scratch, "refresh.py", REFRESH))
+    # run serves a held session until it has under 15 minutes left; the widened window (a
+    # test-only setting) makes it mint again when botocore, its clock moved, asks again.
+    _, seen = run_job_report(broker, scratch, "train", VENV_PYTHON, script(scratch, "refresh.py", REFRESH),
+                             env_extra={"MLCRED_UNSAFE_TEST_AWS_REFRESH_WINDOW": "100000"})
     assert seen["method"] == "custom-process"
     assert seen["lifetime_s"] >= 29 * 60, f"a session handed out must have at least 30 minutes of life: {seen}"
     assert seen["needed"] is True
@@ -455,3 +460,80 @@ def test_run_removes_directories_left_by_a_killed_run_and_keeps_live_ones(broker
     assert not os.path.exists(stale), "the directory of a run that no longer exists was left"
     assert os.path.exists(live)
     assert sorted(os.listdir(runtime)) == [os.path.basename(live)], "run removes its own directory too"
+
+
+# Issue 14: one STS session per job and grant, and fail fast
+
+MANY_CALLS = r'''
+import json, os, subprocess, sys
+import boto3
+aws, count_cli, count_boto = os.environ["T_AWS"], int(os.environ["T_CLI_CALLS"]), int(os.environ["T_BOTO_CALLS"])
+failures = 0
+# The aws CLI: a process each, so a credential_process call each.
+procs = [subprocess.Popen([aws, "sts", "get-caller-identity", "--output", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+         for _ in range(count_cli)]
+for p in procs:
+    p.communicate()
+    failures += p.returncode != 0
+# boto3: a fresh Session every 10 calls, so botocore resolves credentials (credential_process) again.
+arns = set()
+for i in range(count_boto):
+    if i % 10 == 0:
+        sts = boto3.Session().client("sts")
+    arns.add(sts.get_caller_identity()["Arn"])
+report = {"failures": failures, "arns": sorted(arns)}
+''' + WRITE_REPORT
+
+
+def test_a_job_calling_sts_550_times_uses_one_assume_role(broker, moto, scratch):
+    """SPEC §8: 50 aws CLI calls and 500 boto3 calls under one run make exactly one AssumeRole,
+    minted before the job started; every call succeeds under that one session."""
+    _, seen = run_job_report(broker, scratch, "train", VENV_PYTHON, script(scratch, "many.py", MANY_CALLS), timeout=600,
+                             env_extra={"T_AWS": AWS, "T_CLI_CALLS": "50", "T_BOTO_CALLS": "500"})
+    assert seen["failures"] == 0, seen
+    assert len(seen["arns"]) == 1, seen
+    assert len(moto.calls("AssumeRole")) == 1, [c["params"] for c in moto.calls("AssumeRole")]
+    assert len(moto.calls("GetCallerIdentity")) == 550
+    leases = [lease for lease in broker.leases() if lease["role"] == "train"]
+    assert len(leases) == 1 and leases[0]["type"] == "aws-assume-role", leases
+
+
+TWO_PHASES = r'''
+import json, os, sys, time
+import boto3
+def key():
+    # A fresh Session resolves credentials again (credential_process); the call proves they work.
+    session = boto3.Session()
+    session.client("sts").get_caller_identity()
+    return session.get_credentials().access_key
+first = [key() for _ in range(10)]
+time.sleep(float(os.environ["T_PAUSE"]))
+second = [key() for _ in range(10)]
+report = {"first": sorted(set(first)), "second": sorted(set(second))}
+''' + WRITE_REPORT
+
+
+def test_a_held_session_is_replaced_once_it_nears_its_end(broker, moto, scratch):
+    """With the refresh window widened (test-only) to the session's length less 6 s, the session
+    minted at start serves the first 10 calls, goes stale during the pause, and exactly one new
+    session serves the next 10: two AssumeRole in all, and no call fails."""
+    window = str(3600 - 6)  # train-long's sessions last 1 h
+    _, seen = run_job_report(broker, scratch, "train-long", VENV_PYTHON, script(scratch, "phases.py", TWO_PHASES), timeout=120,
+                             env_extra={"MLCRED_UNSAFE_TEST_AWS_REFRESH_WINDOW": window, "T_PAUSE": "13"})
+    assert len(seen["first"]) == 1 and len(seen["second"]) == 1, seen
+    assert seen["first"] != seen["second"], "the second phase should run under a new session"
+    assert len(moto.calls("AssumeRole")) == 2, [c["params"] for c in moto.calls("AssumeRole")]
+    assert len(moto.calls("GetCallerIdentity")) == 20
+
+
+def test_a_wrong_aws_key_ends_run_before_the_job_starts(broker, scratch):
+    """Fail fast (SPEC §8): the first STS session is minted before the job starts."""
+    marker = os.path.join(scratch, "started")
+    result = broker.cli("run", "--role", "badkey", "--", "/bin/sh", "-c", f"touch {marker}; sleep 60", timeout=30)
+    assert result.returncode == 1, result.err
+    line = one_error_line(result.err)
+    assert "SignatureDoesNotMatch" in line, line
+    assert not os.path.exists(marker), "the job started"
+    assert WRONG_SECRET not in result.err
+    assert broker.tokens() == []
+    assert not [lease for lease in broker.leases() if lease["role"] == "badkey" and lease["state"] == "active"]

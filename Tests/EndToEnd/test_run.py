@@ -75,8 +75,10 @@ def test_the_job_sees_its_credentials_the_role_an_absolute_socket_and_an_rfc3339
     assert env["MLCRED_JWT"].count(".") == 2 and len(env["MLCRED_JWT"]) > 100
     assert re.fullmatch(r"mlc_[0-9A-Za-z]+", env["MLCRED_TOKEN"])
     assert env["MLCRED_ROLE"] == "job"
-    assert os.path.isabs(env["MLCRED_SOCKET"]) and os.path.samefile(env["MLCRED_SOCKET"], broker.socket)
-    assert env["MLCRED_SOCKET"] == broker.socket
+    # SPEC §8: the job's socket is run's own, in its private directory, gone when run ends.
+    assert os.path.isabs(env["MLCRED_SOCKET"]) and os.path.basename(env["MLCRED_SOCKET"]) == "mlcred.sock"
+    assert os.path.dirname(env["MLCRED_SOCKET"]) != os.path.dirname(broker.socket)
+    assert not os.path.exists(env["MLCRED_SOCKET"])
     expires = parse_rfc3339(env["MLCRED_EXPIRES_AT"])
     remaining = (expires - datetime.now(timezone.utc)).total_seconds()
     assert 14 * 60 - 60 < remaining <= 15 * 60 + 5, env["MLCRED_EXPIRES_AT"]  # the role's ttl = 15m

@@ -30,8 +30,8 @@ struct Run: ParsableCommand {
             """)
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "The role to assume.")
-    var role: String
+    @Option(help: "The role to assume; repeat for several (one token each, all revoked at the end).")
+    var role: [String]
     @Option(help: "Token lifetime, e.g. 30m (capped at the role's ttl; renewed up to its max_ttl).")
     var ttl: String?
     @Flag(help: "Do not mask credential values in the job's output (refused for phi roles).")
@@ -40,6 +40,7 @@ struct Run: ParsableCommand {
     var command: [String] = []
 
     func validate() throws {
+        try RoleOption.check(role)
         // ArgumentParser's passthrough starts the command at an unknown option; no program is
         // named "-...", so that is a mistyped option.
         if let first = command.first, first != "--", first.hasPrefix("-") {
@@ -52,7 +53,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        try RunJob(socket: connection.socket, role: role, ttl: ttl, noMask: noMask,
+        try RunJob(socket: connection.socket, roles: role, ttl: ttl, noMask: noMask,
                    command: command.first == "--" ? Array(command.dropFirst()) : command).run()
     }
 }
@@ -60,36 +61,138 @@ struct Run: ParsableCommand {
 /// What `mlcred run` does once its arguments are parsed (by ArgumentParser, or by `FastPath`).
 struct RunJob {
     var socket: String?
-    var role: String
+    var roles: [String]
     var ttl: String?
     var noMask: Bool
     var command: [String]
 
     func run() throws {
         let client = try MLCredClient(socketPath: socket)
-        // One request gets the token and the credentials, stored together. With --no-mask they are
-        // fetched only once the role is known not to be phi (phi roles always mask).
-        let token: TokenResponse = try client.call("POST", "/v1/tokens",
-                                                   body: TokenRequest(role: role, ttl: ttl, bind: "process", credentials: noMask ? nil : true,
-                                                                                      aws: AWSGrantMode.defer.rawValue))
-        if token.phi && noMask {
-            _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
-            throw CLIError("--no-mask is refused for phi role '\(role)': its output is always masked",
-                           hint: "run without --no-mask", status: .denied)
+        let issued = try RoleSet.obtain(roles: roles, client: client, ttl: ttl, bind: true, fetchCredentials: !noMask, aws: .defer)
+        do {
+            if noMask, let phi = issued.members.first(where: { $0.token.phi }) {
+                throw CLIError("--no-mask is refused for phi role '\(phi.token.role)': its output is always masked",
+                               hint: "run without --no-mask", status: .denied)
+            }
+            var members = issued.members
+            for index in members.indices where members[index].credentials == nil {
+                members[index].credentials = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil, aws: .defer),
+                                                             bearer: members[index].token.token)
+            }
+            let set = RoleSet(members: members)
+            let merged = try set.mergedCredentials()
+            // Fail fast (SPEC §8): every AWS grant's first STS session is minted before the job
+            // starts; a wrong key or an STS refusal ends the run here, with STS's message.
+            var held: [String: [UInt8]] = [:]
+            for (grant, token) in set.awsGrants {
+                held[grant.grant] = try client.callRaw("POST", "/v1/credentials", body: CredentialsRequest(grants: [grant.grant], aws: .only),
+                                                       bearer: token)
+            }
+            let code = try JobRunner(client: client, roles: set, credentials: merged, heldAWSAnswers: held,
+                                     mask: set.phi || !noMask, command: command, ttl: ttl).run()
+            throw ExitCode(code)
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            issued.revokeAll(client: client)
+            throw error
         }
-        let credentials: CredentialsResponse
-        if let included = token.credentials {
-            credentials = included
-        } else {
+    }
+}
+
+/// The tokens of one `run` or `env`: one per `--role`, in the order given (SPEC §8).
+struct RoleSet {
+    struct Member {
+        var token: TokenResponse
+        var credentials: CredentialsResponse?
+    }
+
+    var members: [Member]
+
+    /// Obtains a token (and, with `fetchCredentials`, its credentials in the same request) for
+    /// each role; on any failure the tokens already obtained are revoked before the error is thrown.
+    static func obtain(roles: [String], client: MLCredClient, ttl: String?, bind: Bool, fetchCredentials: Bool,
+                       aws: AWSGrantMode) throws -> RoleSet {
+        var set = RoleSet(members: [])
+        for role in roles {
             do {
-                credentials = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil, aws: .defer), bearer: token.token)
+                let token: TokenResponse = try client.call(
+                    "POST", "/v1/tokens",
+                    body: TokenRequest(role: role, ttl: ttl, bind: bind ? "process" : nil, credentials: fetchCredentials ? true : nil,
+                                       aws: aws.rawValue))
+                set.members.append(Member(token: token, credentials: token.credentials))
             } catch {
-                _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
+                set.revokeAll(client: client)
                 throw error
             }
         }
-        let code = try JobRunner(client: client, token: token, credentials: credentials, mask: token.phi || !noMask, command: command, ttl: ttl).run()
-        throw ExitCode(code)
+        return set
+    }
+
+    var phi: Bool { members.contains { $0.token.phi } }
+    var tokens: [String] { members.map(\.token.token) }
+    /// `MLCRED_ROLE`: the roles, comma-joined.
+    var roleNames: String { members.map(\.token.role).joined(separator: ",") }
+    /// `MLCRED_EXPIRES_AT`: the earliest expiry.
+    var earliestExpiry: String {
+        members.map(\.token.expiresAt).min { (Timestamp.parse($0) ?? 0) < (Timestamp.parse($1) ?? 0) } ?? ""
+    }
+
+    /// Every AWS grant left for credential_process, with the token of its role.
+    var awsGrants: [(grant: DeferredAWSGrant, token: String)] {
+        members.flatMap { member in (member.credentials?.aws ?? []).map { ($0, member.token.token) } }
+    }
+
+    /// Grant name → the token of the role that has it (the run socket routes requests by it).
+    var grantTokens: [String: String] {
+        var out: [String: String] = [:]
+        for member in members {
+            for lease in member.credentials?.leases ?? [] { out[lease.grant] = out[lease.grant] ?? member.token.token }
+            for grant in member.credentials?.aws ?? [] { out[grant.grant] = out[grant.grant] ?? member.token.token }
+        }
+        return out
+    }
+
+    /// The roles' credentials as one: variables set by two roles with different values are
+    /// refused naming the variable and both roles, as two grants of one role are.
+    func mergedCredentials() throws -> CredentialsResponse {
+        guard members.count > 1, let first = members.first?.credentials else {
+            return members.first?.credentials ?? CredentialsResponse(env: [:], files: [:], leases: [], expiresAt: "")
+        }
+        var merged = first
+        var setBy = Dictionary(uniqueKeysWithValues: first.env.keys.map { ($0, members[0].token.role) })
+        var awsNames = Set((first.aws ?? []).map(\.grant))
+        for member in members.dropFirst() {
+            guard let credentials = member.credentials else { continue }
+            for (key, value) in credentials.env.sorted(by: { $0.key < $1.key }) {
+                if let other = setBy[key], merged.env[key] != value {
+                    throw CLIError("roles '\(other)' and '\(member.token.role)' both set \(key)",
+                                   hint: "give one of their grants an env table naming another variable, or run them separately")
+                }
+                merged.env[key] = value
+                setBy[key] = member.token.role
+            }
+            for grant in credentials.aws ?? [] {
+                guard awsNames.insert(grant.grant).inserted else {
+                    throw CLIError("roles '\(setBy.values.first ?? "")' and '\(member.token.role)' both have an AWS grant named '\(grant.grant)'",
+                                   hint: "rename one with the grant's 'name'")
+                }
+                merged.aws = (merged.aws ?? []) + [grant]
+            }
+            merged.leases += credentials.leases
+            merged.plain = (merged.plain ?? []) + (credentials.plain ?? [])
+            if (Timestamp.parse(credentials.expiresAt) ?? .infinity) < (Timestamp.parse(merged.expiresAt) ?? .infinity) {
+                merged.expiresAt = credentials.expiresAt
+            }
+        }
+        return merged
+    }
+
+    /// Revokes every token (best effort: the daemon revokes bound ones when `run` is gone anyway).
+    func revokeAll(client: MLCredClient) {
+        for member in members {
+            _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: member.token.token)
+        }
     }
 }
 
@@ -109,8 +212,8 @@ struct Env: ParsableCommand {
             """)
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "The role to assume.")
-    var role: String
+    @Option(help: "The role to assume; repeat for several (one token each).")
+    var role: [String]
     @Option(help: "Token lifetime, e.g. 30m.")
     var ttl: String?
     @Option(help: "sh, dotenv or json.")
@@ -118,25 +221,34 @@ struct Env: ParsableCommand {
 
     func validate() throws {
         guard ["sh", "dotenv", "json"].contains(format) else { throw ValidationError("--format must be sh, dotenv or json") }
+        try RoleOption.check(role)
         try TTLOption.check(ttl)
     }
 
     func run() throws {
         let client = try connection.client()
-        let token: TokenResponse = try client.call("POST", "/v1/tokens", body: TokenRequest(role: role, ttl: ttl, bind: nil))
-        let credentials: CredentialsResponse
+        let issued = try RoleSet.obtain(roles: role, client: client, ttl: ttl, bind: false, fetchCredentials: false, aws: .mint)
+        var env: [String: String]
         do {
-            credentials = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil), bearer: token.token)
+            var members = issued.members
+            for index in members.indices {
+                members[index].credentials = try client.call("POST", "/v1/credentials", body: CredentialsRequest(grants: nil),
+                                                             bearer: members[index].token.token)
+            }
+            env = try RoleSet(members: members).mergedCredentials().env
         } catch {
             // Nothing was handed out: leave no live token behind.
-            _ = try? client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
+            issued.revokeAll(client: client)
             throw error
         }
-        var env = credentials.env
-        env["MLCRED_TOKEN"] = token.token
+        env["MLCRED_TOKEN"] = issued.tokens[0]
+        if issued.tokens.count > 1 {
+            // `mlcred token revoke --current` revokes every one of them.
+            env[TokenRevoke.tokensVariable] = issued.tokens.joined(separator: ",")
+        }
         env["MLCRED_SOCKET"] = absolutePath(client.socketPath)
-        env["MLCRED_ROLE"] = token.role
-        env["MLCRED_EXPIRES_AT"] = token.expiresAt
+        env["MLCRED_ROLE"] = issued.roleNames
+        env["MLCRED_EXPIRES_AT"] = issued.earliestExpiry
         switch format {
         case "json":
             try Terminal.printJSON(env)
@@ -176,8 +288,11 @@ struct CredentialProcess: ParsableCommand {
         abstract: "Print AWS credentials in the credential_process format, under $MLCRED_TOKEN.",
         discussion: """
             Called by AWS SDKs through the config file 'mlcred run' writes; they refresh
-            through it on their own. Each call mints a fresh STS session (at least 30
-            minutes), recorded as a lease. Without --grant: the role's first AWS grant.
+            through it on their own. Under 'mlcred run' it is answered by run from the STS
+            session it holds for the grant, minted again only when that has less than 15
+            minutes left: one session per job and grant. Outside run, each call mints a
+            fresh STS session (at least 30 minutes), recorded as a lease. Without --grant:
+            the role's first AWS grant.
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -198,16 +313,15 @@ struct CredentialProcessJob {
         guard let token = Environment.value("MLCRED_TOKEN") else {
             throw CLIError("MLCRED_TOKEN is not set", hint: "run this under 'mlcred run'", status: .usage)
         }
-        let credentials: CredentialsResponse = try MLCredClient(socketPath: socket).call(
+        // Under `mlcred run` this is run's own socket, which answers from the session it holds.
+        // The process listening must be the user's own (run), root or the daemon user: the keys
+        // are not handed to a socket someone else put in the way.
+        let client = try MLCredClient(socketPath: socket)
+        client.trustedDaemon = DaemonTrust.forCaller()
+        let credentials: CredentialsResponse = try client.call(
             "POST", "/v1/credentials", body: CredentialsRequest(grants: grant.map { [$0] }, aws: .only), bearer: token)
         guard let keyID = credentials.env["AWS_ACCESS_KEY_ID"], let secret = credentials.env["AWS_SECRET_ACCESS_KEY"] else {
             throw CLIError("the role has no AWS grant\(grant.map { " named '\($0)'" } ?? "")", hint: "check the role's grants with 'mlcred policy list'")
-        }
-        if let socket = Environment.value(JobRunner.maskSocketVariable) {
-            // Under `mlcred run`: these values are masked in the job's output from now on.
-            for value in [secret, credentials.env["AWS_SESSION_TOKEN"], keyID].compactMap({ $0 }) {
-                _ = value.utf8CString.withUnsafeBufferPointer { mlc_dgram_send(socket, $0.baseAddress, $0.count - 1) }
-            }
         }
         var document: [String: String] = ["AccessKeyId": keyID, "SecretAccessKey": secret]
         document["SessionToken"] = credentials.env["AWS_SESSION_TOKEN"]
@@ -237,6 +351,14 @@ enum Environment {
     /// The value of `name`, nil when unset or empty.
     static func value(_ name: String) -> String? {
         currentEnvironment()[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// `--role` given once or more, each role once.
+enum RoleOption {
+    static func check(_ roles: [String]) throws {
+        guard !roles.isEmpty else { throw ValidationError("missing --role (give it once per role)") }
+        guard Set(roles).count == roles.count else { throw ValidationError("a role is given twice with --role") }
     }
 }
 

@@ -57,7 +57,10 @@ struct TokenRevoke: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The token's accessor (from 'mlcred token list').")
     var accessor: String?
-    @Flag(help: "Revoke the token in $MLCRED_TOKEN (any user, for their own token).")
+    /// Every token `mlcred env` printed for several roles, comma-joined.
+    static let tokensVariable = "MLCRED_TOKENS"
+
+    @Flag(help: "Revoke the token in $MLCRED_TOKEN, or every one in $MLCRED_TOKENS (any user, for their own tokens).")
     var current = false
 
     func validate() throws {
@@ -66,12 +69,18 @@ struct TokenRevoke: ParsableCommand {
 
     func run() throws {
         if current {
-            guard let token = Environment.value("MLCRED_TOKEN") else {
+            // `mlcred env` with several roles sets MLCRED_TOKENS: every one of them.
+            let tokens = Environment.value(Self.tokensVariable).map { $0.split(separator: ",").map(String.init) }
+                ?? Environment.value("MLCRED_TOKEN").map { [$0] } ?? []
+            guard !tokens.isEmpty else {
                 throw CLIError("MLCRED_TOKEN is not set", hint: "run it where 'mlcred env' was evaluated", status: .usage)
             }
-            let answer: RevocationResponse<Bool> = try connection.client().call("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token)
-            Terminal.out("revoked the current token and its leases\n")
-            RevocationWarnings.print(unconfirmed: answer.unconfirmed)
+            let client = try connection.client()
+            for token in tokens {
+                let answer: RevocationResponse<Bool> = try client.call("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token)
+                RevocationWarnings.print(unconfirmed: answer.unconfirmed)
+            }
+            Terminal.out(tokens.count == 1 ? "revoked the current token and its leases\n" : "revoked the \(tokens.count) current tokens and their leases\n")
             return
         }
         guard let accessor else { return }

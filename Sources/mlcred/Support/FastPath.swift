@@ -28,10 +28,11 @@ enum FastPath {
         }
     }
 
-    /// `[--socket S] --role R [--ttl D] [--no-mask] [--] CMD [ARG...]`, options in any order;
+    /// `[--socket S] --role R [--role R2...] [--ttl D] [--no-mask] [--] CMD [ARG...]`, options in any order;
     /// the first word that is not an option starts CMD (as ArgumentParser's passthrough does).
     static func parseRun(_ arguments: [String]) -> RunJob? {
         var values: [String: String] = [:]
+        var roles: [String] = []
         var noMask = false
         var index = 0
         while index < arguments.count {
@@ -46,7 +47,11 @@ enum FastPath {
                 guard !noMask else { return nil }
                 noMask = true
                 index += 1
-            case "--role", "--ttl", "--socket":
+            case "--role":
+                guard index + 1 < arguments.count, !arguments[index + 1].hasPrefix("-"), !roles.contains(arguments[index + 1]) else { return nil }
+                roles.append(arguments[index + 1])
+                index += 2
+            case "--ttl", "--socket":
                 guard values[word] == nil, index + 1 < arguments.count, !arguments[index + 1].hasPrefix("-") else { return nil }
                 values[word] = arguments[index + 1]
                 index += 2
@@ -55,8 +60,8 @@ enum FastPath {
             }
         }
         let command = Array(arguments[index...])
-        guard let role = values["--role"], !command.isEmpty, (try? TTLOption.check(values["--ttl"])) != nil else { return nil }
-        return RunJob(socket: values["--socket"], role: role, ttl: values["--ttl"], noMask: noMask, command: command)
+        guard !roles.isEmpty, !command.isEmpty, (try? TTLOption.check(values["--ttl"])) != nil else { return nil }
+        return RunJob(socket: values["--socket"], roles: roles, ttl: values["--ttl"], noMask: noMask, command: command)
     }
 
     /// `[--socket S] [--grant G]`.

@@ -1,34 +1,54 @@
 import Glibc
 import MLCredAPI
 
-/// The files `mlcred run` writes for a job (SPEC §8): a private 0700 directory under
-/// `$XDG_RUNTIME_DIR` when it is set and the user's own, else a fresh one under `/dev/shm`
-/// (or `/tmp`), removed when the job ends. It never holds a credential: the AWS config only
-/// names the command that fetches one.
-struct JobFiles {
+/// The files `mlcred run` writes for a job (SPEC §8): its socket and, with AWS grants, an AWS
+/// config, in a private 0700 directory under `$XDG_RUNTIME_DIR` when that is the user's own and
+/// writable by nobody else (or sticky), else a fresh one under `/dev/shm` (or `/tmp`), removed
+/// when the job ends. It never holds a credential: the AWS config only names the command that
+/// fetches one, from `run`'s socket.
+///
+/// Threat (issue 13 finding 3): in a base others may write, another user renames the job's
+/// directory and plants his own, with an `aws-config` whose `credential_process` is his command
+/// (run as the victim) and a socket of his. Here the base must be the user's and closed to
+/// others, or sticky (others cannot rename what is not theirs); the directory is checked on its
+/// descriptor once made, and files are made through that descriptor, never following a symlink.
+final class JobFiles {
     let directory: String
-    private(set) var written: [String] = []
+    private let directoryFD: Int32
+    private var written: [String] = []
 
     /// Makes the directory.
     init() throws {
         var bases: [String] = []
-        if let runtime = Environment.value("XDG_RUNTIME_DIR"), Self.ownedByUser(runtime) { bases.append(runtime) }
-        bases += ["/dev/shm", "/tmp"]
+        if let runtime = Environment.value("XDG_RUNTIME_DIR"), Self.isSafeBase(runtime, mustBeOwn: true) { bases.append(runtime) }
+        bases += ["/dev/shm", "/tmp"].filter { Self.isSafeBase($0, mustBeOwn: false) }
         for base in bases {
             Self.removeStale(in: base)
             var template = Array((base + "/mlcred-run-\(getpid())-XXXXXX").utf8CString)
-            if let made = mkdtemp(&template) {
-                directory = String(cString: made)  // mkdtemp makes it 0700
-                return
+            guard let made = mkdtemp(&template) else { continue }  // mkdtemp makes it 0700
+            let path = String(cString: made)
+            let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            var info = stat()
+            guard fd >= 0, fstat(fd, &info) == 0, info.st_uid == getuid(), info.st_mode & 0o777 == 0o700 else {
+                if fd >= 0 { close(fd) }
+                throw CLIError("the job's private directory \(path) is not what mlcred made (owner or mode changed)",
+                               hint: "another user may be tampering with \(base); set XDG_RUNTIME_DIR to a directory of your own")
             }
+            directory = path
+            directoryFD = fd
+            return
         }
         throw CLIError("cannot create a private directory for the job's files", hint: "check that /dev/shm or /tmp is writable")
     }
 
-    /// Writes `content` as `name` (0600) and returns its path.
-    mutating func write(_ name: String, _ content: String) throws -> String {
-        let path = directory + "/" + name
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+    deinit {
+        close(directoryFD)
+    }
+
+    /// Writes `content` as `name` (0600), through the directory's descriptor, and returns its path.
+    func write(_ name: String, _ content: String) throws -> String {
+        let path = try self.path(for: name)
+        let fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let bytes = Array(content.utf8)
@@ -38,19 +58,31 @@ struct JobFiles {
             guard count > 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
             offset += count
         }
-        written.append(path)
         return path
     }
 
-    /// Removes `path` (made in the directory by someone else) with the rest.
-    mutating func adopt(_ path: String) {
-        written.append(path)
+    /// The path of `name` in the directory, removed with it (a socket is bound by path).
+    func path(for name: String) throws -> String {
+        guard !name.contains("/"), !name.hasPrefix(".") else { throw CLIError("bad job file name \(name)") }
+        written.append(name)
+        return directory + "/" + name
     }
 
-    /// Removes the files and the directory.
+    /// Removes the files (through the directory's descriptor) and the directory.
     func remove() {
-        for path in written { unlink(path) }
+        for name in written { unlinkat(directoryFD, name, 0) }
         rmdir(directory)
+    }
+
+    /// Whether `base` may hold the job's directory: a real directory (not a symlink), and either
+    /// the user's own and writable by nobody else, or (when `mustBeOwn` is false) sticky, so
+    /// nobody can rename or replace what the user makes in it.
+    static func isSafeBase(_ base: String, mustBeOwn: Bool) -> Bool {
+        var info = stat()
+        guard lstat(base, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return false }
+        let own = info.st_uid == getuid() && info.st_mode & 0o022 == 0
+        let sticky = (info.st_uid == 0 || info.st_uid == getuid()) && info.st_mode & mode_t(S_ISVTX) != 0
+        return mustBeOwn ? (info.st_uid == getuid() && (own || sticky)) : (own || sticky)
     }
 
     /// Removes directories left by a `run` that was killed (SIGKILL gives it no chance to
@@ -63,18 +95,16 @@ struct JobFiles {
             let parts = name.split(separator: "-")
             guard parts.count == 4, name.hasPrefix("mlcred-run-"), let pid = Int32(parts[2]), pid > 0,
                   kill(pid, 0) != 0, errno == ESRCH else { continue }
-            let path = base + "/" + name
-            // lstat: in a shared /dev/shm another user could plant a symlink by that name.
+            // O_NOFOLLOW and fstat: in a shared /dev/shm another user could plant a symlink by that name.
+            let fd = open(base + "/" + name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { continue }
             var info = stat()
-            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == getuid() else { continue }
-            for file in ["aws-config", "aws-credentials", "mask.sock"] { unlink(path + "/" + file) }
-            rmdir(path)
+            if fstat(fd, &info) == 0, info.st_uid == getuid() {
+                for file in ["aws-config", "aws-credentials", "mlcred.sock", "mask.sock"] { unlinkat(fd, file, 0) }
+                rmdir(base + "/" + name)
+            }
+            close(fd)
         }
-    }
-
-    private static func ownedByUser(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR && info.st_uid == getuid()
     }
 }
 

@@ -7,15 +7,17 @@ import MLCredClient
 /// renews the token while it runs, and revokes everything when it ends.
 struct JobRunner {
     let client: MLCredClient
-    let token: TokenResponse
+    /// The run's tokens, one per role.
+    let roles: RoleSet
+    /// The roles' credentials, merged.
     let credentials: CredentialsResponse
+    /// AWS grant → the credentials answer holding its first STS session (minted before the job starts).
+    let heldAWSAnswers: [String: [UInt8]]
     let mask: Bool
     let command: [String]
     /// The lifetime asked for with --ttl, used again at each renewal.
     var ttl: String? = nil
 
-    /// Where `mlcred credential-process` sends the values it fetched while the job runs.
-    static let maskSocketVariable = "MLCRED_MASK_SOCKET"
     /// How long revocation is retried after the job ends (SPEC §8).
     static let revokeRetrySeconds = 30.0
     /// How long output is still relayed after the job exits (background children may hold the pipe).
@@ -24,43 +26,36 @@ struct JobRunner {
     /// Runs the job; returns its exit code (128+N for signal N).
     func run() throws -> Int32 {
         var environment = currentEnvironment()
-        var files: JobFiles?
-        var maskSocket: Int32 = -1
-        defer { if maskSocket >= 0 { close(maskSocket) } }
-        if let aws = credentials.aws, !aws.isEmpty {
-            // AWS reaches the job as a config whose credential_process calls this binary, so SDKs
-            // refresh on their own; keys in the environment would shadow it (SPEC §6).
-            var made = try JobFiles()
-            for name in AWSConfigFile.shadowingVariables { environment[name] = nil }
-            do {
-                environment["AWS_CONFIG_FILE"] = try made.write("aws-config", try AWSConfigFile.render(grants: aws, executable: AWSConfigFile.executablePath()))
-                // An empty credentials file: a [default] in ~/.aws/credentials would win over credential_process.
-                environment["AWS_SHARED_CREDENTIALS_FILE"] = try made.write("aws-credentials", "")
-                if mask {
-                    // credential-process tells us the keys it hands the SDK, so they are masked too.
-                    let path = made.directory + "/mask.sock"
-                    maskSocket = mlc_dgram_bind(path)
-                    if maskSocket >= 0 {
-                        made.adopt(path)
-                        environment[Self.maskSocketVariable] = path
-                    }
-                }
-            } catch {
-                made.remove()
-                throw error
-            }
-            files = made
-        }
-        defer { files?.remove() }
-        for (key, value) in credentials.env { environment[key] = value }
-        environment["MLCRED_TOKEN"] = token.token
-        environment["MLCRED_SOCKET"] = absolutePath(client.socketPath)
-        environment["MLCRED_ROLE"] = token.role
-        environment["MLCRED_EXPIRES_AT"] = token.expiresAt
-
+        // The private directory holds the job's socket (always) and the AWS config (with AWS grants).
+        let files = try JobFiles()
+        defer { files.remove() }
         // Values that are not secret (a region, a host, a port) stay readable in the output.
         let plain = Set(credentials.plain ?? [])
-        let secrets = credentials.env.filter { !plain.contains($0.key) }.map(\.value) + [token.token]
+        let secrets = credentials.env.filter { !plain.contains($0.key) }.map(\.value) + roles.tokens
+            + heldAWSAnswers.values.flatMap(RunSocket.credentialValues(in:))
+        // One masker for stdout and stderr together: a value split between them, or across a
+        // close of one, reassembles in any `2>&1` log (issue 13 finding 4).
+        let masker = OutputMasker(values: secrets)
+        let awsGrants = credentials.aws ?? []
+        let runSocket = try RunSocket(
+            path: try files.path(for: "mlcred.sock"), daemonSocket: absolutePath(client.socketPath), tokens: roles.tokens,
+            grantTokens: roles.grantTokens, awsGrants: Set(awsGrants.map(\.grant)), defaultAWSGrant: awsGrants.first?.grant,
+            learn: { values in if mask { masker.add(values) } })
+        for (grant, answer) in heldAWSAnswers { runSocket.hold(grant: grant, answer: answer) }
+        if !awsGrants.isEmpty {
+            // AWS reaches the job as a config whose credential_process calls this binary, answered
+            // by this process from the session it holds (SPEC §6, §8); keys in the environment would shadow it.
+            for name in AWSConfigFile.shadowingVariables { environment[name] = nil }
+            environment["AWS_CONFIG_FILE"] = try files.write("aws-config", try AWSConfigFile.render(grants: awsGrants, executable: AWSConfigFile.executablePath()))
+            // An empty credentials file: a [default] in ~/.aws/credentials would win over credential_process.
+            environment["AWS_SHARED_CREDENTIALS_FILE"] = try files.write("aws-credentials", "")
+        }
+        for (key, value) in credentials.env { environment[key] = value }
+        environment["MLCRED_TOKEN"] = roles.tokens[0]
+        environment["MLCRED_SOCKET"] = runSocket.path
+        environment["MLCRED_ROLE"] = roles.roleNames
+        environment["MLCRED_EXPIRES_AT"] = roles.earliestExpiry
+
         // With masking and a terminal on both ends, the job gets a terminal of its own (a pty)
         // so interactive programs keep working; its output is masked on the way out.
         let useTerminal = mask && isatty(0) == 1 && isatty(1) == 1
@@ -98,17 +93,17 @@ struct JobRunner {
         mlc_forward_signals(pid)
         let pidfd = mlc_pidfd_open(pid)
 
-        var streams: [(fd: Int32, target: Int32, masker: OutputMasker)] = []
+        var streams: [(fd: Int32, target: Int32)] = []
         var stdinOpen = false
         if useTerminal {
-            streams = [(terminal.master, 1, OutputMasker(values: secrets))]
+            streams = [(terminal.master, 1)]
             _ = mlc_make_raw(0)
             mlc_watch_winch()
             stdinOpen = true
         } else if mask {
-            streams = [(outPipe[0], 1, OutputMasker(values: secrets)), (errPipe[0], 2, OutputMasker(values: secrets))]
+            streams = [(outPipe[0], 1), (errPipe[0], 2)]
         }
-        var renewAt = renewTime(expiresAt: token.expiresAt)
+        var renewAt = renewTime(expiresAt: roles.earliestExpiry)
         var exited = false
         var exitedAt = 0.0
         var status: Int32 = 0
@@ -122,23 +117,29 @@ struct JobRunner {
             if !exited && pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
             let stdinIndex = fds.count
             if stdinOpen && !exited { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
-            let maskIndex = fds.count
-            if maskSocket >= 0 && !streams.isEmpty { fds.append(pollfd(fd: maskSocket, events: Int16(POLLIN), revents: 0)) }
+            let socketIndex = fds.count
+            let socketFDs = runSocket.pollDescriptors
+            fds += socketFDs.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let waitMillis: Int32 = exited ? 100 : (pidfd >= 0 ? Int32(max(10, min(1000, (renewAt - now()) * 1000))) : 50)
             let ready = poll(&fds, nfds_t(fds.count), waitMillis)
             if ready < 0 && errno != EINTR { break }
             if exited && ready == 0 { break }  // the job is gone and its output has gone quiet
-            // New values first, so output read in this round is already masked with them.
-            if ready > 0 && maskIndex < fds.count && fds[maskIndex].fd == maskSocket && fds[maskIndex].revents != 0 {
-                let values = receiveMaskValues(maskSocket)
-                for stream in streams { stream.masker.add(values) }
+            // The job's requests first, so values it fetched are masked in output read in this round.
+            if ready > 0 {
+                for (offset, fd) in socketFDs.enumerated() where fds[socketIndex + offset].revents != 0 {
+                    runSocket.service(fd)
+                }
             }
             var closed: [Int] = []
             for (index, stream) in streams.enumerated() where ready > 0 && fds[index].revents != 0 {
                 var buffer = [UInt8](repeating: 0, count: 65536)
                 let count = read(stream.fd, &buffer, buffer.count)
                 if count > 0 {
-                    if !writeAll(stream.target, stream.masker.process(Array(buffer.prefix(count)))) {
+                    var broken = false
+                    for piece in masker.process(Array(buffer.prefix(count)), from: stream.target) where !writeAll(piece.target, piece.bytes) {
+                        broken = broken || piece.target == stream.target
+                    }
+                    if broken {
                         // Our reader went away (e.g. `| head`): close the job's pipe so its next
                         // write fails as it would have without run in between.
                         closed.append(index)
@@ -157,9 +158,11 @@ struct JobRunner {
                 }
             }
             for index in closed.reversed() {
-                _ = writeAll(streams[index].target, streams[index].masker.flush())
                 close(streams[index].fd)
                 streams.remove(at: index)
+            }
+            if streams.isEmpty {
+                for piece in masker.flush() { _ = writeAll(piece.target, piece.bytes) }
             }
             if !exited {
                 var raw: Int32 = 0
@@ -172,45 +175,36 @@ struct JobRunner {
                 }
             }
         }
-        for stream in streams {
-            _ = writeAll(stream.target, stream.masker.flush())
-            close(stream.fd)
-        }
+        for piece in masker.flush() { _ = writeAll(piece.target, piece.bytes) }
+        for stream in streams { close(stream.fd) }
         if !exited {
             waitpid(pid, &status, 0)
         }
         if pidfd >= 0 { close(pidfd) }
         if useTerminal { mlc_restore_terminal() }
         revokeWithRetry()
+        runSocket.close()  // after the revocation: the socket outlives nothing it could serve
         if status & 0x7F == 0 { return (status >> 8) & 0xFF }  // WIFEXITED → WEXITSTATUS
         return 128 + (status & 0x7F)  // killed by a signal
     }
 
-    /// Every datagram waiting on the mask socket, one value each.
-    private func receiveMaskValues(_ fd: Int32) -> [String] {
-        var values: [String] = []
-        var buffer = [UInt8](repeating: 0, count: 8192)
-        while true {
-            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-            guard count > 0 else { break }
-            values.append(String(decoding: buffer.prefix(count), as: UTF8.self))
-        }
-        return values
-    }
-
-    /// Renews the token; returns when to renew next, or nil to stop renewing.
+    /// Renews every token; returns when to renew next, or nil to stop renewing.
     private func renew() -> Double? {
-        do {
-            let info: TokenInfo = try client.call("POST", "/v1/tokens/renew", body: RenewRequest(ttl: ttl), bearer: token.token)
-            if info.expiresAt == info.maxExpiresAt {
-                Terminal.err("mlcred: warning: the token reached the role's max_ttl: it and the job's credentials end at \(info.expiresAt)\n")
-                return nil
+        var next: Double? = nil
+        for member in roles.members {
+            do {
+                let info: TokenInfo = try client.call("POST", "/v1/tokens/renew", body: RenewRequest(ttl: ttl), bearer: member.token.token)
+                if info.expiresAt == info.maxExpiresAt {
+                    Terminal.err("mlcred: warning: the token of role '\(member.token.role)' reached the role's max_ttl: it and its credentials end at \(info.expiresAt)\n")
+                    continue
+                }
+                next = min(next ?? .infinity, renewTime(expiresAt: info.expiresAt))
+            } catch {
+                Terminal.err("mlcred: warning: could not renew the token of role '\(member.token.role)': \(error)\n")
+                next = min(next ?? .infinity, now() + 30)
             }
-            return renewTime(expiresAt: info.expiresAt)
-        } catch {
-            Terminal.err("mlcred: warning: could not renew the token: \(error)\n")
-            return now() + 30
         }
+        return next
     }
 
     /// Two thirds of the remaining life from now.
@@ -219,27 +213,29 @@ struct JobRunner {
         return now() + max(1, (expiry - now()) * 2 / 3)
     }
 
-    /// Revokes the token and its leases, retrying until the daemon confirms (or says it is
+    /// Revokes every token and its leases, retrying until the daemon confirms (or says it is
     /// already gone) for up to 30 s.
     private func revokeWithRetry() {
         let deadline = now() + Self.revokeRetrySeconds
-        while true {
-            do {
-                let raw = try client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: token.token)
-                // Decoding costs a few ms in a static binary (first-use type lookups): only when there is something to say.
-                if !String(decoding: raw, as: UTF8.self).contains("\"unconfirmed\":[]"),
-                   let answer = try? APIJSON.decode(RevocationResponse<Bool>.self, from: raw) {
-                    RevocationWarnings.print(unconfirmed: answer.unconfirmed)
+        for member in roles.members {
+            while true {
+                do {
+                    let raw = try client.callRaw("POST", "/v1/tokens/revoke", body: Optional<String>.none, bearer: member.token.token)
+                    // Decoding costs a few ms in a static binary (first-use type lookups): only when there is something to say.
+                    if !String(decoding: raw, as: UTF8.self).contains("\"unconfirmed\":[]"),
+                       let answer = try? APIJSON.decode(RevocationResponse<Bool>.self, from: raw) {
+                        RevocationWarnings.print(unconfirmed: answer.unconfirmed)
+                    }
+                    break
+                } catch ClientError.api(_, let code, _, _) where code == .unauthenticated {
+                    break  // already revoked or expired
+                } catch {
+                    if now() >= deadline {
+                        Terminal.err("mlcred: warning: could not confirm the revocation of role '\(member.token.role)''s token (\(error)); the daemon revokes it when it sees this process gone, at the latest at \(member.token.expiresAt)\n")
+                        break
+                    }
+                    usleep(500_000)
                 }
-                return
-            } catch ClientError.api(_, let code, _, _) where code == .unauthenticated {
-                return  // already revoked or expired
-            } catch {
-                if now() >= deadline {
-                    Terminal.err("mlcred: warning: could not confirm the token's revocation (\(error)); the daemon revokes it when it sees this process gone, at the latest at \(token.expiresAt)\n")
-                    return
-                }
-                usleep(500_000)
             }
         }
     }
