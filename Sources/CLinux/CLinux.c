@@ -49,6 +49,12 @@ int mlc_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+int mlc_drop_setgid(void) {
+    gid_t real_gid = getgid();
+    if (getegid() == real_gid) return 0;
+    return setresgid(real_gid, real_gid, real_gid);
+}
+
 pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd, int tty_fd, int *exec_errno) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) {
@@ -66,6 +72,11 @@ pid_t mlc_spawn(const char *file, char *const argv[], char *const envp[], int st
     if (pid == 0) {
         /* Child: only async-signal-safe calls from here to exec. */
         close(report[0]);
+        /* The installed mlcred is setgid to the run group, the daemon's sign that a caller is
+           `mlcred run` (phi roles). The job must not inherit it: drop every group id back to
+           the real one. First, as a change of credentials clears the parent-death signal. */
+        gid_t real_gid = getgid();
+        if (getegid() != real_gid && setresgid(real_gid, real_gid, real_gid) != 0) _exit(127);
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         if (getppid() != parent) {
             _exit(127); /* the parent died before the death signal was armed */

@@ -9,14 +9,23 @@ extension Broker {
     static let maximumGrantsPerRequest = 64
 
     /// Mints the role's credentials under the presented token: one lease per grant.
+    /// `fromRun`: whether the caller is the installed `mlcred run` (asked for phi tokens only).
     public func fetchCredentials(authorization: String?, principal: Principal, subject: PolicySubject,
-                                 request: CredentialsRequest) async throws -> CredentialsResponse {
+                                 request: CredentialsRequest, fromRun: () -> Bool = { false }) async throws -> CredentialsResponse {
         if let grants = request.grants {
             guard grants.count <= Self.maximumGrantsPerRequest, grants.allSatisfy(Names.isValidRoleName) else {
                 throw APIError(.invalidName, "invalid grant list: at most \(Self.maximumGrantsPerRequest) names; \(Names.roleNameRequirement)")
             }
         }
         let token = try await authenticate(authorization: authorization, principal: principal, action: .credentialIssue)
+        if token.phi && !fromRun() {
+            // Threat: any program of the user asking for phi credentials under a phi token it
+            // found (a job's environment): only `mlcred run` itself receives them (SPEC §3).
+            let reason = "phi credentials of role '\(token.role)' go only to the installed 'mlcred run' (setgid to the run group, not traced)"
+            await audit(AuditEvent(principal: principal, action: .credentialIssue, role: token.role, result: .denied, reason: reason,
+                                   accessor: token.accessor))
+            throw APIError(.rolePhiRunOnly, reason)
+        }
         let awsMode = try Self.awsMode(request.aws)
         // The decision is taken again: a reload that removed this caller ends its access now.
         let decision = decide(role: token.role, subject: subject)

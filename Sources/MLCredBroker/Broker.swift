@@ -62,8 +62,10 @@ public final class Broker: Sendable {
 
     /// Issues a token for `request.role`. `boundStartTime` is the start time of the calling
     /// process when the token is to be bound to it (`bind = process`).
+    /// `fromRun` says whether the caller is `mlcred run` as installed (setgid to the run group,
+    /// untraced): phi tokens go only to it (SPEC §3); it is asked only for phi roles.
     public func issueToken(principal: Principal, subject: PolicySubject, request: TokenRequest,
-                           boundStartTime: UInt64?) async throws -> TokenResponse {
+                           boundStartTime: UInt64?, fromRun: () -> Bool = { false }) async throws -> TokenResponse {
         _ = try vault.hashToken("")  // fails early, with the right code, if sealed
         // Threat: a name of megabytes, audited twice per denial, fills the disk. Names are
         // checked against their grammar before anything is written.
@@ -76,8 +78,10 @@ public final class Broker: Sendable {
             await audit(AuditEvent(principal: principal, action: .tokenIssue, role: request.role, result: .denied, reason: decision.summary))
             throw APIError(.roleDenied, "role '\(request.role)' denied: \(decision.summary)")
         }
-        if role.phi && boundStartTime == nil {
-            let reason = "phi role '\(role.name)' is issued only to 'mlcred run' (a token bound to its process), never as a bare token or env"
+        if role.phi && (boundStartTime == nil || !fromRun()) {
+            let reason = boundStartTime == nil
+                ? "phi role '\(role.name)' is issued only to 'mlcred run' (a token bound to its process), never as a bare token or env"
+                : "phi role '\(role.name)' is issued only to the installed 'mlcred run' (setgid to the run group, not traced)"
             await audit(AuditEvent(principal: principal, action: .tokenIssue, role: role.name, result: .denied, reason: reason))
             throw APIError(.rolePhiRunOnly, reason)
         }

@@ -73,7 +73,11 @@ public enum Daemon {
             logger.warning("admin group '\(configuration.adminGroup)' does not exist: only uid 0 and the daemon's uid are admins")
         }
         let names = NameDirectory()
-        let router = Router(vault: vault, broker: broker, sweeper: sweeper, store: store, names: names, adminGroup: adminGroup,
+        let runGroup = NameDirectory.groupID(named: configuration.runGroup)
+        if runGroup == nil {
+            logger.warning("run group '\(configuration.runGroup)' does not exist: no phi token or credential can be issued (create the group, as the sysusers snippet does, and install mlcred setgid to it)")
+        }
+        let router = Router(vault: vault, broker: broker, sweeper: sweeper, store: store, names: names, adminGroup: adminGroup, runGroup: runGroup,
                             metrics: Metrics(), logger: logger)
         let notifier = SystemdNotifier()
         let passed = try SystemdActivation.passedSocket()

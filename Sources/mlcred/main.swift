@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLinux
 import Glibc
 import MLCredClient
 
@@ -31,6 +32,14 @@ func runReportingErrors(_ body: () throws -> Void) -> Never {
 // `run` and `credential-process` in their plain forms then skip ArgumentParser (FastPath).
 signal(SIGPIPE, SIG_IGN)
 let arguments = GlobalOptions.hoisted(CommandLine.arguments)
+// The installed mlcred is setgid to the run group, which the daemon takes as "this is mlcred
+// run" (phi roles, SPEC §3): every other verb gives it up before it connects anywhere.
+if arguments.count < 2 || arguments[1] != "run" {
+    guard mlc_drop_setgid() == 0 else {
+        Terminal.err("mlcred: error: cannot drop the run group (setresgid failed)\n")
+        exit(ExitStatus.error.rawValue)
+    }
+}
 if let job = FastPath.parse(arguments) {
     runReportingErrors { try job.run() }
 }

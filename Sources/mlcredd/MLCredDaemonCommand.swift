@@ -37,6 +37,9 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
     @Option(help: "Members of this group are admins (besides uid 0 and the daemon's uid).")
     var adminGroup: String = "mlcred-admin"
 
+    @Option(help: "The group the installed mlcred is setgid to: phi tokens and credentials go only to callers running with it (mlcred run), untraced.")
+    var runGroup: String = "mlcred-run"
+
     @Option(help: "Unseal at start with this 32-byte key file (relative paths are looked up in $CREDENTIALS_DIRECTORY).")
     var unsealKeyFile: String?
 
@@ -106,12 +109,14 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
             socketPath = env("XDG_RUNTIME_DIR").map { $0 + "/mlcred.sock" } ?? state + "/mlcred.sock"
             policyDir = "./policies"
         }
-        return DaemonConfiguration(
+        var configuration = DaemonConfiguration(
             stateDirectory: stateDir ?? state, socketPath: socket ?? socketPath, policiesDirectory: policies ?? policyDir,
             environment: environment, phi: phi, adminGroup: adminGroup, unsealKeyFile: unsealKeyFile,
             socketMode: mode_t(UInt32(socketMode, radix: 8) ?? 0o660),
             retentionSeconds: Double(PolicyDuration.parse(retention) ?? Int(Sweeper.defaultRetentionSeconds)),
             minimumFree: FreeSpaceReserve.parse(minFree) ?? .automatic)
+        configuration.runGroup = runGroup
+        return configuration
     }
 }
 

@@ -2,6 +2,7 @@
 sockets, real SQLite files, real users (created with useradd, entered with setpriv). Every helper
 more than one test module needs lives here, once."""
 import glob
+import grp
 import json
 import os
 import re
@@ -25,6 +26,7 @@ ML_USER = "mlcred-t-mlbob"
 ML_GROUP = "mlcred-t-ml"
 PASSPHRASE = "e2e-Passphrase-7f3a9c"  # a value to search for: it must never appear anywhere
 MASK = "<mlcred:masked>"
+RUN_GROUP = "mlcred-run"  # the daemon's default --run-group
 
 # The end of a Python job that reports to the test: the dict `report` written whole to argv[1], then
 # renamed into place (the test reads a file, not the job's stdout, which run masks).
@@ -266,6 +268,12 @@ def bins(workdir):
             pytest.fail(f"{src} is missing: run 'swift build' first (scripts/test does)")
         shutil.copy2(src, os.path.join(target, name))
         os.chmod(os.path.join(target, name), 0o755)
+    if is_root():
+        # Installed as scripts/install does: mlcred setgid to the run group, the daemon's sign
+        # that a caller is `mlcred run` (phi tokens and credentials go only to it, SPEC §3).
+        ensure_group(RUN_GROUP)
+        shutil.chown(os.path.join(target, "mlcred"), group=RUN_GROUP)
+        os.chmod(os.path.join(target, "mlcred"), 0o2755)
     os.chmod(target, 0o755)
     return target
 
@@ -321,6 +329,9 @@ class Daemon:
         cmd = [os.path.join(self.bins, "mlcredd"), "--state-dir", self.state_dir, "--socket", self.socket,
                "--socket-mode", "0666", "--environment", environment or self.environment,
                "--admin-group", ADMIN_GROUP]
+        if not is_root():
+            # Without root the tests cannot install mlcred setgid: the caller's own group stands in.
+            cmd += ["--run-group", grp.getgrgid(os.getgid()).gr_name]
         if self.phi if phi is None else phi:
             cmd.append("--phi")
         return cmd + (self.extra if extra is None else list(extra))

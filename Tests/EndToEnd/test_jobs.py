@@ -1,6 +1,7 @@
 """Jobs as teams run them (issue 14) and what a job's own process could leak (issue 13, findings
 3-5): several roles in one `run`, the job's socket that `run` serves, masking across stdout and
 stderr and at the end of the output, and the job's private directory."""
+import grp
 import json
 import os
 import subprocess
@@ -213,3 +214,73 @@ def test_env_takes_several_roles_and_token_revoke_current_ends_them_all(broker):
     # A conflict leaves no token behind.
     assert broker.cli("env", "--role", "train", "--role", "clash").returncode == 1
     assert broker.tokens() == []
+
+
+# Finding 6: phi tokens and credentials go only to the installed `mlcred run`
+
+PHI_BY_HAND = r'''
+import json, os, socket, sys
+def post(path, body, token=None):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    data = json.dumps(body).encode()
+    auth = "Authorization: Bearer %s\r\n" % token if token else ""
+    s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%sContent-Length: %d\r\n\r\n" % (path, auth, len(data))).encode() + data)
+    answer = b""
+    while chunk := s.recv(65536):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), json.loads(body)
+status, body = post("/v1/tokens", {"role": "phi-notes", "bind": "process", "credentials": True})
+print(json.dumps({"status": status, "reason": body.get("error", {}).get("reason"), "gid": os.getegid(), "groups": os.getgroups()}))
+'''
+
+
+@needs_root
+def test_a_program_that_is_not_mlcred_run_gets_no_phi_token_even_bound_to_itself(broker, users):
+    """Any program of an admitted user could ask the API for a process-bound phi token with
+    credentials: the daemon checks the run group (setgid mlcred) from SO_PEERCRED."""
+    result = subprocess.run([PYTHON, "-c", PHI_BY_HAND, broker.socket], capture_output=True, text=True, timeout=30)
+    answer = json.loads(result.stdout)
+    assert answer["status"] == 403 and answer["reason"] == "role_phi_run_only", answer
+    assert any(r["action"] == "token.issue" and r["role"] == "phi-notes" and r["result"] == "denied"
+               and "installed 'mlcred run'" in (r["reason"] or "") for r in broker.audit(limit=50))
+    # The same role under the installed mlcred run works, and its job does not inherit the group.
+    run_group = grp.getgrnam("mlcred-run").gr_gid
+    shown = broker.cli("run", "--role", "phi-notes", "--", PYTHON, "-c", PHI_BY_HAND, broker.socket)
+    assert shown.returncode == 0, shown.err
+    inside = json.loads(shown.out)
+    assert inside["gid"] != run_group and run_group not in inside["groups"], inside
+    assert inside["status"] == 403 and inside["reason"] == "role_phi_run_only", "the job itself is not run"
+    # The audit records run's real group, not the run group it connected with.
+    issued = [r for r in broker.audit(limit=50) if r["action"] == "token.issue" and r["result"] == "allowed"]
+    assert issued[-1]["role"] == "phi-notes" and issued[-1]["principal"]["gid"] == os.getgid(), issued[-1]
+
+
+@needs_root
+def test_phi_credentials_under_a_phi_token_go_only_to_run(broker, scratch):
+    """A job's phi token (from its environment) used by a program talking to the daemon
+    directly gets no phi credentials; through run's socket it does."""
+    script = r'''
+import json, os, socket, sys
+def post(path):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall(("POST /v1/credentials HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\nAuthorization: Bearer %s\r\n\r\n{}"
+               % os.environ["MLCRED_TOKEN"]).encode())
+    answer = b""
+    while chunk := s.recv(65536):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), json.loads(body)
+direct, body = post(sys.argv[2])
+through, _ = post(os.environ["MLCRED_SOCKET"])
+report = {"direct": direct, "reason": body.get("error", {}).get("reason"), "through": through}
+''' + WRITE_REPORT
+    handle, report = tempfile.mkstemp(dir=scratch, suffix=".json")
+    os.close(handle)
+    os.unlink(report)
+    result = broker.cli("run", "--role", "phi-notes", "--", PYTHON, job(scratch, script), report, broker.socket)
+    assert result.returncode == 0, result.err
+    seen = read_json(report)
+    assert seen == {"direct": 403, "reason": "role_phi_run_only", "through": 200}, seen

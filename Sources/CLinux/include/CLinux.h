@@ -21,6 +21,9 @@ int mlc_accept_cloexec(int fd);
 /// pidfd_open(pid, 0): a descriptor for the process `pid`, or -1 with errno set.
 int mlc_pidfd_open(pid_t pid);
 
+/* Drops a set-group-ID: real, effective and saved gid become the real gid. 0 on success. */
+int mlc_drop_setgid(void);
+
 /// Forks and execs `file` (PATH lookup) with `argv` and `envp`. In the child: the parent-death
 /// signal is SIGKILL (the job never outlives `mlcred run`), signal dispositions and mask are
 /// reset, and either `tty_fd` (when >= 0) becomes the controlling terminal of a new session

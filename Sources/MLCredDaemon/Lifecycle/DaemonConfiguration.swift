@@ -9,6 +9,8 @@ public struct DaemonConfiguration: Sendable {
     public var environment: String
     public var phi: Bool
     public var adminGroup: String
+    /// The group the installed `mlcred` is setgid to (`--run-group`): phi tokens go only to callers with it.
+    public var runGroup: String = "mlcred-run"
     public var unsealKeyFile: String?
     public var socketMode: mode_t
     /// How long ended tokens and leases are kept before the sweeper deletes them.

@@ -27,7 +27,10 @@ public enum PeerAttestation {
     }
 
     /// Attests the peer of the connected socket `fd`.
-    public static func attest(fd: Int32, names: NameDirectory) throws -> PeerIdentity {
+    /// `runGroup`: the gid the installed `mlcred` is setgid to. A peer whose effective gid is
+    /// that group is recorded with its real gid (policies and the audit see the user's own
+    /// group), and marked as having connected with the run group.
+    public static func attest(fd: Int32, names: NameDirectory, runGroup: UInt32? = nil) throws -> PeerIdentity {
         var uid: uid_t = 0, gid: gid_t = 0, pid: pid_t = 0
         guard mlc_peer_credentials(fd, &uid, &gid, &pid) == 0 else {
             throw Failure.getsockopt(option: "SO_PEERCRED", errno: errno)
@@ -45,10 +48,15 @@ public enum PeerAttestation {
             // The process is gone: its pid may already name another process's /proc entry.
             unit = nil
         }
+        var recordedGID = gid
+        let withRunGroup = runGroup != nil && gid == runGroup
+        if withRunGroup, let real = realGID(pid: pid), processAlive(pidfd: pidfd, pid: pid) {
+            recordedGID = real
+        }
         let principal = Principal(
-            uid: uid, gid: gid, user: names.userName(uid: uid),
+            uid: uid, gid: recordedGID, user: names.userName(uid: uid),
             pid: pid, groups: groups, unit: unit)
-        return PeerIdentity(principal: principal, pidfd: pidfd)
+        return PeerIdentity(principal: principal, pidfd: pidfd, connectedWithRunGroup: withRunGroup)
     }
 
     /// SO_PEERGROUPS: the supplementary groups the peer had when it connected.
@@ -118,6 +126,26 @@ public enum PeerAttestation {
     public static func boundStartTime(of peer: PeerIdentity) -> UInt64? {
         guard peer.pidfd >= 0, let start = startTime(pid: peer.principal.pid), !hasExited(pidfd: peer.pidfd) else { return nil }
         return start
+    }
+
+    /// Whether the peer is `mlcred run` as installed (SPEC §3): it connected with the run group
+    /// as its effective gid (SO_PEERCRED's gid: the installed `mlcred` is setgid to that group,
+    /// so the kernel's secure-exec refuses LD_PRELOAD and same-uid ptrace attach), and no
+    /// process traces it now (`TracerPid` 0, read while its pidfd shows it alive).
+    /// A guard against accidents and casual misuse, not against a user who controls their own job.
+    public static func isRunClient(_ peer: PeerIdentity) -> Bool {
+        guard peer.connectedWithRunGroup else { return false }
+        guard let status = readSmallFile("/proc/\(peer.principal.pid)/status"),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("TracerPid:") }),
+              line.dropFirst("TracerPid:".count).trimmingPrefix(while: { $0 == " " || $0 == "\t" }) == "0" else { return false }
+        return processAlive(pidfd: peer.pidfd, pid: peer.principal.pid)
+    }
+
+    /// The real gid of `pid` (first field of `Gid:` in /proc/PID/status).
+    static func realGID(pid: Int32) -> UInt32? {
+        guard let status = readSmallFile("/proc/\(pid)/status"),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Gid:") }) else { return nil }
+        return line.dropFirst("Gid:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { UInt32($0) }
     }
 
     static func readSmallFile(_ path: String) -> String? {

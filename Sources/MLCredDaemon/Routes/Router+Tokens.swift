@@ -29,7 +29,8 @@ extension Router {
         case let other?:
             throw APIError(.invalidBody, "unknown bind '\(other)' (expected 'process')")
         }
-        let answer = try await broker.issueToken(principal: peer.principal, subject: subject(peer), request: body, boundStartTime: startTime)
+        let answer = try await broker.issueToken(principal: peer.principal, subject: subject(peer), request: body, boundStartTime: startTime,
+                                                 fromRun: { PeerAttestation.isRunClient(peer) })
         if startTime != nil, let process = ProcessWatcher(peer: peer) {
             sweeper.watch(accessor: answer.accessor, process: process)
         }

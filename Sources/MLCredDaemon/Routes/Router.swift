@@ -13,13 +13,17 @@ public final class Router: Sendable {
     let sweeper: Sweeper
     let names: NameDirectory
     let adminGroup: UInt32?
+    /// The gid of the run group (`--run-group`): the installed `mlcred` is setgid to it. Nil if
+    /// it does not exist: then no phi token or credential is issued.
+    let runGroup: UInt32?
     let logger: Logger
     let metrics: Metrics
     let store: Store
 
     /// A router over `vault` and `broker`; `adminGroup` is the gid of the admin group, nil if it does not exist.
     public init(vault: Vault, broker: Broker, sweeper: Sweeper, store: Store, names: NameDirectory, adminGroup: UInt32?,
-                metrics: Metrics, logger: Logger) {
+                runGroup: UInt32? = nil, metrics: Metrics, logger: Logger) {
+        self.runGroup = runGroup
         self.vault = vault
         self.broker = broker
         self.sweeper = sweeper
@@ -116,7 +120,8 @@ public final class Router: Sendable {
             let started = WallClock.now()
             let body = request.body.isEmpty ? CredentialsRequest(grants: nil) : try decode(CredentialsRequest.self, request)
             let answer = try await broker.fetchCredentials(authorization: request.authorization, principal: peer.principal,
-                                                           subject: subject(peer), request: body)
+                                                           subject: subject(peer), request: body,
+                                                           fromRun: { PeerAttestation.isRunClient(peer) })
             metrics.observe(.credentials, seconds: WallClock.now() - started)
             return .json(answer)
         case .metrics:

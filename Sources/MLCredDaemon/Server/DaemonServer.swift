@@ -71,7 +71,7 @@ public final class DaemonServer: Sendable {
     private func handleAccepted(_ client: Int32) {
         let peer: PeerIdentity
         do {
-            peer = try PeerAttestation.attest(fd: client, names: names)
+            peer = try PeerAttestation.attest(fd: client, names: names, runGroup: router.runGroup)
         } catch {
             logger.warning("refused a connection that could not be attested: \(error)")
             close(client)
