@@ -32,8 +32,10 @@ public enum PolicyDiff {
                                          + " in \(added.environments.map(list) ?? "every environment"), grants \(list(added.grants.map(\.name)))",
                                      widens: true))
             case (let removed?, nil):
+                let principals = removed.principals.map(\.description)
                 changes.append(.init(kind: "role-removed", role: name, grant: nil,
-                                     summary: "role '\(name)' removed: \(list(removed.principals.map(\.description))) lose it", widens: false))
+                                     summary: principals.isEmpty ? "role '\(name)' removed (no principal could assume it)"
+                                         : "role '\(name)' removed: \(list(principals)) can no longer assume it", widens: false))
             case (let before?, let after?):
                 changes += compare(before, after)
             default:

@@ -36,21 +36,31 @@ public struct PolicyDecision: Sendable, Equatable {
     public var summary: String { reasons.last ?? (allowed ? "allowed" : "denied") }
 }
 
+/// Whose environment and phi setting a decision is made for: a running daemon's, or ones a
+/// caller chose for a simulation (offline `policy explain`, `policy test`). Only the wording of
+/// the reasons differs: a simulation must not speak of "this daemon".
+public enum DecisionContext: Sendable {
+    case daemon
+    case simulation
+}
+
 /// The one evaluator: the daemon issues with it and `policy explain` explains with it, so
 /// the two can never disagree. Deny by default.
 public enum PolicyEvaluator {
     public static func decide(role roleName: String, in set: PolicySet, subject: PolicySubject,
-                              environment: String, phiDaemon: Bool) -> PolicyDecision {
+                              environment: String, phiDaemon: Bool, context: DecisionContext = .daemon) -> PolicyDecision {
         guard let role = set.roles[roleName] else {
             return PolicyDecision(allowed: false, reasons: ["no role named '\(roleName)'"])
         }
         var reasons = ["role '\(role.name)' from \(role.file)"]
         if role.phi && !phiDaemon {
-            reasons.append("role '\(role.name)' is phi: it is issued only by a --phi daemon (PHI enclave)")
+            reasons.append("role '\(role.name)' is phi: it is issued only by a --phi daemon (PHI enclave)"
+                + (context == .simulation ? ", and the simulated daemon is not one" : ""))
             return PolicyDecision(allowed: false, reasons: reasons)
         }
         if let environments = role.environments, !environments.contains(environment) {
-            reasons.append("role '\(role.name)' is limited to environments \(environments.joined(separator: ", ")); this daemon is '\(environment)'")
+            let here = context == .simulation ? "the simulated environment is" : "this daemon is"
+            reasons.append("role '\(role.name)' is limited to environments \(environments.joined(separator: ", ")); \(here) '\(environment)'")
             return PolicyDecision(allowed: false, reasons: reasons)
         }
         for pattern in role.principals where matches(pattern, subject) {

@@ -65,7 +65,7 @@ public enum PolicyTestSuite {
         var failures: [PolicyTestReport.Failure] = []
         for testCase in cases {
             let decision = PolicyEvaluator.decide(role: testCase.role, in: set, subject: testCase.subject,
-                                                  environment: testCase.environment, phiDaemon: testCase.phi)
+                                                  environment: testCase.environment, phiDaemon: testCase.phi, context: .simulation)
             if decision.allowed == testCase.expectAllow { passed += 1 } else { failures.append(.init(testCase: testCase, decision: decision)) }
         }
         return PolicyTestReport(passed: passed, failures: failures)

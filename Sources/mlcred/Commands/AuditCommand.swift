@@ -11,10 +11,17 @@ struct AuditCommand: ParsableCommand {
 struct AuditShow: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show", abstract: "Show audit records (the last 50 by default). Works sealed too.",
-        discussion: "Example: mlcred audit show --since 2026-11-26T00:00:00Z --limit 200")
+        discussion: """
+            --since takes \(RelativeTime.accepted).
+
+            Examples:
+              mlcred audit show --since 1h
+              mlcred audit show --since yesterday --limit 200
+              mlcred audit show --since 2026-11-26T00:00:00Z --json
+            """)
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "Only records at or after this RFC 3339 UTC time (e.g. 2026-11-26T17:00:00Z).")
+    @Option(help: "Only records at or after this time: 1h, 30m, 2d, today, yesterday, or RFC 3339 UTC (2026-11-26T17:00:00Z).")
     var since: String?
     @Option(help: "At most this many records (1-1000).")
     var limit: Int = 50
@@ -22,14 +29,18 @@ struct AuditShow: ParsableCommand {
 
     func validate() throws {
         guard (1...1000).contains(limit) else { throw ValidationError("--limit must be from 1 to 1000") }
-        if let since, Timestamp.parse(since) == nil {
-            throw ValidationError("--since must be an RFC 3339 UTC time such as 2026-11-26T17:00:00Z")
+        if let since, RelativeTime.resolve(since, now: 0, localMidnight: { $0 }) == nil {
+            throw ValidationError("--since takes \(RelativeTime.accepted); '\(since)' is none of them")
         }
     }
 
     func run() throws {
         var path = "/v1/audit?limit=\(limit)"
-        if let since { path += "&since=\(since)" }
+        if let since {
+            // An absolute time goes as typed (all its precision); a relative one as resolved here.
+            let instant = Timestamp.parse(since) == nil ? RelativeTime.resolve(since, now: RelativeTime.now()) : nil
+            path += "&since=\(instant.map { Timestamp.format(epochSeconds: $0) } ?? since)"
+        }
         let page: AuditPage = try connection.client().call("GET", path)
         if output.json { return try Terminal.printJSON(page.records) }
         for record in page.records { Terminal.out(AuditFormat.line(record) + "\n") }
@@ -51,7 +62,7 @@ struct AuditVerify: ParsableCommand {
             try Terminal.printJSON(result)
         } else if result.ok {
             let head = result.head.map { "head seq \($0.seq) mac \($0.mac)" } ?? "empty log"
-            Terminal.out("audit chain OK: \(result.checked) records; \(head)\n")
+            Terminal.out("audit chain OK: \(result.checked) record\(result.checked == 1 ? "" : "s"); \(head)\n")
         }
         if let broken = result.firstBroken {
             throw CLIError("audit chain BROKEN at record \(broken.seq): \(broken.reason)",

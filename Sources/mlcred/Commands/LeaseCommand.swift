@@ -34,15 +34,23 @@ struct LeaseList: ParsableCommand {
 }
 
 struct LeaseRevoke: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke one lease.")
+    static let configuration = CommandConfiguration(
+        commandName: "revoke", abstract: "Revoke one lease (admin).",
+        discussion: """
+            --json prints the daemon's answer: {revoked, unconfirmed, still_valid}; a lease its
+            provider has not confirmed yet is in unconfirmed (the daemon retries it). Exit
+            codes are the same as without --json.
+            """)
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The lease id.")
     var id: String
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         let answer: RevocationResponse<String> = try connection.client().call(
             "POST", "/v1/leases/\(try PathName.check(id, what: "lease id"))/revoke", body: Optional<String>.none)
+        if output.json { return try Terminal.printJSON(answer) }
         Terminal.out(answer.unconfirmed.isEmpty ? "revoked lease \(id)\n" : "ended lease \(id) here\n")
         RevocationWarnings.print(unconfirmed: answer.unconfirmed, stillValid: answer.stillValid)
     }

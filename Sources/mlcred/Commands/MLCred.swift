@@ -20,7 +20,7 @@ struct MLCred: ParsableCommand {
             'MLCRED_SOCKET=S mlcred status' are the same.
             """,
         version: mlcredVersion,
-        subcommands: [Run.self, Env.self, TokenCommand.self, CredentialProcess.self, Whoami.self, Status.self,
+        subcommands: [Run.self, Env.self, TokenCommand.self, CredentialProcess.self, Whoami.self, Status.self, Jwks.self,
                       VaultCommand.self, SecretCommand.self, PolicyCommand.self, LeaseCommand.self, AuditCommand.self])
 }
 

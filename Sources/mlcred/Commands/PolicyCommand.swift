@@ -28,17 +28,55 @@ struct PolicyList: ParsableCommand {
 
 struct PolicyReload: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "reload", abstract: "Reload the policy directory; on any error the last good set stays in force (exit 1).")
+        commandName: "reload", abstract: "Reload the policy directory; on any error the last good set stays in force (exit 1).",
+        discussion: """
+            --json prints {ok, roles, directory, digest, errors}: on success the number of roles
+            loaded and the new digest; on failure ok is false, errors holds every FILE:LINE
+            diagnostic and the command exits 1, as the text form does.
+            """)
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    /// `--json`: the outcome, in the shape of `policy validate --json` plus where the set came from.
+    struct Report: Encodable {
+        var ok: Bool
+        var roles: Int?
+        var directory: String?
+        var digest: String?
+        var message: String?
+        var errors: [String]
+
+        enum CodingKeys: String, CodingKey { case ok, roles, directory, digest, message, errors }
+
+        /// Every key is always present (null when unknown), so tools can rely on them.
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(ok, forKey: .ok)
+            try container.encode(roles, forKey: .roles)
+            try container.encode(directory, forKey: .directory)
+            try container.encode(digest, forKey: .digest)
+            try container.encode(message, forKey: .message)
+            try container.encode(errors, forKey: .errors)
+        }
+    }
 
     func run() throws {
+        let list: PolicyListResponse
         do {
-            let list: PolicyListResponse = try connection.client().call("POST", "/v1/policies/reload")
-            Terminal.out("reloaded \(list.roles.count) roles from \(list.directory) (digest \(list.digest))\n")
+            list = try connection.client().call("POST", "/v1/policies/reload")
         } catch ClientError.apiDetailed(_, _, _, let message, let details) {
+            if output.json {
+                try Terminal.printJSON(Report(ok: false, message: message, errors: details))
+                throw ExitCode(ExitStatus.error.rawValue)
+            }
             for line in details { Terminal.err(line + "\n") }
             throw CLIError(message, hint: "fix the files above and reload again")
         }
+        if output.json {
+            return try Terminal.printJSON(Report(ok: true, roles: list.roles.count, directory: list.directory, digest: list.digest, errors: []))
+        }
+        let count = list.roles.count
+        Terminal.out("reloaded \(count) role\(count == 1 ? "" : "s") from \(list.directory) (digest \(list.digest))\n")
     }
 }

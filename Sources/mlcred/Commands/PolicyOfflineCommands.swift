@@ -136,7 +136,8 @@ struct PolicyTest: ParsableCommand {
             report = try PolicyTestSuite.run(directory: path)
         } catch let error as PolicyLoadError {
             for diagnostic in error.diagnostics { Terminal.err(diagnostic.description + "\n") }
-            throw CLIError("cannot run the policy tests: \(error.diagnostics.count) error(s) in \(path)", hint: "fix each FILE:LINE above")
+            let count = error.diagnostics.count
+            throw CLIError("cannot run the policy tests: \(count) error\(count == 1 ? "" : "s") in \(path)", hint: "fix each FILE:LINE above")
         }
         for failure in report.failures { Terminal.out("FAIL " + failure.description + "\n") }
         Terminal.out("\(report.passed) passed, \(report.failures.count) failed\n")
@@ -198,7 +199,8 @@ struct PolicyExplain: ParsableCommand {
             }
             let subject = PolicySubject(uid: resolvedUID ?? UInt32.max - 1, user: user, gid: UInt32.max - 1,
                                         groups: groups.map { (UInt32.max - 1, $0) }, unit: nil)
-            let decision = PolicyEvaluator.decide(role: role, in: set, subject: subject, environment: environment ?? "dev", phiDaemon: phi)
+            let decision = PolicyEvaluator.decide(role: role, in: set, subject: subject, environment: environment ?? "dev", phiDaemon: phi,
+                                                  context: .simulation)
             answer = ExplainResponse(allowed: decision.allowed, reasons: notes + decision.reasons)
         } else {
             let request = ExplainRequest(role: role, user: user, uid: resolvedUID, groups: groups, environment: environment, phi: phi ? true : nil)

@@ -27,7 +27,7 @@ struct SecretPut: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Secret name: letters, digits, '.', '_', '-'.")
     var name: String
-    @Option(help: "static, aws or postgres.")
+    @Option(help: "static, aws or postgres.", completion: .list(["static", "aws", "postgres"]))
     var type: String
     @Flag(help: "Label the secret as reaching PHI: only phi roles may use it.")
     var phi = false
@@ -52,13 +52,30 @@ struct SecretPut: ParsableCommand {
             fields = try APIJSON.decode([String: SecretFieldValue].self, from: raw)
         } catch {
             // The input is not quoted back: it is a secret.
-            throw CLIError("the secret must be a JSON object whose values are strings (or a number for 'port')",
-                           hint: "e.g. {\"access_key_id\": \"...\", \"secret_access_key\": \"...\"}", status: .usage)
+            throw CLIError("the secret must be a JSON object whose values are strings"
+                               + (SecretType(rawValue: type) == .postgres ? " (or a number for 'port')" : ""),
+                           hint: Self.example(forType: type), status: .usage)
         }
         let meta: SecretMetadata = try client.call("PUT", "/v1/secrets/\(try PathName.check(name, what: "secret name"))",
                                                    body: SecretPutRequest(type: type, phi: phi ? true : nil, fields: fields))
         if output.json { return try Terminal.printJSON(meta) }
         Terminal.out("stored secret \(meta.name) version \(meta.version) (\(meta.type)\(meta.phi ? ", phi" : ""))\n")
+    }
+
+    /// What a secret of `type` looks like as JSON, for a hint (placeholders, never a real value).
+    static func example(forType type: String) -> String {
+        switch SecretType(rawValue: type) {
+        case .static:
+            "a static secret is any set of string fields, e.g. {\"token\": \"...\"}"
+        case .aws:
+            "e.g. {\"access_key_id\": \"AKIA...\", \"secret_access_key\": \"...\", \"region\": \"eu-west-1\"}"
+        case .postgres:
+            "e.g. {\"host\": \"db.example\", \"port\": 5432, \"dbname\": \"warehouse\", \"user\": \"mlcred_broker\", \"password\": \"...\"}"
+        case .jwtSigner:
+            "a jwt-signer secret is made inside the vault: 'mlcred secret generate NAME --type jwt-signer'"
+        case nil:
+            "--type is static, aws or postgres; 'mlcred secret put --help' shows each type's fields"
+        }
     }
 }
 
@@ -71,7 +88,7 @@ struct SecretGenerate: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Secret name.")
     var name: String
-    @Option(help: "jwt-signer.")
+    @Option(help: "jwt-signer.", completion: .list(["jwt-signer"]))
     var type: String
     @Option(help: "The `iss` claim of the JWTs it signs (default mlcred).")
     var issuer: String?
@@ -114,18 +131,26 @@ struct SecretList: ParsableCommand {
 
 struct SecretRemove: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "rm", abstract: "Destroy every stored version of a secret.")
+        commandName: "rm", abstract: "Destroy every stored version of a secret.",
+        discussion: "--json prints {\"removed\": NAME}. Exit codes are the same as without --json.")
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Secret name.")
     var name: String
     @Flag(help: "Remove it even if live leases need it to be revoked: their PostgreSQL roles stay in the database (no login after VALID UNTIL), their leases stay revoke_failed until a secret of this name is put back.")
     var force = false
+    @OptionGroup var output: OutputOptions
+
+    /// The daemon's answer to `DELETE /v1/secrets/NAME`.
+    struct Removed: Codable {
+        var removed: String
+    }
 
     func run() throws {
         let path = "/v1/secrets/\(try PathName.check(name, what: "secret name"))" + (force ? "?force=true" : "")
-        _ = try connection.client().callRaw("DELETE", path, body: Optional<String>.none)
-        Terminal.out("removed secret \(name)\n")
+        let answer: Removed = try connection.client().call("DELETE", path, body: Optional<String>.none)
+        if output.json { return try Terminal.printJSON(answer) }
+        Terminal.out("removed secret \(answer.removed)\n")
     }
 }
 

@@ -59,7 +59,7 @@ struct CLIError: Error {
     /// or a newer one with a reason this client does not know).
     static func hint(for code: APIErrorCode) -> String {
         switch code {
-        case .badRequest: "see 'mlcred help' for this command"
+        case .badRequest: "see '\(Invocation.typedCommand) --help'"
         case .unauthenticated: "obtain a new token"
         case .denied: "'mlcred whoami' lists the roles you may assume here"
         case .notFound: "check the name"
@@ -82,7 +82,7 @@ struct CLIError: Error {
             "check that mlcred and mlcredd are the same version"
         case .invalidBody, .invalidQuery, .invalidName, .invalidSecretType, .invalidSecretFields, .invalidTTL, .vaultMethodInvalid,
              .keyFileInvalid:
-            "see 'mlcred help' for this command"
+            "see '\(Invocation.typedCommand) --help'"
         case .passphraseTooShort:
             "choose a passphrase of at least 8 characters"
         case .passphraseNotSet:
@@ -100,7 +100,8 @@ struct CLIError: Error {
         case .tokenMissing, .tokenMalformed, .tokenUnknown, .tokenRevoked, .tokenExpired:
             "obtain a new token ('mlcred token --role R', or run the job under 'mlcred run')"
         case .notAdmin:
-            "run as root, as the daemon's user, or as a member of its admin group"
+            // Names the command typed, not the route: the user knows what they ran.
+            "run '\(Invocation.typedCommand)' with sudo, or ask an admin to add you to the daemon's admin group ('mlcred whoami' lists your groups)"
         case .roleDenied, .roleRemoved:
             "'mlcred whoami' lists the roles you may assume here"
         case .rolePhiRunOnly:
