@@ -49,7 +49,7 @@ def test_an_unknown_option_before_the_verb_or_one_the_verb_lacks_is_a_usage_erro
                         (["-x", "status"], "-x"),
                         # run prints no data (its passthrough reads --json as the command's start: no name)
                         (["--json", "run", "--role", "r", "--", "true"], ""),
-                        (["--json", "secret", "rm", "s"], "--json"),  # neither does secret rm
+                        (["--json", "audit", "export"], "--json"),  # export writes JSON lines always
                         (["--socket"], "--socket")):
         result = daemon.cli(*args, input="")
         lines = result.err.strip().splitlines()
