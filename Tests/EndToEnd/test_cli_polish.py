@@ -139,6 +139,30 @@ def test_lease_and_token_revoke_json_print_the_daemons_answer_with_the_text_exit
     assert exported["MLCRED_TOKEN"].startswith("mlc_")
 
 
+CASES = """[[case]]
+user = "bob"
+groups = ["ml"]
+role = "train"
+expect = "allow"
+
+[[case]]
+user = "eve"
+role = "train"
+expect = "allow"
+"""
+
+
+def test_policy_test_json_lists_each_failing_case_and_exits_as_text_does(bins, scratch):
+    policies = write_policies(scratch, {"train.toml": tracking_role("train", ["group:ml"]), "tests/cases.toml": CASES})
+    text, as_json = run_mlcred(bins, "policy", "test", policies), run_mlcred(bins, "--json", "policy", "test", policies)
+    assert text.returncode == as_json.returncode == 1 and "1 passed, 1 failed" in text.out, (text.out, as_json.err)
+    report = json.loads(as_json.out)
+    assert (report["ok"], report["passed"], report["failed"], report["errors"]) == (False, 1, 1, []), report
+    [failure] = report["failures"]
+    assert failure["file"].endswith("cases.toml") and failure["line"] > 5 and "eve" in failure["case"], failure
+    assert (failure["expected"], failure["got"]) == ("allow", "deny") and "matches none" in failure["reasons"][-1]
+
+
 # Item 8: a second `token revoke --current` is not an error
 
 def test_token_revoke_current_of_an_ended_token_says_so_and_exits_0(broker, users):

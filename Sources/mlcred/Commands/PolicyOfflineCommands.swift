@@ -114,7 +114,7 @@ enum PolicyChecks {
 struct PolicyTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test",
-        abstract: "Run DIR/tests/*.toml offline; print 'N passed, N failed' (exit 1 on any failure).",
+        abstract: "Run DIR/tests/*.toml offline; print 'N passed, N failed' (exit 1 on any failure, also with --json).",
         discussion: """
             A test file holds cases:
               [[case]]
@@ -128,6 +128,30 @@ struct PolicyTest: ParsableCommand {
 
     @Argument(help: "The policy directory (default ./policies, else /etc/mlcred/policies).")
     var directory: String?
+    @OptionGroup var output: OutputOptions
+
+    /// `--json`: the counts, each failing case with the evaluator's reasons, and load errors.
+    struct Report: Encodable {
+        var ok: Bool
+        var passed: Int
+        var failed: Int
+        var failures: [Failure]
+        var errors: [PolicyValidate.Problem]
+    }
+
+    struct Failure: Encodable {
+        var file: String
+        var line: Int
+        var testCase: String
+        var expected: String
+        var got: String
+        var reasons: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case file, line, expected, got, reasons
+            case testCase = "case"
+        }
+    }
 
     func run() throws {
         let path = resolvePolicyDirectory(directory)
@@ -135,13 +159,27 @@ struct PolicyTest: ParsableCommand {
         do {
             report = try PolicyTestSuite.run(directory: path)
         } catch let error as PolicyLoadError {
+            if output.json {
+                let problems = error.diagnostics.map { PolicyValidate.Problem(file: $0.file, line: $0.line, column: $0.column, message: $0.message) }
+                try Terminal.printJSON(Report(ok: false, passed: 0, failed: 0, failures: [], errors: problems))
+                throw ExitCode(ExitStatus.error.rawValue)
+            }
             for diagnostic in error.diagnostics { Terminal.err(diagnostic.description + "\n") }
             let count = error.diagnostics.count
             throw CLIError("cannot run the policy tests: \(count) error\(count == 1 ? "" : "s") in \(path)", hint: "fix each FILE:LINE above")
         }
-        for failure in report.failures { Terminal.out("FAIL " + failure.description + "\n") }
-        Terminal.out("\(report.passed) passed, \(report.failures.count) failed\n")
-        if !report.failures.isEmpty { throw ExitCode(1) }
+        if output.json {
+            let failures = report.failures.map {
+                Failure(file: $0.testCase.file, line: $0.testCase.line, testCase: $0.testCase.label,
+                        expected: $0.testCase.expectAllow ? "allow" : "deny", got: $0.decision.allowed ? "allow" : "deny",
+                        reasons: $0.decision.reasons)
+            }
+            try Terminal.printJSON(Report(ok: failures.isEmpty, passed: report.passed, failed: failures.count, failures: failures, errors: []))
+        } else {
+            for failure in report.failures { Terminal.out("FAIL " + failure.description + "\n") }
+            Terminal.out("\(report.passed) passed, \(report.failures.count) failed\n")
+        }
+        if !report.failures.isEmpty { throw ExitCode(ExitStatus.error.rawValue) }
     }
 }
 
