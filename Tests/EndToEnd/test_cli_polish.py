@@ -13,7 +13,7 @@ import pytest
 from jwt.algorithms import OKPAlgorithm
 
 from conftest import (REPO, RELEASE_BUILD_TIMEOUT, Progress, kept_log_path, one_error_line, role_toml, run_mlcred,
-                      run_with_progress, write_policies)
+                      run_with_progress, wait_for, write_policies)
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -182,6 +182,11 @@ def test_token_revoke_current_of_an_ended_token_says_so_and_exits_0(broker, user
     assert both.returncode == 0, both.err
     assert "revoked 1 of the 2 current tokens" in both.out and "1 of the 2 current tokens was already revoked" in both.out
     assert [t for t in broker.tokens() if t["user"] == user] == []
+    # An expired token: nothing left to revoke either (the daemon ends its leases itself).
+    short = broker.cli("token", "--role", "train", "--ttl", "1s", user=user, check=0).out.strip()
+    wait_for(lambda: broker.http("POST", "/v1/credentials", {}, token=short, user=user)[0] == 401, 10, "the 1 s token to expire")
+    expired = broker.cli("token", "revoke", "--current", user=user, env_extra={"MLCRED_TOKEN": short})
+    assert expired.returncode == 0 and "already expired" in expired.out, (expired.out, expired.err)
 
 
 # Item 7: relative --since
