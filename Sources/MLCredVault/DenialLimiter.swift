@@ -11,6 +11,10 @@ import Synchronization
 final class DenialLimiter: Sendable {
     static let windowSeconds = 10.0
     static let allowed = 10
+    /// How long a denial past the allowance waits before it is answered: a flooding uid's
+    /// connections each get a few answers a second (and at most `Limits.maxConnectionsPerUID`
+    /// connections), so its flood cannot take the daemon's CPU from other users.
+    static let mergedAnswerDelayNanoseconds: UInt64 = 200_000_000
 
     struct Window {
         var start: Double
@@ -26,6 +30,11 @@ final class DenialLimiter: Sendable {
     /// of the uid's previous window when that has just ended. `mergeAll` merges every denial
     /// (the store is below its free-space reserve).
     func admit(_ event: AuditEvent, now: Double, mergeAll: Bool) -> [AuditEvent] {
+        admitting(event, now: now, mergeAll: mergeAll).events
+    }
+
+    /// `admit`, and whether `event` itself was merged (its uid is past its allowance).
+    func admitting(_ event: AuditEvent, now: Double, mergeAll: Bool) -> (events: [AuditEvent], merged: Bool) {
         let uid = event.principal.uid
         return windows.withLock { windows in
             var out: [AuditEvent] = []
@@ -34,7 +43,8 @@ final class DenialLimiter: Sendable {
                 if let summary = Self.summary(of: window, uid: uid) { out.append(summary) }
                 window = Window(start: now)
             }
-            if mergeAll || window.written >= Self.allowed {
+            let merged = mergeAll || window.written >= Self.allowed
+            if merged {
                 window.merged += 1
                 window.last = event
             } else {
@@ -42,7 +52,7 @@ final class DenialLimiter: Sendable {
                 out.append(event)
             }
             windows[uid] = window
-            return out
+            return (out, merged)
         }
     }
 

@@ -125,10 +125,20 @@ public actor Vault {
     /// counted into one merged record instead.
     public nonisolated func audit(_ event: AuditEvent) async throws {
         let now = WallClock.now()
-        let events = event.result == .denied ? denials.admit(event, now: now, mergeAll: store.reserve.isBelow) : [event]
+        var events = [event]
+        if event.result == .denied {
+            let admitted = denials.admitting(event, now: now, mergeAll: store.reserve.isBelow)
+            events = admitted.events
+            if admitted.merged {
+                // Past its allowance: the caller waits (the task is suspended, no thread is held),
+                // so a flood of denials costs the daemon little CPU and other users little latency.
+                try? await Task.sleep(nanoseconds: DenialLimiter.mergedAnswerDelayNanoseconds)
+            }
+        }
         guard !events.isEmpty else { return }
+        let written = events
         _ = try await store.write { connection in
-            for event in events { try connection.appendAudit(event, time: now) }
+            for event in written { try connection.appendAudit(event, time: now) }
         }
     }
 

@@ -106,6 +106,25 @@ final class IssueAndFetch: Worker {
     }
 }
 
+/// A hostile caller (issue 13): token requests for roles that do not exist, with names of the
+/// longest valid length, as fast as the daemon answers. Every one is a denial to audit.
+final class Flooder: Worker {
+    let connection: HTTPConnection
+    var counter = 0
+    let prefix = String(Int.random(in: 0..<1_000_000))
+
+    init(socket: String) throws {
+        connection = try HTTPConnection(path: socket)
+    }
+
+    func operate() throws {
+        counter += 1
+        let name = String(("flood-\(prefix)-\(counter)-" + String(repeating: "x", count: 128)).prefix(128))
+        let (status, _) = try connection.send(method: "POST", path: "/v1/tokens", body: JSONWriter.encode(TokenRequest(role: name, ttl: nil, bind: nil)))
+        guard status == 403 else { throw BenchError(message: "flood: HTTP \(status)") }
+    }
+}
+
 /// A request/response round trip of the same size over a plain Unix socket: the floor.
 final class EchoClient: Worker {
     let fd: Int32
@@ -222,6 +241,12 @@ if arguments.count >= 5, arguments[1] == "--load" {
         try IssueAndFetch(socket: arguments[2], role: "bench", fetch: fetch)
     }
     print(result.line("mlcred, \(arguments[3]) clients\(fetch ? "" : ", token issue only")"))
+    exit(0)
+}
+// The hostile side of `scripts/bench --flood`, run as another uid: --flood SOCKET CLIENTS SECONDS.
+if arguments.count == 5, arguments[1] == "--flood" {
+    let result = load(clients: Int(arguments[3]) ?? 16, seconds: Double(arguments[4]) ?? 10) { try Flooder(socket: arguments[2]) }
+    print(result.line("flood of denied token requests, \(arguments[3]) clients"))
     exit(0)
 }
 guard arguments.count >= 6 else {
