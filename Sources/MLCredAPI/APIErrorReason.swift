@@ -63,8 +63,11 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
 
     /// The caller is not an admin (uid 0, the daemon's uid, or a member of the admin group).
     case notAdmin = "not_admin"
-    /// No policy lets the caller assume the role here (also: no such role).
+    /// No policy lets the caller assume the role here.
     case roleDenied = "role_denied"
+    /// No role of that name is loaded (403 as any refusal; a reason of its own so clients can
+    /// say "check the name").
+    case roleUnknown = "role_unknown"
     /// A phi role is issued only to `mlcred run` (a token bound to its process).
     case rolePhiRunOnly = "role_phi_run_only"
     /// The token's role is gone from the loaded policies.
@@ -179,7 +182,7 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
             .badRequest
         case .tokenMissing, .tokenMalformed, .tokenUnknown, .tokenRevoked, .tokenExpired:
             .unauthenticated
-        case .notAdmin, .roleDenied, .rolePhiRunOnly, .roleRemoved, .staticInPhi, .secretPhiOnly, .tokenOtherUID,
+        case .notAdmin, .roleDenied, .roleUnknown, .rolePhiRunOnly, .roleRemoved, .staticInPhi, .secretPhiOnly, .tokenOtherUID,
              .wrongPassphrase, .wrongKeyFile:
             .denied
         case .unknownRoute, .secretMissing, .grantMissing, .leaseMissing, .accessorMissing:

@@ -76,7 +76,7 @@ public final class Broker: Sendable {
         let decision = decide(role: request.role, subject: subject)
         guard decision.allowed, let role = policies.set.roles[request.role] else {
             await audit(AuditEvent(principal: principal, action: .tokenIssue, role: request.role, result: .denied, reason: decision.summary))
-            throw APIError(.roleDenied, "role '\(request.role)' denied: \(decision.summary)")
+            throw APIError(policies.set.roles[request.role] == nil ? .roleUnknown : .roleDenied, "role '\(request.role)' denied: \(decision.summary)")
         }
         if role.phi && (boundStartTime == nil || !fromRun()) {
             let reason = boundStartTime == nil
@@ -264,7 +264,7 @@ public final class Broker: Sendable {
             let (tokens, leases) = try connection.purgeEnded(before: cutoff, limit: 5000)
             if tokens + leases > 0 {
                 try connection.appendAudit(AuditEvent(principal: principal, action: .storePurge, result: .allowed,
-                                                      reason: "\(tokens) tokens and \(leases) leases that ended before \(Timestamp.format(epochSeconds: cutoff))"),
+                                                      reason: "\(Plural.count(tokens, "token")) and \(Plural.count(leases, "lease")) that ended before \(Timestamp.format(epochSeconds: cutoff))"),
                                            time: WallClock.now())
             }
             return tokens + leases

@@ -62,7 +62,7 @@ public enum Daemon {
                            metadata: ["directory": "\(configuration.policiesDirectory)"])
         }
         try? await vault.audit(AuditEvent(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()), action: .policyLoad,
-                                          result: .allowed, reason: "loaded \(policies.set.roles.count) roles from \(configuration.policiesDirectory), digest \(policies.set.digest)"))
+                                          result: .allowed, reason: "loaded \(Plural.count(policies.set.roles.count, "role")) from \(configuration.policiesDirectory), digest \(policies.set.digest)"))
         let broker = Broker(vault: vault, store: store, policies: policies)
         let sweeper = Sweeper(broker: broker, logger: logger, retentionSeconds: configuration.retentionSeconds)
         await sweeper.adoptBoundTokens()
@@ -77,7 +77,8 @@ public enum Daemon {
         if runGroup == nil {
             logger.warning("run group '\(configuration.runGroup)' does not exist: no phi token or credential can be issued (create the group, as the sysusers snippet does, and install mlcred setgid to it)")
         }
-        let router = Router(vault: vault, broker: broker, sweeper: sweeper, store: store, names: names, adminGroup: adminGroup, runGroup: runGroup,
+        let router = Router(vault: vault, broker: broker, sweeper: sweeper, store: store, names: names, adminGroup: adminGroup,
+                            adminGroupName: configuration.adminGroup, runGroup: runGroup,
                             metrics: Metrics(), logger: logger)
         let notifier = SystemdNotifier()
         let passed = try SystemdActivation.passedSocket()

@@ -164,7 +164,7 @@ extension Vault {
                 let chained = try connection.chainPendingAudit() + earlier
                 try connection.appendAudit(AuditEvent(
                     principal: principal, action: .vaultUnseal, result: .allowed,
-                    reason: (passphrase != nil ? "passphrase" : "key file") + (chained > 0 ? "; chained \(chained) records written while sealed" : "")),
+                    reason: (passphrase != nil ? "passphrase" : "key file") + (chained > 0 ? "; chained \(Plural.count(chained, "record")) written while sealed" : "")),
                     time: WallClock.now())
             }
         } catch {

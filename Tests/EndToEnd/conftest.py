@@ -579,7 +579,7 @@ def run_with_progress(cmd, progress, log_path, timeout, env=None, cwd=REPO):
                 line = line.rstrip()
                 tail = (tail + [line])[-40:]
                 now = time.monotonic()
-                shown = len(tail) == 1 or " error:" in line or line.startswith("error:") or bool(
+                shown = (len(tail) == 1 and not line.startswith("warning: ")) or " error:" in line or line.startswith("error:") or bool(
                     re.match(r"\[\d+/\d+\]", line) and now - last_said >= PROGRESS_EVERY)
                 if shown:
                     progress.say(f"    {now - started:5.0f} s  {line}")

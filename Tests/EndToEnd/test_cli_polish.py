@@ -266,6 +266,7 @@ def test_an_admin_refusal_names_the_command_typed(daemon, users):
         assert refused.returncode == 3 and "needs an admin" in line and f"run '{typed}' with sudo" in line, line
     line = one_error_line(daemon.cli("secret", "list", user=users["nonadmin"]).err)
     assert "listing secrets needs an admin" in line and "secret.list" not in line, line
+    assert "needs an admin (a member of mlcred-t-admins" in line, line
 
 
 # Item 9: counts read right

@@ -474,7 +474,7 @@ EXPECTED = {
     # case: (class, code, reason, status)
     "not_found": ("NotFound", "not_found", "grant_missing", 404),
     "too_large": ("TooLarge", "too_large", "body_too_large", 413),
-    "denied_unknown_role": ("Denied", "denied", "role_denied", 403),
+    "denied_unknown_role": ("Denied", "denied", "role_unknown", 403),
     "denied_policy": ("Denied", "denied", "role_denied", 403),
     "bad_request": ("BadRequest", "bad_request", "invalid_ttl", 400),
     "conflict": ("Conflict", "conflict", "secret_type_mismatch", 409),

@@ -118,7 +118,7 @@ def reason(answer):
 def test_every_refusal_names_its_precise_reason(broker, users):
     mine = broker.cli("token", "--role", "train", user=users["ml"], check=0).out.strip()
     assert reason(broker.http("POST", "/v1/credentials", {}, token=mine)) == (403, "denied", "token_other_uid")
-    assert reason(broker.http("POST", "/v1/tokens", {"role": "nosuchrole"})) == (403, "denied", "role_denied")
+    assert reason(broker.http("POST", "/v1/tokens", {"role": "nosuchrole"})) == (403, "denied", "role_unknown")
     assert reason(broker.http("POST", "/v1/tokens", {"role": "finance"}, user=users["ml"])) == (403, "denied", "role_denied")
     assert reason(broker.http("POST", "/v1/credentials", {}, token=well_formed_token())) == (401, "unauthenticated", "token_unknown")
     assert reason(broker.http("POST", "/v1/credentials", {}, token="mlc_" + "A" * 49)) == (401, "unauthenticated", "token_malformed")
@@ -352,7 +352,7 @@ def test_tokens_and_leases_that_ended_are_purged_after_the_retention_and_audited
     assert d.leases() == []
     records = d.audit(limit=200)
     purged = [r for r in records if r["action"] == "store.purge"]
-    assert purged and "1 tokens and 1 leases" in purged[0]["reason"], purged
+    assert purged and "1 token and 1 lease that ended" in purged[0]["reason"], purged
     # The audit log keeps the history of what was purged, and its chain still verifies.
     assert any(r["action"] == "credential.issue" and r["role"] == "short" for r in records)
     assert d.cli("audit", "verify").returncode == 0

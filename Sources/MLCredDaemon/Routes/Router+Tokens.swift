@@ -41,13 +41,13 @@ extension Router {
         do {
             let set = try broker.policies.reload(now: WallClock.now())
             try? await vault.audit(AuditEvent(principal: principal, action: .policyReload, result: .allowed,
-                                              reason: "loaded \(set.roles.count) roles, digest \(set.digest)"))
+                                              reason: "loaded \(Plural.count(set.roles.count, "role")), digest \(set.digest)"))
             logger.notice("policies reloaded", metadata: ["roles": "\(set.roles.count)", "digest": "\(set.digest)"])
             return .json(broker.policies.summary())
         } catch let error as PolicyLoadError {
             let count = error.diagnostics.count
             try? await vault.audit(AuditEvent(principal: principal, action: .policyReload, result: .error,
-                                              reason: "\(count) errors; kept digest \(broker.policies.set.digest)"))
+                                              reason: "\(Plural.count(count, "error")); kept digest \(broker.policies.set.digest)"))
             for diagnostic in error.diagnostics { logger.error("policy: \(diagnostic)") }
             throw APIError(.policyInvalid, "policy reload failed with \(count) error\(count == 1 ? "" : "s"); the last good set stays in force",
                              details: error.diagnostics.map(\.description))

@@ -13,6 +13,8 @@ public final class Router: Sendable {
     let sweeper: Sweeper
     let names: NameDirectory
     let adminGroup: UInt32?
+    /// The admin group's name, for refusals.
+    let adminGroupName: String
     /// The gid of the run group (`--run-group`): the installed `mlcred` is setgid to it. Nil if
     /// it does not exist: then no phi token or credential is issued.
     let runGroup: UInt32?
@@ -22,7 +24,8 @@ public final class Router: Sendable {
 
     /// A router over `vault` and `broker`; `adminGroup` is the gid of the admin group, nil if it does not exist.
     public init(vault: Vault, broker: Broker, sweeper: Sweeper, store: Store, names: NameDirectory, adminGroup: UInt32?,
-                runGroup: UInt32? = nil, metrics: Metrics, logger: Logger) {
+                adminGroupName: String = "mlcred-admin", runGroup: UInt32? = nil, metrics: Metrics, logger: Logger) {
+        self.adminGroupName = adminGroupName
         self.runGroup = runGroup
         self.vault = vault
         self.broker = broker
@@ -158,7 +161,7 @@ public final class Router: Sendable {
         } catch {
             logger.error("could not audit a refusal", metadata: ["action": "\(action)", "error": "\(error)"])
         }
-        throw APIError(.notAdmin, "\(action.activity) needs an admin: uid 0, the daemon's uid, or a member of the admin group")
+        throw APIError(.notAdmin, "\(action.activity) needs an admin (a member of \(adminGroupName), root, or the daemon's user)")
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ request: HTTPRequest) throws -> T {

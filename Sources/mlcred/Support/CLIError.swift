@@ -104,6 +104,8 @@ struct CLIError: Error {
             "run '\(Invocation.typedCommand)' with sudo, or ask an admin to add you to the daemon's admin group ('mlcred whoami' lists your groups)"
         case .roleDenied, .roleRemoved:
             "'mlcred whoami' lists the roles you may assume here"
+        case .roleUnknown:
+            "check the role's name: 'mlcred whoami' lists the roles you may assume here"
         case .rolePhiRunOnly:
             "phi roles are used only through 'mlcred run --role R -- CMD'"
         case .staticInPhi:
