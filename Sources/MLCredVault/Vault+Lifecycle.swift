@@ -62,24 +62,8 @@ extension Vault {
         }
         let root = try SecureBytes.random(count: 32)
         var passphraseWrap: PassphraseWrap?
-        if let passphrase {
-            let salt = Sodium.randomBytes(PasswordKDF.saltLength)
-            let parameters = kdfParameters
-            let wrappingKey = try await Blocking.run {
-                try PasswordKDF.deriveKey(passphrase: passphrase, salt: salt, parameters: parameters)
-            }
-            defer { wrappingKey.wipe() }
-            let sealed = try AEAD.seal(secret: root, key: wrappingKey, associatedData: wrapAssociatedData(kind: "passphrase"))
-            passphraseWrap = PassphraseWrap(
-                salt: Base64.encode(salt), opsLimit: parameters.opsLimit, memLimit: parameters.memLimit, sealed: Base64.encode(sealed))
-        }
-        var keyFileWrap: KeyFileWrap?
-        if let keyFileKey {
-            let wrappingKey = try SecureBytes.copying(keyFileKey)
-            defer { wrappingKey.wipe() }
-            let sealed = try AEAD.seal(secret: root, key: wrappingKey, associatedData: wrapAssociatedData(kind: "keyfile"))
-            keyFileWrap = KeyFileWrap(sealed: Base64.encode(sealed))
-        }
+        if let passphrase { passphraseWrap = try await makePassphraseWrap(root: root, passphrase: passphrase) }
+        let keyFileWrap = try keyFileKey.map { try makeKeyFileWrap(root: root, keyFileKey: $0) }
         let keys = try Keys(root: root)
         let settingsJSON = String(decoding: try APIJSON.encode(settings), as: UTF8.self)
         let passphraseJSON = try passphraseWrap.map { String(decoding: try APIJSON.encode($0), as: UTF8.self) }
@@ -209,6 +193,87 @@ extension Vault {
             return try AEAD.openSecret(sealed, key: wrappingKey, associatedData: wrapAssociatedData(kind: "keyfile"))
         } catch {
             throw APIError(.wrongKeyFile, "unseal failed: wrong key file")
+        }
+    }
+
+    /// The root key wrapped under a key derived from `passphrase` (Argon2id, fresh salt).
+    func makePassphraseWrap(root: SecureBytes, passphrase: [UInt8]) async throws -> PassphraseWrap {
+        let salt = Sodium.randomBytes(PasswordKDF.saltLength)
+        let parameters = kdfParameters
+        let wrappingKey = try await Blocking.run {
+            try PasswordKDF.deriveKey(passphrase: passphrase, salt: salt, parameters: parameters)
+        }
+        defer { wrappingKey.wipe() }
+        let sealed = try AEAD.seal(secret: root, key: wrappingKey, associatedData: wrapAssociatedData(kind: "passphrase"))
+        return PassphraseWrap(salt: Base64.encode(salt), opsLimit: parameters.opsLimit, memLimit: parameters.memLimit, sealed: Base64.encode(sealed))
+    }
+
+    /// The root key wrapped under a 32-byte key file's key.
+    func makeKeyFileWrap(root: SecureBytes, keyFileKey: [UInt8]) throws -> KeyFileWrap {
+        let wrappingKey = try SecureBytes.copying(keyFileKey)
+        defer { wrappingKey.wipe() }
+        let sealed = try AEAD.seal(secret: root, key: wrappingKey, associatedData: wrapAssociatedData(kind: "keyfile"))
+        return KeyFileWrap(sealed: Base64.encode(sealed))
+    }
+
+    /// Replaces the passphrase wrap and/or the key-file wrap of the root key (SPEC §13), after
+    /// proving the current unlock (a wrong one is throttled and audited as at unseal). Both new
+    /// wraps are written in one transaction with the audit record: a crash leaves the old wraps
+    /// or the new ones, never a vault no unlock opens. The old passphrase (or key file) stops
+    /// working at once. Works sealed or unsealed; it changes no key the data is encrypted with.
+    public func rekey(passphrase: [UInt8]?, keyFileKey: [UInt8]?, newPassphrase: [UInt8]?, newKeyFileKey: [UInt8]?,
+                      principal: Principal) async throws -> VaultRekeyResponse {
+        if case .uninitialized = state { throw APIError.uninitialized }
+        guard (passphrase == nil) != (keyFileKey == nil) else {
+            throw APIError(.vaultMethodInvalid, "rekey needs exactly one current unlock: the passphrase or the key file")
+        }
+        guard newPassphrase != nil || newKeyFileKey != nil else {
+            throw APIError(.vaultMethodInvalid, "rekey needs a new passphrase, a new key file, or both")
+        }
+        if let newPassphrase, newPassphrase.count < Self.minimumPassphraseLength {
+            throw APIError(.passphraseTooShort, "the new passphrase is too short: use at least \(Self.minimumPassphraseLength) characters")
+        }
+        if let newKeyFileKey, newKeyFileKey.count != Self.keyFileKeyLength {
+            throw APIError(.keyFileInvalid, "a key file must hold exactly \(Self.keyFileKeyLength) bytes")
+        }
+        try await throttle.waitForTurn(uid: principal.uid)
+        try beginLifecycle()
+        defer { lifecycleBusy = false }
+        let root: SecureBytes
+        do {
+            root = try await unwrapRoot(passphrase: passphrase, keyFileKey: keyFileKey)
+        } catch let error as APIError where error.reason == .wrongPassphrase || error.reason == .wrongKeyFile {
+            let delay = await throttle.recordFailure(uid: principal.uid)
+            try? await audit(AuditEvent(principal: principal, action: .vaultRekey, result: .denied,
+                                        reason: passphrase != nil ? "wrong passphrase" : "wrong key file"))
+            try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+            throw APIError(error.reason, error.message.replacingOccurrences(of: "unseal failed", with: "rekey refused"))
+        }
+        defer { root.wipe() }
+        await throttle.recordSuccess(uid: principal.uid)
+        var passphraseJSON: String?
+        if let newPassphrase {
+            passphraseJSON = String(decoding: try APIJSON.encode(try await makePassphraseWrap(root: root, passphrase: newPassphrase)), as: UTF8.self)
+        }
+        let keyFileJSON = try newKeyFileKey.map {
+            String(decoding: try APIJSON.encode(try makeKeyFileWrap(root: root, keyFileKey: $0)), as: UTF8.self)
+        }
+        let replaced = [passphraseJSON == nil ? nil : "passphrase", keyFileJSON == nil ? nil : "key file"].compactMap { $0 }
+        let newPassphraseJSON = passphraseJSON
+        do {
+            return try await store.write { connection in
+                if let passphraseJSON = newPassphraseJSON { try connection.setMeta(MetaKey.passphraseWrap, passphraseJSON) }
+                if let keyFileJSON { try connection.setMeta(MetaKey.keyFileWrap, keyFileJSON) }
+                let unlocks = [try connection.meta(MetaKey.passphraseWrap) == nil ? nil : "passphrase",
+                               try connection.meta(MetaKey.keyFileWrap) == nil ? nil : "key file"].compactMap { $0 }
+                try connection.appendAudit(AuditEvent(
+                    principal: principal, action: .vaultRekey, result: .allowed,
+                    reason: "replaced the \(replaced.joined(separator: " and ")) wrap; unseal with \(unlocks.joined(separator: " or "))"),
+                    time: WallClock.now())
+                return VaultRekeyResponse(unlocks: unlocks, replaced: replaced)
+            }
+        } catch {
+            throw translate(error)
         }
     }
 

@@ -10,6 +10,7 @@ enum Route: Int, CaseIterable, Sendable {
     case vaultInit
     case vaultUnseal
     case vaultSeal
+    case vaultRekey
     case secretList
     case secretPut
     case secretRemove
@@ -48,6 +49,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .vaultInit: "/v1/vault/init"
         case .vaultUnseal: "/v1/vault/unseal"
         case .vaultSeal: "/v1/vault/seal"
+        case .vaultRekey: "/v1/vault/rekey"
         case .secretList: "/v1/secrets"
         case .secretPut, .secretRemove: "/v1/secrets/{name}"
         case .secretGenerate: "/v1/secrets/{name}/generate"
@@ -76,6 +78,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .vaultInit: .vaultInit
         case .vaultUnseal: .vaultUnseal
         case .vaultSeal: .vaultSeal
+        case .vaultRekey: .vaultRekey
         case .secretList: .secretList
         case .secretPut: .secretPut
         case .secretRemove: .secretRemove

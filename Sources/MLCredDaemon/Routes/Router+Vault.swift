@@ -33,6 +33,15 @@ extension Router {
         return .json(VaultStateResponse(initialized: true, sealed: false))
     }
 
+    func vaultRekey(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
+        let body = try decode(VaultRekeyRequest.self, request)
+        let answer = try await vault.rekey(
+            passphrase: body.passphrase.map { Array($0.utf8) }, keyFileKey: try body.key.map(Self.decodeKey),
+            newPassphrase: body.newPassphrase.map { Array($0.utf8) }, newKeyFileKey: try body.newKey.map(Self.decodeKey),
+            principal: peer.principal)
+        return .json(answer)
+    }
+
     func vaultSeal(_ peer: PeerIdentity) async throws -> HTTPResponse {
         try await vault.seal(principal: peer.principal)
         broker.forgetProviderKeys()

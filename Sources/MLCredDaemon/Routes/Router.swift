@@ -82,6 +82,8 @@ public final class Router: Sendable {
             return try await vaultUnseal(request, peer)
         case .vaultSeal:
             return try await vaultSeal(peer)
+        case .vaultRekey:
+            return try await vaultRekey(request, peer)
         case .secretList:
             return .json(SecretListResponse(secrets: try await vault.listSecrets()))
         case .secretPut:

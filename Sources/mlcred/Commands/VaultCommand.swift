@@ -6,7 +6,7 @@ import MLCredClient
 struct VaultCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vault", abstract: "Initialize, unseal and seal the vault (admin).",
-        subcommands: [VaultInit.self, VaultUnseal.self, VaultSeal.self])
+        subcommands: [VaultInit.self, VaultUnseal.self, VaultSeal.self, VaultRekey.self])
 }
 
 /// Where a passphrase comes from: never argv, which any user can read in `ps`.
@@ -26,14 +26,19 @@ struct PassphraseOptions: ParsableArguments {
     var given: Bool { passphraseStdin || passphraseFile != nil }
 
     /// The passphrase from stdin, a file, or (when `prompt`) a no-echo prompt; nil if none was asked for.
-    func read(prompt: Bool, confirm: Bool) throws -> String? {
+    func read(prompt: Bool, confirm: Bool, label: String = "Vault passphrase: ") throws -> String? {
+        try Self.read(stdin: passphraseStdin, file: passphraseFile, prompt: prompt, confirm: confirm, label: label)
+    }
+
+    /// A passphrase from stdin, `file`, or (when `prompt`) a no-echo prompt labelled `label`.
+    static func read(stdin: Bool, file: String?, prompt: Bool, confirm: Bool, label: String) throws -> String? {
         var bytes: [UInt8]
-        if passphraseStdin {
+        if stdin {
             bytes = Terminal.chompNewline(try Terminal.readStandardInput(limit: 4096))
-        } else if let passphraseFile {
-            bytes = Terminal.chompNewline(try Terminal.readFile(passphraseFile, limit: 4096))
+        } else if let file {
+            bytes = Terminal.chompNewline(try Terminal.readFile(file, limit: 4096))
         } else if prompt {
-            bytes = try Terminal.readHidden(prompt: "Vault passphrase: ")
+            bytes = try Terminal.readHidden(prompt: label)
             if confirm {
                 let again = try Terminal.readHidden(prompt: "Repeat the passphrase: ")
                 guard again == bytes else { throw CLIError("the passphrases differ", hint: "run the command again", status: .usage) }
@@ -138,6 +143,71 @@ struct VaultUnseal: ParsableCommand {
                                                         body: VaultKeyRequest(passphrase: text, key: key.map(Base64.encode)))
         if output.json { return try Terminal.printJSON(state) }
         Terminal.out("vault unsealed\n")
+    }
+}
+
+struct VaultRekey: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rekey",
+        abstract: "Replace the passphrase and/or the key file that unseal the vault (admin).",
+        discussion: """
+            Proves the current unlock first (the passphrase, or --key-file), then wraps the
+            root key under the new one(s) in one transaction: a crash leaves the old unlock or
+            the new one, never neither. The old passphrase (or key file) stops working at once;
+            an unlock not replaced keeps working. The data keys do not change. Audited as
+            vault.rekey. Without options, both passphrases are asked for.
+
+            Examples:
+              mlcred vault rekey
+              mlcred vault rekey --passphrase-file old.txt --new-passphrase-stdin < new.txt
+              mlcred vault rekey --key-file old.key --new-key-file /root/new-unseal.key
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var passphrase: PassphraseOptions
+    @Option(help: "Prove the current unlock with this key file instead of the passphrase.")
+    var keyFile: String?
+    @Flag(help: "Read the new passphrase from standard input.")
+    var newPassphraseStdin = false
+    @Option(help: "Read the new passphrase from this file.")
+    var newPassphraseFile: String?
+    @Option(help: "Wrap the root key under this 32-byte key file (created if missing), replacing the current key file.")
+    var newKeyFile: String?
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if keyFile != nil && passphrase.given { throw ValidationError("give the current passphrase or --key-file, not both") }
+        if newPassphraseStdin && newPassphraseFile != nil {
+            throw ValidationError("give at most one of --new-passphrase-stdin and --new-passphrase-file")
+        }
+        if newPassphraseStdin && passphrase.passphraseStdin {
+            throw ValidationError("standard input can carry one passphrase: give the other with a file or at the prompt")
+        }
+    }
+
+    func run() throws {
+        let client = try connection.clientForSecrets()
+        let key = try keyFile.map(KeyFileIO.read)
+        let current = key == nil ? try passphrase.read(prompt: true, confirm: false, label: "Current vault passphrase: ") : nil
+        let newGiven = newPassphraseStdin || newPassphraseFile != nil || newKeyFile != nil
+        let newText = try PassphraseOptions.read(stdin: newPassphraseStdin, file: newPassphraseFile, prompt: !newGiven, confirm: true,
+                                                 label: "New vault passphrase: ")
+        var newKey: [UInt8]?
+        var created = false
+        if let newKeyFile {
+            if access(newKeyFile, F_OK) == 0 {
+                newKey = try KeyFileIO.read(newKeyFile)
+            } else {
+                newKey = try KeyFileIO.create(newKeyFile)
+                created = true
+            }
+        }
+        let answer: VaultRekeyResponse = try client.call(
+            "POST", "/v1/vault/rekey",
+            body: VaultRekeyRequest(passphrase: current, key: key.map(Base64.encode), newPassphrase: newText, newKey: newKey.map(Base64.encode)))
+        if output.json { return try Terminal.printJSON(answer) }
+        Terminal.out("vault rekeyed: replaced the \(answer.replaced.joined(separator: " and ")); it now unseals with \(answer.unlocks.joined(separator: " or "))\n")
+        if created, let newKeyFile { Terminal.out("wrote a new key file \(newKeyFile): keep it secret, it unseals this vault\n") }
     }
 }
 
