@@ -117,6 +117,19 @@ public enum Daemon {
         logger.notice("stopped")
     }
 
+    /// `mlcredd --restore FILE` (SPEC §13): checks the snapshot (integrity, an initialized vault,
+    /// a gap-free audit log) and copies it into the state directory, which must hold no database.
+    /// Takes the state lock: no daemon may run on that directory meanwhile.
+    public static func restore(snapshot: String, stateDirectory: String) throws -> SnapshotSummary {
+        try prepareStateDirectory(stateDirectory)
+        try StateLock.acquire(directory: stateDirectory)
+        do {
+            return try Store.restore(snapshot: snapshot, into: stateDirectory + "/" + Store.fileName)
+        } catch {
+            throw StartupError("cannot restore \(snapshot): \(error)")
+        }
+    }
+
     /// State directory 0700, owned by the daemon's uid.
     static func prepareStateDirectory(_ path: String) throws {
         var partial = ""

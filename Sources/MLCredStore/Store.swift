@@ -32,12 +32,15 @@ public final class Store: Sendable {
     let auditKeyHolder: AuditKeyHolder
     /// The free-space reserve of the file system the database lives on.
     public let reserve: FreeSpaceReserve
+    /// The directory holding the database (the state directory).
+    public let directory: String
 
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     /// `reserve` sizes the free space kept for revocations and admin audit (SPEC §3 `--min-free`).
     public init(path: String, reserve: FreeSpaceReserve.Size = .automatic) throws {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        self.reserve = FreeSpaceReserve(directory: directory.isEmpty ? "/" : directory, size: reserve)
+        self.directory = directory.isEmpty ? "/" : directory
+        self.reserve = FreeSpaceReserve(directory: self.directory, size: reserve)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         // Two readers match the two cores this runs on; each holds its own page cache (RSS).

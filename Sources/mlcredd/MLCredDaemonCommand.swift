@@ -77,7 +77,24 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
         }
     }
 
+    @Option(help: ArgumentHelp("Restore a snapshot made by 'mlcred vault backup' into the state directory, which must hold no database yet, then exit.",
+                               valueName: "file"))
+    var restore: String?
+
     func run() async throws {
+        if let restore {
+            let configuration = resolve()
+            do {
+                let summary = try Daemon.restore(snapshot: restore, stateDirectory: configuration.stateDirectory)
+                let head = summary.head.map { "audit head seq \($0.seq) mac \($0.mac)" } ?? "no audit head"
+                print("restored \(restore) into \(configuration.stateDirectory): \(Plural.count(Int(summary.records), "audit record")); \(head)")
+                print("start mlcredd as usual, unseal, and check that 'mlcred audit verify' passes and that record \(summary.head?.seq ?? 0) of 'mlcred audit show' carries this mac")
+                return
+            } catch let error as StartupError {
+                FileHandleStderr.write("mlcredd: error: \(error.description)\n")
+                throw ExitCode(1)
+            }
+        }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -96,3 +96,77 @@ def test_a_crash_during_rekey_leaves_a_vault_one_unlock_opens(daemon):
             daemon.cli("vault", "rekey", "--passphrase-file", old, "--new-passphrase-stdin", input=PASSPHRASE, check=0)
             with open(old, "w") as f:
                 f.write(PASSPHRASE)
+
+
+# Backup and restore
+
+SECRET_VALUE = "backup-Secret-Value-9c1f27"
+
+
+def test_backup_while_serving_and_restore_into_an_empty_state_dir_round_trip(daemon_factory, workdir):
+    d = daemon_factory().start()
+    d.init()
+    d.cli("secret", "put", "kept", "--type", "static", input=json.dumps({"v": SECRET_VALUE}), check=0)
+    # Writes go on during the backup.
+    writer = subprocess.Popen(["/bin/sh", "-c", f'for i in $(seq 1 30); do printf \'{{"v":"x%s"}}\' $i | '
+                               f'{d.mlcred} secret put w$i --type static >/dev/null; done'], env=d.env())
+    backup = os.path.join(d.root, "vault.backup")
+    result = d.cli("vault", "backup", backup, "--json")
+    writer.wait(timeout=60)
+    assert result.returncode == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["file"] == backup and summary["bytes"] == os.path.getsize(backup)
+    assert os.stat(backup).st_mode & 0o777 == 0o600
+    # Only ciphertext: no secret value, passphrase or token in the file.
+    with open(backup, "rb") as f:
+        data = f.read()
+    for needle in (SECRET_VALUE, PASSPHRASE):
+        assert needle.encode() not in data
+    assert sqlite3.connect(backup).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    audited = [r for r in d.audit(limit=200) if r["action"] == "vault.backup"]
+    assert audited and audited[-1]["result"] == "allowed"
+    # A backup never overwrites.
+    again = d.cli("vault", "backup", backup)
+    assert again.returncode == 2 and "exists" in again.err
+
+    restored = daemon_factory()
+    out = subprocess.run([os.path.join(restored.bins, "mlcredd"), "--state-dir", restored.state_dir, "--restore", backup],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    head = summary["head"]
+    assert f"audit head seq {head['seq']} mac {head['mac']}" in out.stdout, out.stdout
+    restored.start()
+    assert restored.unseal().returncode == 0
+    secrets = {s["name"] for s in json.loads(restored.cli("secret", "list", "--json", check=0).out)["secrets"]}
+    assert "kept" in secrets
+    verify = json.loads(restored.cli("audit", "verify", "--json", check=0).out)
+    assert verify["ok"] and verify["head"]["seq"] >= head["seq"], (verify, head)
+    # The chain goes on from the backup's head (start and unseal add their records after it).
+    at_head = [r for r in restored.audit(limit=1000) if r["seq"] == head["seq"]]
+    assert at_head and at_head[0]["mac"] == head["mac"], at_head
+    # Restoring over an existing database is refused (and over a running daemon, by its lock).
+    restored.stop()
+    refused = subprocess.run([os.path.join(restored.bins, "mlcredd"), "--state-dir", restored.state_dir, "--restore", backup],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "empty state directory" in refused.stderr
+
+
+def test_restore_refuses_a_damaged_or_foreign_file(daemon_factory, workdir):
+    d = daemon_factory()
+    junk = os.path.join(d.root, "junk.db")
+    with open(junk, "wb") as f:
+        f.write(b"SQLite format 3\x00" + os.urandom(4096))
+    other = os.path.join(d.root, "other.db")
+    sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.commit()
+    for path in (junk, other, os.path.join(d.root, "missing.db")):
+        out = subprocess.run([os.path.join(d.bins, "mlcredd"), "--state-dir", d.state_dir, "--restore", path],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1 and out.stderr.startswith("mlcredd: error: cannot restore"), out.stderr
+        assert not os.path.exists(os.path.join(d.state_dir, "mlcred.db"))
+
+
+def test_backup_is_admin_only(daemon, users, workdir):
+    target = os.path.join(workdir, "nonadmin.backup")
+    refused = daemon.cli("vault", "backup", target, user=NONADMIN_USER)
+    assert refused.returncode == 3 and "backing up the vault needs an admin" in refused.err, refused.err
+    assert not os.path.exists(target)

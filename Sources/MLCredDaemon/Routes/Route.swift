@@ -11,6 +11,7 @@ enum Route: Int, CaseIterable, Sendable {
     case vaultUnseal
     case vaultSeal
     case vaultRekey
+    case vaultBackup
     case secretList
     case secretPut
     case secretRemove
@@ -50,6 +51,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .vaultUnseal: "/v1/vault/unseal"
         case .vaultSeal: "/v1/vault/seal"
         case .vaultRekey: "/v1/vault/rekey"
+        case .vaultBackup: "/v1/vault/backup"
         case .secretList: "/v1/secrets"
         case .secretPut, .secretRemove: "/v1/secrets/{name}"
         case .secretGenerate: "/v1/secrets/{name}/generate"
@@ -79,6 +81,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .vaultUnseal: .vaultUnseal
         case .vaultSeal: .vaultSeal
         case .vaultRekey: .vaultRekey
+        case .vaultBackup: .vaultBackup
         case .secretList: .secretList
         case .secretPut: .secretPut
         case .secretRemove: .secretRemove

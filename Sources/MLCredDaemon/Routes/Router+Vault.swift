@@ -1,3 +1,5 @@
+import Glibc
+import MLCredCrypto
 import MLCredAPI
 import MLCredStore
 import MLCredVault
@@ -40,6 +42,41 @@ extension Router {
             newPassphrase: body.newPassphrase.map { Array($0.utf8) }, newKeyFileKey: try body.newKey.map(Self.decodeKey),
             principal: peer.principal)
         return .json(answer)
+    }
+
+    /// `POST /v1/vault/backup`: a consistent online snapshot of the store (SQLite's backup API),
+    /// answered as one JSON line (`VaultBackupSummary`) and the database file's bytes. The
+    /// snapshot is made in the state directory (never at a path a caller names: the daemon's
+    /// user must not write where an admin points it) and removed once read.
+    func vaultBackup(_ peer: PeerIdentity) async throws -> HTTPResponse {
+        let path = store.directory + "/backup-" + Hex.encode(Sodium.randomBytes(8)) + ".db"
+        defer { unlink(path) }
+        let summary: SnapshotSummary
+        do {
+            summary = try await store.snapshot(to: path)
+        } catch {
+            throw APIError(.storageError, "backup failed: \(error)")
+        }
+        guard let bytes = Self.readWhole(path) else { throw APIError(.storageError, "backup failed: the snapshot could not be read") }
+        let head = summary.head.map { "head seq \($0.seq)" } ?? "no MAC'd head"
+        try await vault.audit(AuditEvent(principal: peer.principal, action: .vaultBackup, result: .allowed,
+                                         reason: "snapshot of \(bytes.count) bytes, \(Plural.count(Int(summary.records), "audit record")), \(head)"))
+        let line = try APIJSON.encode(VaultBackupSummary(bytes: bytes.count, records: summary.records, head: summary.head))
+        return HTTPResponse(status: 200, body: line + [0x0A] + bytes, contentType: VaultBackupSummary.contentType)
+    }
+
+    static func readWhole(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { return out }
+            out += chunk.prefix(n)
+        }
     }
 
     func vaultSeal(_ peer: PeerIdentity) async throws -> HTTPResponse {

@@ -84,6 +84,8 @@ public final class Router: Sendable {
             return try await vaultSeal(peer)
         case .vaultRekey:
             return try await vaultRekey(request, peer)
+        case .vaultBackup:
+            return try await vaultBackup(peer)
         case .secretList:
             return .json(SecretListResponse(secrets: try await vault.listSecrets()))
         case .secretPut:
