@@ -68,6 +68,8 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
     /// No role of that name is loaded (403 as any refusal; a reason of its own so clients can
     /// say "check the name").
     case roleUnknown = "role_unknown"
+    /// An emergency role is closed: two admins must open it first (`mlcred emergency open`).
+    case emergencyClosed = "emergency_closed"
     /// A phi role is issued only to `mlcred run` (a token bound to its process).
     case rolePhiRunOnly = "role_phi_run_only"
     /// The token's role is gone from the loaded policies.
@@ -95,6 +97,8 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
     case leaseMissing = "lease_missing"
     /// No live token has this accessor.
     case accessorMissing = "accessor_missing"
+    /// No loaded role of this name is marked `emergency = true`.
+    case emergencyRoleMissing = "emergency_role_missing"
 
     // MARK: conflict
 
@@ -110,6 +114,8 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
     case secretMoved = "secret_moved"
     /// Two grants of one role set the same variable to different values.
     case variableConflict = "variable_conflict"
+    /// The admin who asked for an emergency role tried to confirm it too: a second, different admin must.
+    case emergencySameAdmin = "emergency_same_admin"
 
     // MARK: too_large
 
@@ -182,12 +188,12 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
             .badRequest
         case .tokenMissing, .tokenMalformed, .tokenUnknown, .tokenRevoked, .tokenExpired:
             .unauthenticated
-        case .notAdmin, .roleDenied, .roleUnknown, .rolePhiRunOnly, .roleRemoved, .staticInPhi, .secretPhiOnly, .tokenOtherUID,
+        case .notAdmin, .roleDenied, .roleUnknown, .emergencyClosed, .rolePhiRunOnly, .roleRemoved, .staticInPhi, .secretPhiOnly, .tokenOtherUID,
              .wrongPassphrase, .wrongKeyFile:
             .denied
-        case .unknownRoute, .secretMissing, .grantMissing, .leaseMissing, .accessorMissing:
+        case .unknownRoute, .secretMissing, .grantMissing, .leaseMissing, .accessorMissing, .emergencyRoleMissing:
             .notFound
-        case .alreadyInitialized, .vaultBusy, .secretInUse, .secretTypeMismatch, .secretMoved, .variableConflict:
+        case .alreadyInitialized, .vaultBusy, .secretInUse, .secretTypeMismatch, .secretMoved, .variableConflict, .emergencySameAdmin:
             .conflict
         case .headersTooLarge, .bodyTooLarge:
             .tooLarge

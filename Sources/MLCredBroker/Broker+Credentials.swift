@@ -34,7 +34,18 @@ extension Broker {
                                    reason: decision.summary, accessor: token.accessor))
             throw APIError(.roleDenied, "role '\(token.role)' denied: \(decision.summary)")
         }
+        var emergency: EmergencyRecord?
+        if role.emergency {
+            do {
+                emergency = try requireOpenEmergency(role)
+            } catch let error as APIError {
+                await audit(AuditEvent(principal: principal, action: .credentialIssue, role: role.name, result: .denied, reason: error.message,
+                                       accessor: token.accessor))
+                throw error
+            }
+        }
         var minted = try await mint(role: role, token: token, principal: principal, subject: subject, wanted: request.grants, aws: awsMode)
+        if let emergency { minted.events = minted.events.map { Self.underEmergency($0, emergency) } }
         let revocable = revocableTypes
         let proposed = minted
         // The token is checked again in the transaction that records the leases: a revocation

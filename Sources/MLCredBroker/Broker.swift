@@ -85,6 +85,15 @@ public final class Broker: Sendable {
             await audit(AuditEvent(principal: principal, action: .tokenIssue, role: role.name, result: .denied, reason: reason))
             throw APIError(.rolePhiRunOnly, reason)
         }
+        var emergency: EmergencyRecord?
+        if role.emergency {
+            do {
+                emergency = try requireOpenEmergency(role)
+            } catch let error as APIError {
+                await audit(AuditEvent(principal: principal, action: .tokenIssue, role: role.name, result: .denied, reason: error.message))
+                throw error
+            }
+        }
         var ttl = role.ttlSeconds
         if let text = request.ttl {
             guard let requested = PolicyDuration.parse(text) else {
@@ -96,16 +105,24 @@ public final class Broker: Sendable {
         let token = TokenFormat.generate()
         let hash = try vault.hashToken(token)
         let now = WallClock.now()
+        // Under an emergency, nothing outlives its end.
+        let cap = emergency?.until ?? .infinity
         let record = TokenRecord(
             accessor: TokenFormat.identifier(), tokenHash: hash, role: role.name, phi: role.phi, uid: principal.uid,
             user: principal.user, pid: principal.pid, boundStartTime: boundStartTime, issuedAt: now,
-            expiresAt: now + Double(ttl), maxExpiresAt: now + Double(role.maxTTLSeconds))
+            expiresAt: min(now + Double(ttl), cap), maxExpiresAt: min(now + Double(role.maxTTLSeconds), cap))
         let reason = decision.summary + (boundStartTime != nil ? "; bound to pid \(principal.pid)" : "")
+            + (emergency.map { "; emergency: \($0.reason)" } ?? "")
         // With `credentials`, the role's credentials are minted now and stored with the token in
         // one transaction: one round trip and one commit fewer for `mlcred run`.
         let awsMode = try Self.awsMode(request.aws)
-        let minted = request.credentials == true
+        var mintedNow = request.credentials == true
             ? try await mint(role: role, token: record, principal: principal, subject: subject, wanted: nil, aws: awsMode) : nil
+        if let emergency, var made = mintedNow {
+            made.events = made.events.map { Self.underEmergency($0, emergency) }
+            mintedNow = made
+        }
+        let minted = mintedNow
         let failure = minted?.failure
         try await write { connection in
             try connection.insertToken(record)

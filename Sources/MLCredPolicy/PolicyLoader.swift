@@ -13,7 +13,7 @@ public enum PolicyLoader {
     /// Default `ttl` when a role sets none.
     public static let defaultTTLSeconds = 3600
     /// Keys a role file may hold.
-    static let roleKeys: Set<String> = ["name", "description", "phi", "environments", "principals", "ttl", "max_ttl", "grant"]
+    static let roleKeys: Set<String> = ["name", "description", "phi", "emergency", "environments", "principals", "ttl", "max_ttl", "grant"]
     /// Keys every grant may hold; each type adds its own (its `GrantSchema`).
     static let commonGrantKeys: Set<String> = ["name", "secret", "type", "environments", "env"]
 
@@ -98,6 +98,10 @@ public enum PolicyLoader {
         if let value = table["phi"] {
             if let flag = value.bool { phi = flag } else { problem(top("phi"), "'phi' must be true or false") }
         }
+        var emergency = false
+        if let value = table["emergency"] {
+            if let flag = value.bool { emergency = flag } else { problem(top("emergency"), "'emergency' must be true or false") }
+        }
         let environments = stringList(table["environments"], key: "environments", line: top("environments"), problem: problem)
         if let environments, environments.isEmpty { problem(top("environments"), "'environments' is empty: omit it to mean every environment") }
         var principals: [PrincipalPattern] = []
@@ -155,7 +159,7 @@ public enum PolicyLoader {
         }
         guard problems.isEmpty else { return (nil, problems) }
         return (Role(name: name, description: description, phi: phi, environments: environments, principals: principals,
-                     ttlSeconds: ttl, maxTTLSeconds: maxTTL, grants: grants, file: file), [])
+                     ttlSeconds: ttl, maxTTLSeconds: maxTTL, grants: grants, file: file, emergency: emergency), [])
     }
 
     static func parseGrant(_ table: TOMLTable, position: Int, index: SourceIndex, directory: PolicyDirectory,

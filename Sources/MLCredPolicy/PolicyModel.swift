@@ -129,6 +129,8 @@ public struct Role: Sendable, Equatable {
     public var grants: [Grant]
     /// The file it came from, relative to the policy directory.
     public var file: String
+    /// Break-glass (SPEC §13): issues nothing until two different admins open it.
+    public var emergency: Bool = false
 
     /// The grants issued in `environment`.
     public func grants(in environment: String) -> [Grant] {

@@ -99,6 +99,21 @@ extension Store {
             try db.execute(sql: "CREATE INDEX leases_ended ON leases(expires_at) WHERE state IN ('revoked', 'expired')")
             try db.execute(sql: "CREATE INDEX tokens_ended ON tokens(revoked_at) WHERE revoked_at IS NOT NULL")
         }
+        migrator.registerMigration("v6-emergency") { db in
+            // Break-glass (SPEC §13): one row per emergency role asked for or open. A request
+            // (first admin) becomes open when a second, different admin confirms it in time.
+            try db.execute(sql: """
+                CREATE TABLE emergencies (
+                    role TEXT PRIMARY KEY NOT NULL,
+                    first_uid INTEGER NOT NULL,
+                    first_at REAL NOT NULL,
+                    reason TEXT NOT NULL,
+                    second_uid INTEGER,
+                    opened_at REAL,
+                    until REAL
+                ) STRICT
+                """)
+        }
         return migrator
     }
 }

@@ -170,3 +170,70 @@ def test_backup_is_admin_only(daemon, users, workdir):
     refused = daemon.cli("vault", "backup", target, user=NONADMIN_USER)
     assert refused.returncode == 3 and "backing up the vault needs an admin" in refused.err, refused.err
     assert not os.path.exists(target)
+
+
+# Break-glass (SPEC §13)
+
+from conftest import ADMIN_GROUP_USER, role_toml  # noqa: E402
+
+BREAKGLASS = {
+    "breakglass.toml": role_toml("breakglass", ["uid:0", "group:mlcred-t-admins"],
+                                 {"secret": "tracking", "type": "jwt", "audience": "incident"}, emergency=True, ttl="2h", max_ttl="2h"),
+}
+
+
+@pytest.fixture
+def glass(broker_factory, users):
+    d = broker_factory(BREAKGLASS)
+    d.cli("secret", "generate", "tracking", "--type", "jwt-signer", check=0)
+    return d
+
+
+def test_an_emergency_role_issues_nothing_until_two_different_admins_open_it(glass):
+    refused = glass.cli("token", "--role", "breakglass")
+    assert refused.returncode == 3 and "emergency role 'breakglass' is closed" in refused.err, refused.err
+    status, body = glass.http("POST", "/v1/tokens", {"role": "breakglass"})
+    assert status == 403 and body["error"]["reason"] == "emergency_closed", body
+    first = glass.cli("emergency", "open", "--role", "breakglass", "--reason", "INC-4711 restore the index", "--for", "30m", "--json")
+    assert first.returncode == 0, first.err
+    assert json.loads(first.out)["state"] == "pending"
+    # The same admin cannot confirm it.
+    again = glass.cli("emergency", "open", "--role", "breakglass", "--reason", "me again")
+    assert again.returncode == 1 and "second, different admin" in again.err, again.err
+    assert glass.cli("token", "--role", "breakglass").returncode == 3
+    second = glass.cli("emergency", "open", "--role", "breakglass", "--reason", "confirmed by ops", "--json", user=ADMIN_GROUP_USER)
+    assert second.returncode == 0, second.err
+    opened = json.loads(second.out)
+    assert opened["state"] == "open" and len(opened["opened_by"]) == 2
+    status_text = glass.cli("status", check=0).out
+    assert "EMERGENCY: role 'breakglass' is open" in status_text
+    token = glass.cli("token", "--role", "breakglass", "--ttl", "2h", check=0).out.strip()
+    live = [t for t in glass.tokens() if t["role"] == "breakglass"]
+    assert len(live) == 1
+    # The token does not outlive the emergency (30 minutes), whatever ttl was asked.
+    from conftest import parse_time
+    left = (parse_time(live[0]["expires_at"]) - parse_time(opened["until"])).total_seconds()
+    assert left <= 0.01, (live[0]["expires_at"], opened["until"])
+    status, body = glass.http("POST", "/v1/credentials", {}, token=token)
+    assert status == 200, body
+    records = [r for r in glass.audit(limit=100) if r["role"] == "breakglass" and r["result"] == "allowed"
+               and r["action"] in ("token.issue", "credential.issue")]
+    assert records and all("emergency: INC-4711 restore the index" in r["reason"] for r in records), records
+    # Closing ends it and its tokens.
+    closed = glass.cli("emergency", "close", "--role", "breakglass")
+    assert closed.returncode == 0 and "1 live token revoked" in closed.out, closed.out
+    assert [t for t in glass.tokens() if t["role"] == "breakglass"] == []
+    assert glass.cli("token", "--role", "breakglass").returncode == 3
+    actions = [r["action"] for r in glass.audit(limit=100)]
+    assert "emergency.open" in actions and "emergency.close" in actions
+    glass.cli("audit", "verify", check=0)
+
+
+def test_emergency_open_is_admin_only_and_only_for_emergency_roles(glass, users):
+    refused = glass.cli("emergency", "open", "--role", "breakglass", "--reason", "x", user=NONADMIN_USER)
+    assert refused.returncode == 3 and "opening an emergency role needs an admin" in refused.err, refused.err
+    missing = glass.cli("emergency", "open", "--role", "nosuchrole", "--reason", "x")
+    assert missing.returncode == 1 and "emergency = true" in missing.err, missing.err
+    too_long = glass.cli("emergency", "open", "--role", "breakglass", "--reason", "x", "--for", "2h")
+    assert too_long.returncode == 1 and "up to 1h" in too_long.err, too_long.err
+    assert json.loads(glass.cli("emergency", "list", "--json", check=0).out) == {"emergencies": []}

@@ -5,8 +5,11 @@ public struct StatusResponse: Codable, Sendable, Equatable {
     public var environment: String
     public var phi: Bool
     public var version: String
+    /// Emergency roles open now (break-glass, SPEC §13); absent when none is.
+    public var emergencies: [EmergencyInfo]?
 
-    public init(initialized: Bool, sealed: Bool, environment: String, phi: Bool, version: String) {
+    public init(initialized: Bool, sealed: Bool, environment: String, phi: Bool, version: String, emergencies: [EmergencyInfo]? = nil) {
+        self.emergencies = emergencies
         self.initialized = initialized
         self.sealed = sealed
         self.environment = environment

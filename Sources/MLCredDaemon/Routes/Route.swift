@@ -31,11 +31,14 @@ enum Route: Int, CaseIterable, Sendable {
     case auditShow
     case auditVerify
     case metrics
+    case emergencyOpen
+    case emergencyClose
+    case emergencyList
 
     /// The HTTP method.
     var method: String {
         switch self {
-        case .status, .whoami, .secretList, .tokenList, .leaseList, .jwks, .policyList, .auditShow, .metrics: "GET"
+        case .status, .whoami, .secretList, .tokenList, .leaseList, .jwks, .policyList, .auditShow, .metrics, .emergencyList: "GET"
         case .secretPut: "PUT"
         case .secretRemove: "DELETE"
         default: "POST"
@@ -69,6 +72,9 @@ enum Route: Int, CaseIterable, Sendable {
         case .auditShow: "/v1/audit"
         case .auditVerify: "/v1/audit/verify"
         case .metrics: "/v1/metrics"
+        case .emergencyOpen: "/v1/emergency/open"
+        case .emergencyClose: "/v1/emergency/close"
+        case .emergencyList: "/v1/emergency"
         }
     }
 
@@ -96,6 +102,9 @@ enum Route: Int, CaseIterable, Sendable {
         case .auditShow: .auditShow
         case .auditVerify: .auditVerify
         case .metrics: .metricsRead
+        case .emergencyOpen: .emergencyOpen
+        case .emergencyClose: .emergencyClose
+        case .emergencyList: .emergencyList
         }
     }
 

@@ -7,9 +7,10 @@ import MLCredVault
 extension Router {
     func status() async throws -> HTTPResponse {
         let state = await vault.status
+        let open = broker.openEmergencies()
         return .json(StatusResponse(
             initialized: state.initialized, sealed: state.sealed, environment: vault.settings.environment,
-            phi: vault.settings.phi, version: mlcredVersion))
+            phi: vault.settings.phi, version: mlcredVersion, emergencies: open.isEmpty ? nil : open))
     }
 
     func whoami(_ peer: PeerIdentity) async -> HTTPResponse {

@@ -152,6 +152,14 @@ public final class Router: Sendable {
             return try explain(request)
         case .policyReload:
             return try await reloadPolicies(principal: peer.principal)
+        case .emergencyOpen:
+            return .json(try await broker.openEmergency(try decode(EmergencyOpenRequest.self, request), principal: peer.principal))
+        case .emergencyClose:
+            let body = try decode(EmergencyCloseRequest.self, request)
+            let revoked = try await broker.closeEmergency(role: body.role, principal: peer.principal)
+            return .json(["role": body.role, "revoked_tokens": String(revoked)])
+        case .emergencyList:
+            return .json(EmergencyListResponse(emergencies: try await broker.listEmergencies()))
         }
     }
 

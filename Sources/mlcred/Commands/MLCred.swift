@@ -20,7 +20,7 @@ struct MLCred: ParsableCommand {
             'MLCRED_SOCKET=S mlcred status' are the same.
             """,
         version: mlcredVersion,
-        subcommands: [Run.self, Env.self, TokenCommand.self, CredentialProcess.self, Whoami.self, Status.self, Jwks.self,
+        subcommands: [Run.self, Env.self, TokenCommand.self, CredentialProcess.self, Whoami.self, Status.self, Jwks.self, EmergencyCommand.self,
                       VaultCommand.self, SecretCommand.self, PolicyCommand.self, LeaseCommand.self, AuditCommand.self])
 }
 
@@ -62,6 +62,9 @@ struct Status: ParsableCommand {
     func run() throws {
         let status: StatusResponse = try connection.client().call("GET", "/v1/status")
         if output.json { return try Terminal.printJSON(status) }
+        for emergency in status.emergencies ?? [] {
+            Terminal.out("EMERGENCY: role '\(VisibleText.escaped(emergency.role))' is open until \(emergency.until): \(VisibleText.escaped(emergency.reason))\n")
+        }
         Terminal.out("""
             initialized: \(status.initialized ? "yes" : "no")
             sealed:      \(status.sealed ? "yes" : "no")

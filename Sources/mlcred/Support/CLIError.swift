@@ -104,6 +104,12 @@ struct CLIError: Error {
             "run '\(Invocation.typedCommand)' with sudo, or ask an admin to add you to the daemon's admin group ('mlcred whoami' lists your groups)"
         case .roleDenied, .roleRemoved:
             "'mlcred whoami' lists the roles you may assume here"
+        case .emergencyClosed:
+            "two different admins must run 'mlcred emergency open --role R --reason TEXT' within 10 minutes"
+        case .emergencyRoleMissing:
+            "only roles marked emergency = true can be opened; 'mlcred emergency list' shows those asked for or open"
+        case .emergencySameAdmin:
+            "a second, different admin must run the same 'mlcred emergency open' within 10 minutes"
         case .roleUnknown:
             "check the role's name: 'mlcred whoami' lists the roles you may assume here"
         case .rolePhiRunOnly:

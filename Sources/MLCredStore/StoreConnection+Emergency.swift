@@ -1,0 +1,66 @@
+import GRDB
+
+/// One emergency role's row: asked for by a first admin, open once a second confirmed.
+public struct EmergencyRecord: Sendable, Equatable {
+    public var role: String
+    public var firstUID: UInt32
+    public var firstAt: Double
+    public var reason: String
+    public var secondUID: UInt32?
+    public var openedAt: Double?
+    public var until: Double?
+
+    public init(role: String, firstUID: UInt32, firstAt: Double, reason: String, secondUID: UInt32? = nil,
+                openedAt: Double? = nil, until: Double? = nil) {
+        self.role = role
+        self.firstUID = firstUID
+        self.firstAt = firstAt
+        self.reason = reason
+        self.secondUID = secondUID
+        self.openedAt = openedAt
+        self.until = until
+    }
+
+    /// Open at `now`: confirmed, and not past its end.
+    public func isOpen(at now: Double) -> Bool {
+        guard let until, openedAt != nil else { return false }
+        return now < until
+    }
+}
+
+extension StoreConnection {
+    public func emergency(role: String) throws -> EmergencyRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM emergencies WHERE role = ?"), arguments: [role]).map(Self.emergency)
+    }
+
+    public func emergencies() throws -> [EmergencyRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM emergencies ORDER BY role").map(Self.emergency)
+    }
+
+    public func saveEmergency(_ record: EmergencyRecord) throws {
+        try db.execute(sql: """
+            INSERT INTO emergencies(role, first_uid, first_at, reason, second_uid, opened_at, until) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(role) DO UPDATE SET first_uid = excluded.first_uid, first_at = excluded.first_at, reason = excluded.reason,
+                second_uid = excluded.second_uid, opened_at = excluded.opened_at, until = excluded.until
+            """, arguments: [record.role, Int64(record.firstUID), record.firstAt, record.reason, record.secondUID.map { Int64($0) },
+                             record.openedAt, record.until])
+    }
+
+    @discardableResult
+    public func removeEmergency(role: String) throws -> Bool {
+        try db.execute(sql: "DELETE FROM emergencies WHERE role = ?", arguments: [role])
+        return db.changesCount > 0
+    }
+
+    /// Accessors of the live tokens of `role` (an emergency that closes ends them).
+    public func liveTokenAccessors(role: String, now: Double) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT accessor FROM tokens WHERE role = ? AND revoked_at IS NULL AND expires_at > ?",
+                            arguments: [role, now])
+    }
+
+    static func emergency(_ row: Row) -> EmergencyRecord {
+        EmergencyRecord(role: row["role"], firstUID: UInt32(truncatingIfNeeded: row["first_uid"] as Int64), firstAt: row["first_at"],
+                        reason: row["reason"], secondUID: (row["second_uid"] as Int64?).map { UInt32(truncatingIfNeeded: $0) },
+                        openedAt: row["opened_at"], until: row["until"])
+    }
+}
