@@ -8,12 +8,15 @@ public enum KeyDerivation {
         case secretEncryption
         case auditChain
         case tokenHash
+        /// Wraps the random data keys of later key generations (`vault rotate`).
+        case dataKeyWrapping
 
         var id: UInt64 {
             switch self {
             case .secretEncryption: 1
             case .auditChain: 2
             case .tokenHash: 3
+            case .dataKeyWrapping: 4
             }
         }
 
@@ -23,6 +26,7 @@ public enum KeyDerivation {
             case .secretEncryption: text = "mlcsecrt"
             case .auditChain: text = "mlcaudit"
             case .tokenHash: text = "mlctoken"
+            case .dataKeyWrapping: text = "mlcdekwr"
             }
             return text.utf8.map { CChar(bitPattern: $0) }
         }

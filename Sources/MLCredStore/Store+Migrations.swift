@@ -114,6 +114,10 @@ extension Store {
                 ) STRICT
                 """)
         }
+        migrator.registerMigration("v7-key-generations") { db in
+            // `vault rotate`: each ciphertext records the key generation it is under.
+            try db.execute(sql: "ALTER TABLE secrets ADD COLUMN generation INTEGER NOT NULL DEFAULT 1")
+        }
         return migrator
     }
 }

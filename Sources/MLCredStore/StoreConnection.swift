@@ -13,8 +13,12 @@ public struct SecretRecord: Sendable, Equatable {
     public var sealed: [UInt8]?
     public var createdAt: Double
     public var removedAt: Double?
+    /// The key generation its ciphertext is under (1: the root-derived key; later: `vault rotate`).
+    public var generation: Int = 1
 
-    public init(name: String, version: Int, type: String, phi: Bool, sealed: [UInt8]?, createdAt: Double, removedAt: Double?) {
+    public init(name: String, version: Int, type: String, phi: Bool, sealed: [UInt8]?, createdAt: Double, removedAt: Double?,
+                generation: Int = 1) {
+        self.generation = generation
         self.name = name
         self.version = version
         self.type = type
@@ -32,6 +36,7 @@ public struct SecretRecord: Sendable, Equatable {
         sealed = (row["sealed"] as Data?).map { Array($0) }
         createdAt = row["created_at"]
         removedAt = row["removed_at"]
+        generation = row["generation"] ?? 1
     }
 }
 
@@ -46,6 +51,32 @@ public struct StoreConnection {
     /// The value stored under `key` in `meta`, if any.
     public func meta(_ key: String) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+    }
+
+    /// Every `meta` entry whose key starts with `prefix`, by key.
+    public func metaValues(prefix: String) throws -> [String: String] {
+        let rows = try Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key >= ? AND key < ?", arguments: [prefix, prefix + "\u{FFFF}"])
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0["key"] as String, $0["value"] as String) })
+    }
+
+    /// Stored ciphertexts under a key generation older than `generation`, a batch at a time.
+    public func secretsBelow(generation: Int, limit: Int) throws -> [SecretRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM secrets WHERE sealed IS NOT NULL AND generation < ? ORDER BY name, version LIMIT ?",
+                         arguments: [generation, limit]).map(SecretRecord.init(row:))
+    }
+
+    /// Replaces one ciphertext by its re-encryption, if it is still under `from` (a concurrent
+    /// removal or re-encryption wins). Returns whether it was replaced.
+    @discardableResult
+    public func reencryptSecret(name: String, version: Int, from: Int, to: Int, sealed: [UInt8]) throws -> Bool {
+        try db.execute(sql: "UPDATE secrets SET sealed = ?, generation = ? WHERE name = ? AND version = ? AND generation = ? AND sealed IS NOT NULL",
+                       arguments: [Data(sealed), to, name, version, from])
+        return db.changesCount > 0
+    }
+
+    /// Stored ciphertexts not yet under `generation`.
+    public func secretsPendingReencryption(generation: Int) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM secrets WHERE sealed IS NOT NULL AND generation < ?", arguments: [generation]) ?? 0
     }
 
     /// Stores `value` under `key` in `meta`, replacing any previous value.
@@ -64,8 +95,9 @@ public struct StoreConnection {
     /// Inserts one new secret version.
     public func insertSecret(_ record: SecretRecord) throws {
         try db.execute(
-            sql: "INSERT INTO secrets(name, version, type, phi, sealed, created_at, removed_at) VALUES (?, ?, ?, ?, ?, ?, NULL)",
-            arguments: [record.name, record.version, record.type, record.phi ? 1 : 0, record.sealed.map { Data($0) }, record.createdAt])
+            sql: "INSERT INTO secrets(name, version, type, phi, sealed, created_at, removed_at, generation) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+            arguments: [record.name, record.version, record.type, record.phi ? 1 : 0, record.sealed.map { Data($0) }, record.createdAt,
+                        record.generation])
     }
 
     /// The latest version of `name` if it exists and was not removed.

@@ -38,7 +38,7 @@ extension Vault {
         Array("mlcred-root-v1\u{0}\(kind)\u{0}\(settings.environment)\u{0}\(settings.phi ? 1 : 0)".utf8)
     }
 
-    private func beginLifecycle() throws {
+    func beginLifecycle() throws {
         guard !lifecycleBusy else { throw APIError.vaultBusy }
         lifecycleBusy = true
     }
@@ -134,6 +134,12 @@ extension Vault {
         }
         let auditKey = keys.auditChain
         do {
+            try await loadDataKeys(into: keys)
+        } catch {
+            keys.wipe()
+            throw translate(error)
+        }
+        do {
             // Records written while sealed are chained first, a batch per transaction; the last
             // few (written meanwhile) with the key's installation, so the chain has no gap.
             var chainedBefore = 0
@@ -158,6 +164,8 @@ extension Vault {
         }
         await throttle.recordSuccess(uid: principal.uid)
         state = .unsealed(keys)
+        // A rotation a seal or a restart interrupted goes on.
+        startReencryption()
     }
 
     private func unwrapRoot(passphrase: [UInt8]?, keyFileKey: [UInt8]?) async throws -> SecureBytes {

@@ -20,7 +20,7 @@ extension Vault {
         try SecretSchema.validateName(name)
         let type = try SecretSchema.parseType(request.type, forPut: true)
         let fields = try SecretSchema.normalize(request.fields, type: type)
-        return try await storeSecret(name: name, type: type, phi: request.phi ?? false, fields: fields, key: keys.secretEncryption,
+        return try await storeSecret(name: name, type: type, phi: request.phi ?? false, fields: fields, ring: keys.ring,
                                      action: .secretPut, principal: principal)
     }
 
@@ -42,12 +42,13 @@ extension Vault {
             "algorithm": "EdDSA", "issuer": issuer, "kid": kid,
             "public_key": Base64.encodeURL(pair.publicKey), "private_key": privateKey,
         ]
-        return try await storeSecret(name: name, type: .jwtSigner, phi: request.phi ?? false, fields: fields, key: keys.secretEncryption,
+        return try await storeSecret(name: name, type: .jwtSigner, phi: request.phi ?? false, fields: fields, ring: keys.ring,
                                      action: .secretGenerate, principal: principal)
     }
 
-    private func storeSecret(name: String, type: SecretType, phi: Bool, fields: [String: String], key: SecureBytes,
+    private func storeSecret(name: String, type: SecretType, phi: Bool, fields: [String: String], ring: SecretKeyRing,
                              action: AuditAction, principal: Principal) async throws -> SecretMetadata {
+        let (generation, key) = ring.current
         try store.reserve.check(refusing: "new secrets")
         var plaintext = try APIJSON.encode(fields)
         defer { Sodium.wipe(&plaintext) }
@@ -59,12 +60,13 @@ extension Vault {
                 let sealed = try AEAD.seal(sealedPlaintext, key: key, associatedData: Vault.secretAssociatedData(
                     name: name, type: type.rawValue, version: version, phi: phi))
                 try connection.insertSecret(SecretRecord(name: name, version: version, type: type.rawValue, phi: phi, sealed: sealed,
-                                                         createdAt: now, removedAt: nil))
+                                                         createdAt: now, removedAt: nil, generation: generation))
                 try connection.appendAudit(AuditEvent(
                     principal: principal, action: action, result: .allowed,
                     reason: "secret '\(name)' version \(version) (\(type.rawValue)\(phi ? ", phi" : ""))"), time: now)
                 return SecretMetadata(name: name, type: type.rawValue, version: version, phi: phi,
-                                      createdAt: Timestamp.format(epochSeconds: now), updatedAt: Timestamp.format(epochSeconds: now))
+                                      createdAt: Timestamp.format(epochSeconds: now), updatedAt: Timestamp.format(epochSeconds: now),
+                                      generation: generation)
             }
         } catch {
             throw translate(error)
@@ -74,7 +76,7 @@ extension Vault {
     /// Metadata of every current secret. Each record is also test-opened, so an altered one is
     /// reported by name instead of surfacing later as a failed credential.
     public func listSecrets() async throws -> [SecretMetadata] {
-        let key = try unsealedKeys().secretEncryption
+        let ring = try unsealedKeys().ring
         let rows: [(record: SecretRecord, firstCreatedAt: Double)]
         do {
             rows = try await store.read { try $0.currentSecrets() }
@@ -85,14 +87,14 @@ extension Vault {
             let record = row.record
             var error: String?
             do {
-                var plaintext = try Self.open(record, key: key)
+                var plaintext = try Self.open(record, ring: ring)
                 Sodium.wipe(&plaintext)
             } catch let failure as APIError where failure.reason == .secretCorrupt {
                 error = failure.message
             }
             return SecretMetadata(name: record.name, type: record.type, version: record.version, phi: record.phi,
                                   createdAt: Timestamp.format(epochSeconds: row.firstCreatedAt),
-                                  updatedAt: Timestamp.format(epochSeconds: record.createdAt), error: error)
+                                  updatedAt: Timestamp.format(epochSeconds: record.createdAt), error: error, generation: record.generation)
         }
     }
 
@@ -118,11 +120,11 @@ extension Vault {
     /// The current value of a secret as fields, for providers inside the daemon. Throws
     /// `secret_missing`, or `secret_corrupt` naming the secret when its record fails to decrypt.
     public nonisolated func openSecret(name: String) async throws -> (type: String, phi: Bool, fields: [String: String]) {
-        let key = try hotKeys().secretEncryption
+        let ring = try hotKeys().ring
         guard let record = try store.readNow({ try $0.currentSecret(name) }) else {
             throw APIError.secretMissing(name)
         }
-        var plaintext = try Self.open(record, key: key)
+        var plaintext = try Self.open(record, ring: ring)
         defer { Sodium.wipe(&plaintext) }
         // Read without Foundation's decoder: this runs on every credential fetch.
         guard let fields = Self.stringFields(plaintext) else {
@@ -131,8 +133,12 @@ extension Vault {
         return (record.type, record.phi, fields)
     }
 
-    private static func open(_ record: SecretRecord, key: SecureBytes) throws -> [UInt8] {
+    static func open(_ record: SecretRecord, ring: SecretKeyRing) throws -> [UInt8] {
         guard let sealed = record.sealed else { throw APIError.secretMissing(record.name) }
+        guard let key = ring.key(generation: record.generation) else {
+            // A record claiming a generation this vault never made: edited, or from another vault.
+            throw APIError.corrupt(record.name, version: record.version)
+        }
         do {
             return try AEAD.open(sealed, key: key, associatedData: Vault.secretAssociatedData(
                 name: record.name, type: record.type, version: record.version, phi: record.phi))

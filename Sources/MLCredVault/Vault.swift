@@ -25,19 +25,24 @@ public actor Vault {
     /// Keys alive while unsealed, all in guarded memory.
     struct Keys {
         let root: SecureBytes
-        let secretEncryption: SecureBytes
+        /// Secret-encryption keys by generation (generation 1 derived from the root key).
+        let ring: SecretKeyRing
         let auditChain: SecureBytes
         let tokenHash: SecureBytes
+        /// Wraps the data keys of generations after the first.
+        let dataKeyWrapping: SecureBytes
 
         init(root: SecureBytes) throws {
             self.root = root
-            secretEncryption = try KeyDerivation.subkey(of: root, for: .secretEncryption)
+            ring = SecretKeyRing(first: try KeyDerivation.subkey(of: root, for: .secretEncryption))
             auditChain = try KeyDerivation.subkey(of: root, for: .auditChain)
             tokenHash = try KeyDerivation.subkey(of: root, for: .tokenHash)
+            dataKeyWrapping = try KeyDerivation.subkey(of: root, for: .dataKeyWrapping)
         }
 
         func wipe() {
-            for key in [root, secretEncryption, auditChain, tokenHash] { key.wipe() }
+            ring.wipe()
+            for key in [root, auditChain, tokenHash, dataKeyWrapping] { key.wipe() }
         }
     }
 
@@ -52,7 +57,7 @@ public actor Vault {
     enum HotState: Sendable {
         case uninitialized
         case sealed
-        case unsealed(tokenHash: SecureBytes, secretEncryption: SecureBytes)
+        case unsealed(tokenHash: SecureBytes, ring: SecretKeyRing)
     }
 
     let store: Store
@@ -67,7 +72,7 @@ public actor Vault {
             switch state {
             case .uninitialized: mirror = .uninitialized
             case .sealed: mirror = .sealed
-            case .unsealed(let keys): mirror = .unsealed(tokenHash: keys.tokenHash, secretEncryption: keys.secretEncryption)
+            case .unsealed(let keys): mirror = .unsealed(tokenHash: keys.tokenHash, ring: keys.ring)
             }
             hot.withLock { $0 = mirror }
         }
@@ -75,6 +80,8 @@ public actor Vault {
     nonisolated let hot = Mutex<HotState>(.uninitialized)
     /// Set while init, unseal or seal is running, so they never interleave.
     var lifecycleBusy = false
+    /// Set while the background re-encryption of a rotation runs.
+    var reencrypting = false
     let throttle = UnsealThrottle()
 
     /// Opens the vault stored in `store`. Throws `VaultSettingsMismatch` if the vault was
@@ -166,15 +173,17 @@ enum MetaKey {
     static let settings = "vault.settings"
     static let passphraseWrap = "vault.wrap.passphrase"
     static let keyFileWrap = "vault.wrap.keyfile"
+    /// `vault.dek.N`: generation N's data key, wrapped (N >= 2).
+    static let dataKeyPrefix = "vault.dek."
 }
 
 extension Vault {
     /// The keys of the hot paths, or the error of the current state.
-    nonisolated func hotKeys() throws -> (tokenHash: SecureBytes, secretEncryption: SecureBytes) {
+    nonisolated func hotKeys() throws -> (tokenHash: SecureBytes, ring: SecretKeyRing) {
         switch hot.withLock({ $0 }) {
         case .uninitialized: throw APIError.uninitialized
         case .sealed: throw APIError.sealed
-        case .unsealed(let tokenHash, let secretEncryption): return (tokenHash, secretEncryption)
+        case .unsealed(let tokenHash, let ring): return (tokenHash, ring)
         }
     }
 

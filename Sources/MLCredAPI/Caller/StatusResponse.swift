@@ -7,6 +7,16 @@ public struct StatusResponse: Codable, Sendable, Equatable {
     public var version: String
     /// Emergency roles open now (break-glass, SPEC §13); absent when none is.
     public var emergencies: [EmergencyInfo]?
+    /// The secret-encryption key generation, once `vault rotate` made one after the first.
+    public var keyGeneration: Int?
+    /// Stored records still under an older generation (the background re-encryption's progress).
+    public var reencryptPending: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case initialized, sealed, environment, phi, version, emergencies
+        case keyGeneration = "key_generation"
+        case reencryptPending = "reencrypt_pending"
+    }
 
     public init(initialized: Bool, sealed: Bool, environment: String, phi: Bool, version: String, emergencies: [EmergencyInfo]? = nil) {
         self.emergencies = emergencies

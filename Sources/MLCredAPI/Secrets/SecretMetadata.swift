@@ -8,14 +8,18 @@ public struct SecretMetadata: Codable, Sendable, Equatable {
     public var updatedAt: String
     /// Set by `GET /v1/secrets` when the latest version fails to decrypt (record altered or moved).
     public var error: String?
+    /// The key generation its ciphertext is under (`vault rotate`).
+    public var generation: Int?
 
     enum CodingKeys: String, CodingKey {
-        case name, type, version, phi, error
+        case name, type, version, phi, error, generation
         case createdAt = "created_at"
         case updatedAt = "updated_at"
     }
 
-    public init(name: String, type: String, version: Int, phi: Bool, createdAt: String, updatedAt: String, error: String? = nil) {
+    public init(name: String, type: String, version: Int, phi: Bool, createdAt: String, updatedAt: String, error: String? = nil,
+                generation: Int? = nil) {
+        self.generation = generation
         self.name = name
         self.type = type
         self.version = version

@@ -32,3 +32,16 @@ public struct VaultRekeyResponse: Codable, Sendable {
         self.replaced = replaced
     }
 }
+
+/// The answer to `POST /v1/vault/rotate`.
+public struct VaultRotateResponse: Codable, Sendable, Equatable {
+    /// The new key generation, used by every write from now on.
+    public var generation: Int
+    /// Stored records still under older generations (re-encrypted in the background).
+    public var pending: Int
+
+    public init(generation: Int, pending: Int) {
+        self.generation = generation
+        self.pending = pending
+    }
+}

@@ -12,6 +12,7 @@ enum Route: Int, CaseIterable, Sendable {
     case vaultSeal
     case vaultRekey
     case vaultBackup
+    case vaultRotate
     case secretList
     case secretPut
     case secretRemove
@@ -55,6 +56,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .vaultSeal: "/v1/vault/seal"
         case .vaultRekey: "/v1/vault/rekey"
         case .vaultBackup: "/v1/vault/backup"
+        case .vaultRotate: "/v1/vault/rotate"
         case .secretList: "/v1/secrets"
         case .secretPut, .secretRemove: "/v1/secrets/{name}"
         case .secretGenerate: "/v1/secrets/{name}/generate"
@@ -88,6 +90,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .vaultSeal: .vaultSeal
         case .vaultRekey: .vaultRekey
         case .vaultBackup: .vaultBackup
+        case .vaultRotate: .vaultRotate
         case .secretList: .secretList
         case .secretPut: .secretPut
         case .secretRemove: .secretRemove

@@ -8,9 +8,14 @@ extension Router {
     func status() async throws -> HTTPResponse {
         let state = await vault.status
         let open = broker.openEmergencies()
-        return .json(StatusResponse(
+        var answer = StatusResponse(
             initialized: state.initialized, sealed: state.sealed, environment: vault.settings.environment,
-            phi: vault.settings.phi, version: mlcredVersion, emergencies: open.isEmpty ? nil : open))
+            phi: vault.settings.phi, version: mlcredVersion, emergencies: open.isEmpty ? nil : open)
+        if let rotation = vault.rotationStatus(), rotation.generation > 1 {
+            answer.keyGeneration = rotation.generation
+            answer.reencryptPending = rotation.pending
+        }
+        return .json(answer)
     }
 
     func whoami(_ peer: PeerIdentity) async -> HTTPResponse {

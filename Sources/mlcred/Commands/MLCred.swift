@@ -73,6 +73,10 @@ struct Status: ParsableCommand {
             version:     \(status.version)
 
             """)
+        if let generation = status.keyGeneration {
+            let pending = status.reencryptPending ?? 0
+            Terminal.out("key generation: \(generation)\(pending > 0 ? " (re-encrypting: \(Plural.count(pending, "stored record")) left)" : "")\n")
+        }
     }
 }
 

@@ -107,7 +107,7 @@ struct SecretGenerate: ParsableCommand {
 struct SecretList: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List secrets: name, type, version, phi, times. Never values.",
+        abstract: "List secrets: name, type, version, phi, times, key generation. Never values.",
         discussion: "Every record is test-decrypted; an altered one is reported by name and the command exits 1.")
 
     @OptionGroup var connection: ConnectionOptions
@@ -118,8 +118,10 @@ struct SecretList: ParsableCommand {
         if output.json {
             try Terminal.printJSON(list)
         } else {
-            let rows = list.secrets.map { [$0.name, $0.type, String($0.version), $0.phi ? "yes" : "no", $0.updatedAt, $0.error == nil ? "ok" : "CORRUPT"] }
-            Terminal.out(Table.render(header: ["NAME", "TYPE", "VERSION", "PHI", "UPDATED", "INTEGRITY"], rows: rows))
+            let rows = list.secrets.map {
+                [$0.name, $0.type, String($0.version), $0.phi ? "yes" : "no", $0.updatedAt, String($0.generation ?? 1), $0.error == nil ? "ok" : "CORRUPT"]
+            }
+            Terminal.out(Table.render(header: ["NAME", "TYPE", "VERSION", "PHI", "UPDATED", "KEY GEN", "INTEGRITY"], rows: rows))
         }
         let broken = list.secrets.compactMap(\.error)
         if let first = broken.first {

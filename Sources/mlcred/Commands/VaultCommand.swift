@@ -6,7 +6,7 @@ import MLCredClient
 struct VaultCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vault", abstract: "Initialize, unseal and seal the vault (admin).",
-        subcommands: [VaultInit.self, VaultUnseal.self, VaultSeal.self, VaultRekey.self, VaultBackup.self])
+        subcommands: [VaultInit.self, VaultUnseal.self, VaultSeal.self, VaultRekey.self, VaultBackup.self, VaultRotate.self])
 }
 
 /// Where a passphrase comes from: never argv, which any user can read in `ps`.
@@ -271,6 +271,29 @@ struct VaultBackup: ParsableCommand {
         if output.json { return try Terminal.printJSON(Written(file: file, summary: summary)) }
         let head = summary.head.map { "audit head seq \($0.seq) mac \($0.mac)" } ?? "no audit head yet"
         Terminal.out("wrote \(file): \(summary.bytes) bytes, \(Plural.count(Int(summary.records), "audit record")); \(head)\n")
+    }
+}
+
+struct VaultRotate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate",
+        abstract: "Make a new generation of the secret-encryption key; re-encrypt stored secrets in the background (admin).",
+        discussion: """
+            The new key (random, stored wrapped under a key derived from the root key) is used by
+            every write at once; the daemon re-encrypts existing records in batches while it
+            serves ('mlcred status' shows the records left, 'mlcred secret list' each record's
+            key generation). Older generations stay available, so nothing stops opening
+            meanwhile, across seals and restarts too. The audit chain and tokens are unaffected.
+            Audited as vault.rotate (start and end of the re-encryption).
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let answer: VaultRotateResponse = try connection.client().call("POST", "/v1/vault/rotate", body: Optional<String>.none)
+        if output.json { return try Terminal.printJSON(answer) }
+        Terminal.out("new key generation \(answer.generation); \(Plural.count(answer.pending, "stored record")) to re-encrypt in the background ('mlcred status' shows progress)\n")
     }
 }
 
