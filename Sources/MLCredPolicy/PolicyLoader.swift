@@ -28,17 +28,23 @@ public enum PolicyLoader {
         var roles: [Role] = []
         var sources: [(file: String, source: String)] = []
         var digestInput: [UInt8] = []
+        var read: [(file: String, source: String)] = []
         for file in files {
-            let source: String
             switch policyDirectory.read(file) {
             case .success(let text):
-                source = text
+                read.append((file, text))
             case .failure(let refusal):
                 diagnostics.append(PolicyDiagnostic(file: file, line: 1, message: refusal.message))
+            }
+        }
+        let crashing = TOMLCanary.crashing(read.map(\.source))
+        for (index, (file, source)) in read.enumerated() {
+            digestInput += Array(file.utf8) + [0] + Array(source.utf8) + [0]
+            if crashing.contains(index) {
+                diagnostics.append(PolicyDiagnostic(file: file, line: 1, message: TOMLCanary.crashMessage))
                 continue
             }
             sources.append((file, source))
-            digestInput += Array(file.utf8) + [0] + Array(source.utf8) + [0]
             let (role, problems) = parseRole(source: source, file: file, directory: policyDirectory)
             diagnostics += problems
             if let role { roles.append(role) }

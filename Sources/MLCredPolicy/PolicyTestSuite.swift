@@ -89,6 +89,10 @@ public enum PolicyTestSuite {
                 problems.append(PolicyDiagnostic(file: file, line: 1, message: "cannot read the file"))
                 continue
             }
+            if !TOMLCanary.crashing([source]).isEmpty {
+                problems.append(PolicyDiagnostic(file: file, line: 1, message: TOMLCanary.crashMessage))
+                continue
+            }
             let table: TOMLTable
             do {
                 table = try TOMLTable(string: source)
@@ -129,7 +133,7 @@ public enum PolicyTestSuite {
     /// Line of each `[[case]]` header.
     static func caseLines(_ source: String) -> [Int] {
         var lines: [Int] = []
-        for (number, line) in source.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, line) in source.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let trimmed = line.trimmingLeadingWhitespace()
             if trimmed.hasPrefix("[[") && trimmed.dropFirst(2).prefix(while: { $0 != "]" }).trimmingWhitespace() == "case" {
                 lines.append(number + 1)

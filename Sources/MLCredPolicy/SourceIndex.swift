@@ -10,7 +10,7 @@ struct SourceIndex {
         var section = Section.top
         var lineNumber = 0
         var inMultilineString = false
-        for raw in source.split(separator: "\n", omittingEmptySubsequences: false) {
+        for raw in source.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {  // "\r\n" is one Character
             lineNumber += 1
             let line = raw.trimmingLeadingWhitespace()
             let tripleQuotes = raw.components(of: "\"\"\"") + raw.components(of: "'''")

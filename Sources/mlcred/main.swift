@@ -2,6 +2,7 @@ import ArgumentParser
 import CLinux
 import Glibc
 import MLCredClient
+import MLCredPolicy
 
 /// Runs `body` and maps every failure to SPEC §5's one-line errors and exit codes.
 func runReportingErrors(_ body: () throws -> Void) -> Never {
@@ -30,6 +31,8 @@ func runReportingErrors(_ body: () throws -> Void) -> Never {
 
 // Entry point. `--socket`/`--json` typed before the verb are moved after it (GlobalOptions);
 // `run` and `credential-process` in their plain forms then skip ArgumentParser (FastPath).
+TOMLCanary.serveIfAsked(CommandLine.arguments)
+TOMLCanary.enable()
 signal(SIGPIPE, SIG_IGN)
 let arguments = GlobalOptions.hoisted(CommandLine.arguments)
 // The installed mlcred is setgid to the run group, which the daemon takes as "this is mlcred

@@ -59,6 +59,23 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
                                discussion: "auto: the smaller of 64 MiB and 5% of the file system."))
     var minFree: String = "auto"
 
+    /// ArgumentParser's entry point, after the TOML canary (a child copy of this binary that
+    /// parses policy files first: see `TOMLCanary`) had its turn.
+    static func main() async {
+        TOMLCanary.serveIfAsked(CommandLine.arguments)
+        TOMLCanary.enable()
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown --log-level '\(logLevel)'")

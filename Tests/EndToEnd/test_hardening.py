@@ -351,3 +351,26 @@ def test_the_cli_sends_no_passphrase_or_secret_to_a_socket_another_user_listens_
     finally:
         impostor.kill()
         impostor.wait()
+
+
+# Found by fuzzing (docs/fuzzing.md): input the bundled TOML parser does not survive.
+
+@pytest.mark.parametrize("text", ["[*", "a = [}", 'name = "x"\ncreate = ["a",}', "t=1979-05-27T:", "\ufeff[."])
+def test_a_policy_file_the_toml_parser_cannot_survive_is_an_error_not_a_crash(broker_factory, text):
+    d = broker_factory({"ok.toml": role_toml("ok", ["uid:0"])})
+    path = os.path.join(d.policies, "typo.toml")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    reload = d.cli("policy", "reload", timeout=30)
+    assert reload.returncode == 1, reload.err
+    assert "typo.toml:1: TOML syntax: the parser cannot read this file" in reload.err, reload.err
+    assert d.proc.poll() is None, "the daemon died"
+    assert d.cli("token", "--role", "ok").returncode == 0, "the last good set stays in force"
+    offline = d.cli("policy", "validate", d.policies, timeout=30)
+    assert offline.returncode == 1 and "typo.toml:1: TOML syntax" in offline.err and "Assertion" not in offline.err, offline.err
+    # A start with it is refused with the same diagnostic, not an abort.
+    d.stop()
+    d.start(wait=False, extra=["--policies", d.policies])
+    assert d.proc.wait(timeout=30) == 1
+    assert "typo.toml:1: TOML syntax" in d.read_log()

@@ -239,3 +239,13 @@ def test_diff_of_git_revisions_leaves_no_temporary_checkout(bins, workdir):
     assert failed.returncode == 1 and len(failed.err.strip().splitlines()) == 1
     leftovers = [name for name in set(os.listdir("/tmp")) - before if name.startswith("mlcred-policy-diff-")]
     assert leftovers == []
+
+
+def test_diagnostics_of_a_file_with_crlf_line_endings_name_the_right_line(bins, workdir):
+    """Found by fuzzing: with CRLF endings every semantic diagnostic said line 1."""
+    root = os.path.join(workdir, "crlf")
+    os.makedirs(root, exist_ok=True)
+    directory = write_policies(root, {"crlf.toml": 'name = "crlf"\r\nprincipals = ["uid:0"]\r\nttl = "soon"\r\n'})
+    result = mlcred(bins, "policy", "validate", directory)
+    assert result.returncode == 1
+    assert "crlf.toml:3: bad duration for 'ttl'" in result.err, result.err
