@@ -84,6 +84,8 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
     case wrongPassphrase = "wrong_passphrase"
     /// `unseal` with a wrong key file (audited; each failure doubles the wait).
     case wrongKeyFile = "wrong_key_file"
+    /// A Shamir share that is unreadable, of another split, or (with the others) does not open the vault (audited).
+    case shareInvalid = "share_invalid"
 
     // MARK: not_found
 
@@ -114,6 +116,8 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
     case secretMoved = "secret_moved"
     /// Two grants of one role set the same variable to different values.
     case variableConflict = "variable_conflict"
+    /// A share number, or a uid, already brought toward this unseal: K different admins must.
+    case shareRepeated = "share_repeated"
     /// The admin who asked for an emergency role tried to confirm it too: a second, different admin must.
     case emergencySameAdmin = "emergency_same_admin"
 
@@ -189,11 +193,11 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
         case .tokenMissing, .tokenMalformed, .tokenUnknown, .tokenRevoked, .tokenExpired:
             .unauthenticated
         case .notAdmin, .roleDenied, .roleUnknown, .emergencyClosed, .rolePhiRunOnly, .roleRemoved, .staticInPhi, .secretPhiOnly, .tokenOtherUID,
-             .wrongPassphrase, .wrongKeyFile:
+             .wrongPassphrase, .wrongKeyFile, .shareInvalid:
             .denied
         case .unknownRoute, .secretMissing, .grantMissing, .leaseMissing, .accessorMissing, .emergencyRoleMissing:
             .notFound
-        case .alreadyInitialized, .vaultBusy, .secretInUse, .secretTypeMismatch, .secretMoved, .variableConflict, .emergencySameAdmin:
+        case .alreadyInitialized, .vaultBusy, .secretInUse, .secretTypeMismatch, .secretMoved, .variableConflict, .emergencySameAdmin, .shareRepeated:
             .conflict
         case .headersTooLarge, .bodyTooLarge:
             .tooLarge

@@ -45,14 +45,24 @@ extension Vault {
 
     /// Creates a random root key, wraps it under the passphrase and/or key-file key, and leaves
     /// the vault unsealed.
-    public func initialize(passphrase: [UInt8]?, keyFileKey: [UInt8]?, principal: Principal) async throws {
+    /// With `shares` (count, threshold), the root key is also wrapped under a key split into
+    /// Shamir shares, whose text forms are returned (shown once, never stored); no passphrase then.
+    @discardableResult
+    public func initialize(passphrase: [UInt8]?, keyFileKey: [UInt8]?, shares: (count: Int, threshold: Int)? = nil,
+                           principal: Principal) async throws -> [String] {
         try beginLifecycle()
         defer { lifecycleBusy = false }
         guard case .uninitialized = state else {
             throw APIError(.alreadyInitialized, "the vault is already initialized")
         }
-        guard passphrase != nil || keyFileKey != nil else {
-            throw APIError(.vaultMethodInvalid, "init needs a passphrase, a key file, or both")
+        guard passphrase != nil || keyFileKey != nil || shares != nil else {
+            throw APIError(.vaultMethodInvalid, "init needs a passphrase, a key file, shares, or a key file with either")
+        }
+        if shares != nil && passphrase != nil {
+            throw APIError(.vaultMethodInvalid, "with shares the shares are the unlock: give no passphrase (a key file may be added)")
+        }
+        if let shares, !(2...255).contains(shares.count) || !(2...max(2, shares.count)).contains(shares.threshold) {
+            throw APIError(.vaultMethodInvalid, "--shares must be 2-255 and --threshold 2 to --shares")
         }
         if let passphrase, passphrase.count < Self.minimumPassphraseLength {
             throw APIError(.passphraseTooShort, "the passphrase is too short: use at least \(Self.minimumPassphraseLength) characters")
@@ -64,12 +74,15 @@ extension Vault {
         var passphraseWrap: PassphraseWrap?
         if let passphrase { passphraseWrap = try await makePassphraseWrap(root: root, passphrase: passphrase) }
         let keyFileWrap = try keyFileKey.map { try makeKeyFileWrap(root: root, keyFileKey: $0) }
+        let split = try shares.map { try makeSharesWrap(root: root, count: $0.count, threshold: $0.threshold) }
+        let sharesJSON = try split.map { String(decoding: try APIJSON.encode($0.wrap), as: UTF8.self) }
         let keys = try Keys(root: root)
         let settingsJSON = String(decoding: try APIJSON.encode(settings), as: UTF8.self)
         let passphraseJSON = try passphraseWrap.map { String(decoding: try APIJSON.encode($0), as: UTF8.self) }
         let keyFileJSON = try keyFileWrap.map { String(decoding: try APIJSON.encode($0), as: UTF8.self) }
         let auditKey = keys.auditChain
-        let methods = [passphraseWrap == nil ? nil : "passphrase", keyFileWrap == nil ? nil : "key file"].compactMap { $0 }
+        let methods = [passphraseWrap == nil ? nil : "passphrase", keyFileWrap == nil ? nil : "key file",
+                       shares.map { "\($0.threshold) of \($0.count) shares" }].compactMap { $0 }
         do {
             _ = try await store.write { connection in
                 guard try connection.meta(MetaKey.settings) == nil else {
@@ -78,6 +91,7 @@ extension Vault {
                 try connection.setMeta(MetaKey.settings, settingsJSON)
                 if let passphraseJSON { try connection.setMeta(MetaKey.passphraseWrap, passphraseJSON) }
                 if let keyFileJSON { try connection.setMeta(MetaKey.keyFileWrap, keyFileJSON) }
+                if let sharesJSON { try connection.setMeta(MetaKey.sharesWrap, sharesJSON) }
                 connection.installAuditKey(auditKey)
                 try connection.chainPendingAudit()
                 try connection.appendAudit(AuditEvent(
@@ -90,6 +104,7 @@ extension Vault {
             throw translate(error)
         }
         state = .unsealed(keys)
+        return split?.texts ?? []
     }
 
     /// Records chained per transaction at unseal.
@@ -125,6 +140,13 @@ extension Vault {
             await throttle.recordSuccess(uid: principal.uid)
             return
         }
+        await throttle.recordSuccess(uid: principal.uid)
+        try await completeUnseal(root: root, method: passphrase != nil ? "passphrase" : "key file", principal: principal)
+    }
+
+    /// The unseal after the root key was recovered (passphrase, key file or shares): keys derived,
+    /// data keys loaded, records written while sealed chained, the unseal audited, rotation resumed.
+    func completeUnseal(root: SecureBytes, method: String, principal: Principal) async throws {
         let keys: Keys
         do {
             keys = try Keys(root: root)
@@ -154,7 +176,7 @@ extension Vault {
                 let chained = try connection.chainPendingAudit() + earlier
                 try connection.appendAudit(AuditEvent(
                     principal: principal, action: .vaultUnseal, result: .allowed,
-                    reason: (passphrase != nil ? "passphrase" : "key file") + (chained > 0 ? "; chained \(Plural.count(chained, "record")) written while sealed" : "")),
+                    reason: method + (chained > 0 ? "; chained \(Plural.count(chained, "record")) written while sealed" : "")),
                     time: WallClock.now())
             }
         } catch {
@@ -162,7 +184,6 @@ extension Vault {
             keys.wipe()
             throw translate(error)
         }
-        await throttle.recordSuccess(uid: principal.uid)
         state = .unsealed(keys)
         // A rotation a seal or a restart interrupted goes on.
         startReencryption()

@@ -80,6 +80,8 @@ public actor Vault {
     nonisolated let hot = Mutex<HotState>(.uninitialized)
     /// Set while init, unseal or seal is running, so they never interleave.
     var lifecycleBusy = false
+    /// Shares brought toward an unseal so far (guarded memory; forgotten after 10 minutes).
+    var shareCollection = ShareCollection()
     /// Set while the background re-encryption of a rotation runs.
     var reencrypting = false
     let throttle = UnsealThrottle()
@@ -173,6 +175,7 @@ enum MetaKey {
     static let settings = "vault.settings"
     static let passphraseWrap = "vault.wrap.passphrase"
     static let keyFileWrap = "vault.wrap.keyfile"
+    static let sharesWrap = "vault.wrap.shares"
     /// `vault.dek.N`: generation N's data key, wrapped (N >= 2).
     static let dataKeyPrefix = "vault.dek."
 }

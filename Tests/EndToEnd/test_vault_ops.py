@@ -293,3 +293,64 @@ def test_a_rotation_interrupted_by_kill_9_resumes_at_unseal(broker_factory):
     rotated_again = json.loads(d.cli("vault", "rotate", "--json", check=0).out)
     assert rotated_again["generation"] == 3
     d.cli("audit", "verify", check=0)
+
+
+# Shamir shares (SPEC §13)
+
+from conftest import ML_USER  # noqa: E402
+
+
+def test_a_vault_split_into_shares_unseals_with_k_different_admins(daemon_factory, users, workdir):
+    d = daemon_factory().start()
+    files = [os.path.join(d.root, f"share-{i}.txt") for i in range(3)]
+    result = d.cli("vault", "init", "--shares", "3", "--threshold", "2", "--share-files", ",".join(files))
+    assert result.returncode == 0, result.err
+    assert "wrote 3 shares (2 unseal)" in result.out
+    shares = []
+    for path in files:
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        shares.append(open(path).read().strip())
+        assert shares[-1].startswith("mlcs1-2-")
+    d.cli("secret", "put", "kept", "--type", "static", input='{"v": "shares-kept-value"}', check=0)
+    d.cli("vault", "seal", check=0)
+    # A typo is caught by the checksum; the same admin twice is refused; another admin completes.
+    typo = shares[0][:-3] + ("a" if shares[0][-3] != "a" else "b") + shares[0][-2:]
+    bad = d.cli("vault", "unseal", "--share", input=typo)
+    assert bad.returncode == 3 and "checksum" in bad.err, bad.err
+    first = d.cli("vault", "unseal", "--share", input=shares[0])
+    assert first.returncode == 0 and "1 of 2" in first.out, first.out + first.err
+    status = json.loads(d.cli("status", "--json", check=0).out)
+    assert status["sealed"] and status["unseal_progress"] == {"received": 1, "threshold": 2, "shares": 3, "sealed": True}
+    twice = d.cli("vault", "unseal", "--share", input=shares[1])
+    assert twice.returncode == 1 and "already brought a share" in twice.err, twice.err
+    # The second admin is a member of the admin group (another uid).
+    for path in files:
+        os.chmod(path, 0o644)
+    second = d.cli("vault", "unseal", "--share", input=shares[2], user=ADMIN_GROUP_USER)
+    assert second.returncode == 0 and "vault unsealed" in second.out, second.out + second.err
+    assert [s["name"] for s in json.loads(d.cli("secret", "list", "--json", check=0).out)["secrets"]] == ["kept"]
+    shares_audit = [r for r in d.audit(limit=100) if r["action"] == "vault.share"]
+    assert len([r for r in shares_audit if r["result"] == "allowed"]) == 2
+    unseal = [r for r in d.audit(limit=100) if r["action"] == "vault.unseal"][-1]
+    assert unseal["result"] == "allowed" and "shares of uids" in unseal["reason"]
+    # No share appears in anything the daemon wrote.
+    for share in shares:
+        assert files_containing(share.split("-", 3)[3], d.written_files()) == []
+    d.cli("audit", "verify", check=0)
+
+
+def test_shares_reset_and_a_passphrase_is_refused_with_shares(daemon_factory, users):
+    d = daemon_factory().start()
+    refused = d.cli("vault", "init", "--shares", "3", "--threshold", "2", "--passphrase-stdin", input=PASSPHRASE)
+    assert refused.returncode == 2, refused.err
+    result = d.cli("vault", "init", "--shares", "2", "--threshold", "2", "--json")
+    assert result.returncode == 0, result.err
+    shares = json.loads(result.out)["shares"]
+    assert len(shares) == 2
+    d.cli("vault", "seal", check=0)
+    d.cli("vault", "unseal", "--share", input=shares[0], check=0)
+    d.cli("vault", "unseal", "--reset", check=0)
+    assert "unseal_progress" not in json.loads(d.cli("status", "--json", check=0).out)
+    d.cli("vault", "unseal", "--share", input=shares[0], check=0)
+    done = d.cli("vault", "unseal", "--share", input=shares[1], user=ADMIN_GROUP_USER)
+    assert done.returncode == 0 and "vault unsealed" in done.out, done.err

@@ -11,11 +11,14 @@ public struct StatusResponse: Codable, Sendable, Equatable {
     public var keyGeneration: Int?
     /// Stored records still under an older generation (the background re-encryption's progress).
     public var reencryptPending: Int?
+    /// Shares brought toward an unseal, while some wait for the rest.
+    public var unsealProgress: UnsealProgress?
 
     enum CodingKeys: String, CodingKey {
         case initialized, sealed, environment, phi, version, emergencies
         case keyGeneration = "key_generation"
         case reencryptPending = "reencrypt_pending"
+        case unsealProgress = "unseal_progress"
     }
 
     public init(initialized: Bool, sealed: Bool, environment: String, phi: Bool, version: String, emergencies: [EmergencyInfo]? = nil) {

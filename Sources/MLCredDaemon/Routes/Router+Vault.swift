@@ -11,6 +11,7 @@ extension Router {
         var answer = StatusResponse(
             initialized: state.initialized, sealed: state.sealed, environment: vault.settings.environment,
             phi: vault.settings.phi, version: mlcredVersion, emergencies: open.isEmpty ? nil : open)
+        answer.unsealProgress = await vault.shareProgress()
         if let rotation = vault.rotationStatus(), rotation.generation > 1 {
             answer.keyGeneration = rotation.generation
             answer.reencryptPending = rotation.pending
@@ -29,12 +30,27 @@ extension Router {
         let body = try decode(VaultKeyRequest.self, request)
         let key = try body.key.map(Self.decodeKey)
         let passphrase = body.passphrase.map { Array($0.utf8) }
-        try await vault.initialize(passphrase: passphrase, keyFileKey: key, principal: peer.principal)
-        return .json(VaultStateResponse(initialized: true, sealed: false))
+        var shares: (count: Int, threshold: Int)?
+        if body.shares != nil || body.threshold != nil {
+            guard let count = body.shares, let threshold = body.threshold else {
+                throw APIError(.vaultMethodInvalid, "give both shares and threshold")
+            }
+            shares = (count, threshold)
+        }
+        let texts = try await vault.initialize(passphrase: passphrase, keyFileKey: key, shares: shares, principal: peer.principal)
+        return .json(VaultStateResponse(initialized: true, sealed: false, shares: texts.isEmpty ? nil : texts))
     }
 
     func vaultUnseal(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
         let body = try decode(VaultKeyRequest.self, request)
+        if body.reset == true {
+            try await vault.resetShares(principal: peer.principal)
+            return .json(VaultStateResponse(initialized: true, sealed: await vault.status.sealed))
+        }
+        if let share = body.share {
+            let progress = try await vault.submitShare(share, principal: peer.principal)
+            return .json(VaultStateResponse(initialized: true, sealed: progress.sealed, progress: progress))
+        }
         let key = try body.key.map(Self.decodeKey)
         let passphrase = body.passphrase.map { Array($0.utf8) }
         try await vault.unseal(passphrase: passphrase, keyFileKey: key, principal: peer.principal)

@@ -73,6 +73,9 @@ struct Status: ParsableCommand {
             version:     \(status.version)
 
             """)
+        if let progress = status.unsealProgress {
+            Terminal.out("unseal shares: \(progress.received) of \(progress.threshold) brought (\(progress.shares) exist)\n")
+        }
         if let generation = status.keyGeneration {
             let pending = status.reencryptPending ?? 0
             Terminal.out("key generation: \(generation)\(pending > 0 ? " (re-encrypting: \(Plural.count(pending, "stored record")) left)" : "")\n")

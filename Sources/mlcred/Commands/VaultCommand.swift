@@ -96,11 +96,36 @@ struct VaultInit: ParsableCommand {
     @OptionGroup var passphrase: PassphraseOptions
     @Option(help: "Also (or only) wrap the root key under this 32-byte key file; created if missing.")
     var keyFile: String?
+    @Option(help: "Split the unseal key into this many Shamir shares (2-255): they replace the passphrase.")
+    var shares: Int?
+    @Option(help: "How many different admins' shares unseal (2 to --shares).")
+    var threshold: Int?
+    @Option(help: "Write the shares to these files (comma-separated, one per share, created 0600) instead of printing them.")
+    var shareFiles: String?
     @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if (shares == nil) != (threshold == nil) { throw ValidationError("give --shares and --threshold together") }
+        if shares != nil && passphrase.given { throw ValidationError("with --shares the shares are the unlock: give no passphrase") }
+        if let shares, let threshold, !(2...255).contains(shares) || threshold < 2 || threshold > shares {
+            throw ValidationError("--shares must be 2-255 and --threshold 2 to --shares")
+        }
+        if let shareFiles {
+            guard let shares else { throw ValidationError("--share-files needs --shares") }
+            let files = shareFiles.split(separator: ",").map(String.init)
+            guard files.count == shares, Set(files).count == shares else {
+                throw ValidationError("--share-files must name \(shares) different files")
+            }
+        }
+    }
 
     func run() throws {
         let client = try connection.clientForSecrets()
-        let text = try passphrase.read(prompt: keyFile == nil, confirm: true)
+        let files = shareFiles.map { $0.split(separator: ",").map(String.init) } ?? []
+        for file in files where access(file, F_OK) == 0 {
+            throw CLIError("\(file) exists", hint: "share files are created new: choose paths that do not exist", status: .usage)
+        }
+        let text = try passphrase.read(prompt: keyFile == nil && shares == nil, confirm: true)
         var key: [UInt8]?
         var created = false
         if let keyFile {
@@ -112,9 +137,32 @@ struct VaultInit: ParsableCommand {
             }
         }
         let state: VaultStateResponse = try client.call("POST", "/v1/vault/init",
-                                                        body: VaultKeyRequest(passphrase: text, key: key.map(Base64.encode)))
-        if output.json { return try Terminal.printJSON(state) }
+                                                        body: VaultKeyRequest(passphrase: text, key: key.map(Base64.encode),
+                                                                              shares: shares, threshold: threshold))
+        let shareTexts = state.shares ?? []
+        if !files.isEmpty {
+            for (file, share) in zip(files, shareTexts) {
+                let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+                guard fd >= 0 else { throw CLIError("cannot create \(file): \(String(cString: strerror(errno))); the vault is initialized: its shares are lost, start over with a new state directory") }
+                let bytes = Array((share + "\n").utf8)
+                guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else { close(fd); throw CLIError("cannot write \(file)") }
+                close(fd)
+            }
+        }
+        if output.json {
+            var shown = state
+            if !files.isEmpty { shown.shares = nil }
+            return try Terminal.printJSON(shown)
+        }
         Terminal.out("vault initialized and unsealed\n")
+        if let threshold, let shares {
+            if files.isEmpty {
+                Terminal.out("\(shares) unseal shares follow, \(threshold) of which unseal. Give each to a different admin now: they are shown this once and stored nowhere.\n")
+                for (index, share) in shareTexts.enumerated() { Terminal.out("share \(index + 1): \(share)\n") }
+            } else {
+                Terminal.out("wrote \(shares) shares (\(threshold) unseal) to \(files.joined(separator: ", ")): hand each file to a different admin, then delete it\n")
+            }
+        }
         if created, let keyFile { Terminal.out("wrote a new key file \(keyFile): keep it secret, it unseals this vault\n") }
     }
 }
@@ -129,14 +177,37 @@ struct VaultUnseal: ParsableCommand {
     @OptionGroup var passphrase: PassphraseOptions
     @Option(help: "Unseal with this 32-byte key file instead of the passphrase.")
     var keyFile: String?
+    @Flag(help: "Bring one Shamir share (from standard input or a prompt); the threshold's admins each bring one.")
+    var share = false
+    @Flag(help: "Forget the shares brought so far.")
+    var reset = false
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if keyFile != nil && passphrase.given { throw ValidationError("give a passphrase or --key-file, not both") }
+        if (share || reset) && (keyFile != nil || passphrase.given) { throw ValidationError("--share and --reset take no passphrase or key file") }
+        if share && reset { throw ValidationError("give --share or --reset, not both") }
     }
 
     func run() throws {
         let client = try connection.clientForSecrets()
+        if reset {
+            let state: VaultStateResponse = try client.call("POST", "/v1/vault/unseal", body: VaultKeyRequest(passphrase: nil, key: nil, reset: true))
+            if output.json { return try Terminal.printJSON(state) }
+            return Terminal.out("forgot the shares brought so far\n")
+        }
+        if share {
+            let bytes = Terminal.standardInputIsTerminal
+                ? try Terminal.readHidden(prompt: "Unseal share: ")
+                : Terminal.chompNewline(try Terminal.readStandardInput(limit: 4096))
+            let text = String(decoding: bytes, as: UTF8.self)
+            let state: VaultStateResponse = try client.call("POST", "/v1/vault/unseal", body: VaultKeyRequest(passphrase: nil, key: nil, share: text))
+            if output.json { return try Terminal.printJSON(state) }
+            if let progress = state.progress, progress.sealed {
+                return Terminal.out("share accepted: \(progress.received) of \(progress.threshold) (of \(progress.shares) shares); \(progress.threshold - progress.received) more admin\(progress.threshold - progress.received == 1 ? "" : "s") must bring one within 10 minutes\n")
+            }
+            return Terminal.out("vault unsealed\n")
+        }
         let key = try keyFile.map(KeyFileIO.read)
         let text = key == nil ? try passphrase.read(prompt: true, confirm: false) : nil
         let state: VaultStateResponse = try client.call("POST", "/v1/vault/unseal",

@@ -104,6 +104,10 @@ struct CLIError: Error {
             "run '\(Invocation.typedCommand)' with sudo, or ask an admin to add you to the daemon's admin group ('mlcred whoami' lists your groups)"
         case .roleDenied, .roleRemoved:
             "'mlcred whoami' lists the roles you may assume here"
+        case .shareInvalid:
+            "check the share for typos (its checksum catches most), that it belongs to this vault, or start again with 'mlcred vault unseal --reset'"
+        case .shareRepeated:
+            "each of the threshold's admins brings a different share, once"
         case .emergencyClosed:
             "two different admins must run 'mlcred emergency open --role R --reason TEXT' within 10 minutes"
         case .emergencyRoleMissing:
