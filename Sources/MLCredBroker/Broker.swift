@@ -17,6 +17,8 @@ public final class Broker: Sendable {
     let providers: [GrantType: any CredentialProvider]
     /// Leases whose provider is being told they ended, so the sweeper and a request never do it twice at once.
     let revocationsInFlight = Mutex<Set<String>>([])
+    /// Secrets being rotated at their provider (one rotation of a secret at a time).
+    let rotationsInFlight = Mutex<Set<String>>([])
 
     /// Every provider this build has.
     public static func defaultProviders() -> [any CredentialProvider] {

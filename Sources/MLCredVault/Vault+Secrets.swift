@@ -46,8 +46,17 @@ extension Vault {
                                      action: .secretGenerate, principal: principal)
     }
 
+    /// Stores a new version of `name` made by the broker itself (`secret rotate`): audited as
+    /// `secret.rotate` with `detail` (what changed at the provider, never a value).
+    public func storeRotated(name: String, type: SecretType, phi: Bool, fields: [String: String], detail: String,
+                             principal: Principal) async throws -> SecretMetadata {
+        let keys = try unsealedKeys()
+        return try await storeSecret(name: name, type: type, phi: phi, fields: fields, ring: keys.ring, action: .secretRotate,
+                                     principal: principal, detail: detail)
+    }
+
     private func storeSecret(name: String, type: SecretType, phi: Bool, fields: [String: String], ring: SecretKeyRing,
-                             action: AuditAction, principal: Principal) async throws -> SecretMetadata {
+                             action: AuditAction, principal: Principal, detail: String? = nil) async throws -> SecretMetadata {
         let (generation, key) = ring.current
         try store.reserve.check(refusing: "new secrets")
         var plaintext = try APIJSON.encode(fields)
@@ -63,7 +72,7 @@ extension Vault {
                                                          createdAt: now, removedAt: nil, generation: generation))
                 try connection.appendAudit(AuditEvent(
                     principal: principal, action: action, result: .allowed,
-                    reason: "secret '\(name)' version \(version) (\(type.rawValue)\(phi ? ", phi" : ""))"), time: now)
+                    reason: "secret '\(name)' version \(version) (\(type.rawValue)\(phi ? ", phi" : ""))" + (detail.map { "; \($0)" } ?? "")), time: now)
                 return SecretMetadata(name: name, type: type.rawValue, version: version, phi: phi,
                                       createdAt: Timestamp.format(epochSeconds: now), updatedAt: Timestamp.format(epochSeconds: now),
                                       generation: generation)

@@ -537,3 +537,47 @@ def test_a_wrong_aws_key_ends_run_before_the_job_starts(broker, scratch):
     assert WRONG_SECRET not in result.err
     assert broker.tokens() == []
     assert not [lease for lease in broker.leases() if lease["role"] == "badkey" and lease["state"] == "active"]
+
+
+# Issue 15: secret rotate for aws secrets
+
+def test_secret_rotate_replaces_the_brokers_access_key_and_deletes_the_old_one(broker, moto):
+    iam = moto.client("iam")
+    user = "rotated-" + os.urandom(4).hex()
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    old = iam.create_access_key(UserName=user)["AccessKey"]
+    secret = {"access_key_id": old["AccessKeyId"], "secret_access_key": old["SecretAccessKey"],
+              "region": moto.region, "endpoint_url": moto.endpoint_url}
+    broker.cli("secret", "put", "aws-rotating", "--type", "aws", input=json.dumps(secret), check=0)
+    result = broker.cli("secret", "rotate", "aws-rotating", "--json")
+    assert result.returncode == 0, result.err
+    answer = json.loads(result.out)
+    assert answer["version"] == 2 and answer["replaced"] == old["AccessKeyId"] and answer["old_removed"] is True, answer
+    keys = [k["AccessKeyId"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]]
+    assert len(keys) == 1 and keys[0] != old["AccessKeyId"], keys
+    # The old key is refused by AWS now; nobody saw the new one (it is nowhere but in the vault).
+    from botocore.exceptions import ClientError
+    try:
+        moto.client("sts", old["AccessKeyId"], old["SecretAccessKey"]).get_caller_identity()
+        raise AssertionError("the old key still works")
+    except ClientError as error:
+        assert error.response["Error"]["Code"] in ("InvalidClientTokenId", "SignatureDoesNotMatch"), error.response
+    assert old["SecretAccessKey"] not in result.out + result.err
+    record = [r for r in broker.audit(limit=100) if r["action"] == "secret.rotate"][-1]
+    assert record["result"] == "allowed" and keys[0] in record["reason"] and "replacing " + old["AccessKeyId"] in record["reason"]
+    # The new key works for STS through the broker: a role using it issues.
+    listed = {s["name"]: s for s in json.loads(broker.cli("secret", "list", "--json", check=0).out)["secrets"]}
+    assert listed["aws-rotating"]["version"] == 2 and "error" not in listed["aws-rotating"]
+
+
+def test_secret_rotate_refuses_static_secrets_and_a_broken_key_cleanly(broker):
+    broker.cli("secret", "put", "plain", "--type", "static", input='{"v": "x1234567"}', check=0)
+    refused = broker.cli("secret", "rotate", "plain")
+    assert refused.returncode == 1 and "only aws and postgres secrets" in refused.err, refused.err
+    bad = broker.cli("secret", "rotate", "aws-badkey")
+    assert bad.returncode == 1 and "SignatureDoesNotMatch" in bad.err, bad.err
+    assert WRONG_SECRET not in bad.err
+    versions = {s["name"]: s["version"] for s in json.loads(broker.cli("secret", "list", "--json", check=0).out)["secrets"]}
+    assert versions["aws-badkey"] == 1, "nothing stored when the provider refused"

@@ -426,3 +426,25 @@ def test_the_server_gets_a_scram_verifier_never_the_roles_password(broker, postg
     assert f'CREATE ROLE "{job_env["PGUSER"]}"' in log, "the create statement was logged"
     assert "PASSWORD 'SCRAM-SHA-256$4096:" in log
     assert job_env["PGPASSWORD"] not in log
+
+
+# Issue 15: secret rotate for postgres secrets
+
+def test_secret_rotate_changes_the_brokers_password_and_the_old_one_stops_working(broker, postgres):
+    login = "rotating_" + os.urandom(3).hex()
+    old_password = "OldPassword" + os.urandom(4).hex()
+    postgres.sql(f"CREATE ROLE {login} LOGIN PASSWORD '{old_password}'")
+    fields = {**postgres.secret_fields(), "user": login, "password": old_password}
+    broker.cli("secret", "put", "pg-rotating", "--type", "postgres", input=json.dumps(fields), check=0)
+    result = broker.cli("secret", "rotate", "pg-rotating", "--json")
+    assert result.returncode == 0, result.err
+    answer = json.loads(result.out)
+    assert answer["version"] == 2 and answer["replaced"] == "password" and answer["old_removed"] is True, answer
+    refused = postgres.psql_tcp(login, old_password, "SELECT 1")
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr, refused.stderr
+    record = [r for r in broker.audit(limit=100) if r["action"] == "secret.rotate"][-1]
+    assert record["result"] == "allowed" and f"new password for login {login}" in record["reason"]
+    # Nothing shows the new password; the database file holds no value in the clear.
+    assert old_password not in result.out + result.err
+    assert files_containing(old_password, broker.written_files()) == []
+    postgres.sql(f"DROP ROLE {login}")

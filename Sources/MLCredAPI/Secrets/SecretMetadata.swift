@@ -29,3 +29,29 @@ public struct SecretMetadata: Codable, Sendable, Equatable {
         self.error = error
     }
 }
+
+/// The answer to `POST /v1/secrets/{name}/rotate`.
+public struct SecretRotateResponse: Codable, Sendable, Equatable {
+    public var name: String
+    /// The version holding the new credential.
+    public var version: Int
+    /// What was replaced: the old access key's id, or "password".
+    public var replaced: String
+    /// Whether the old credential is gone at the provider.
+    public var oldRemoved: Bool
+    /// What an admin must still do, if anything.
+    public var note: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, version, replaced, note
+        case oldRemoved = "old_removed"
+    }
+
+    public init(name: String, version: Int, replaced: String, oldRemoved: Bool, note: String?) {
+        self.name = name
+        self.version = version
+        self.replaced = replaced
+        self.oldRemoved = oldRemoved
+        self.note = note
+    }
+}

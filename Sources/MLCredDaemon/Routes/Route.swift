@@ -17,6 +17,7 @@ enum Route: Int, CaseIterable, Sendable {
     case secretPut
     case secretRemove
     case secretGenerate
+    case secretRotate
     case tokenIssue
     case tokenRenew
     case tokenRevokeSelf
@@ -60,6 +61,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .secretList: "/v1/secrets"
         case .secretPut, .secretRemove: "/v1/secrets/{name}"
         case .secretGenerate: "/v1/secrets/{name}/generate"
+        case .secretRotate: "/v1/secrets/{name}/rotate"
         case .tokenIssue, .tokenList: "/v1/tokens"
         case .tokenRenew: "/v1/tokens/renew"
         case .tokenRevokeSelf: "/v1/tokens/revoke"
@@ -95,6 +97,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .secretPut: .secretPut
         case .secretRemove: .secretRemove
         case .secretGenerate: .secretGenerate
+        case .secretRotate: .secretRotate
         case .tokenList: .tokenList
         case .tokenRevokeByAccessor: .tokenRevoke
         case .leaseList: .leaseList

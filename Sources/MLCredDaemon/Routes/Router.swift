@@ -86,6 +86,8 @@ public final class Router: Sendable {
             return try await vaultRekey(request, peer)
         case .vaultBackup:
             return try await vaultBackup(peer)
+        case .secretRotate:
+            return .json(try await broker.rotateSecret(name: parameter, principal: peer.principal))
         case .vaultRotate:
             return .json(try await vault.rotate(principal: peer.principal))
         case .secretList:

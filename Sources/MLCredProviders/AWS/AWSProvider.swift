@@ -108,7 +108,7 @@ public struct AWSProvider: CredentialProvider {
         return String(iso.prefix(19).filter { $0 != "-" && $0 != ":" }) + "Z"
     }
 
-    private func send(_ signed: STSProtocol.Request) async throws -> (Int, [UInt8]) {
+    func send(_ signed: STSProtocol.Request) async throws -> (Int, [UInt8]) {
         var request = HTTPClientRequest(url: signed.url)
         request.method = .POST
         for (name, value) in signed.headers { request.headers.replaceOrAdd(name: name, value: value) }

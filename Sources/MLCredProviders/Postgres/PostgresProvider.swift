@@ -159,6 +159,20 @@ public struct PostgresProvider: CredentialProvider {
         }
     }
 
+    /// `secret rotate` (SPEC §13): sets the broker login's password to `newPassword` (letters and
+    /// digits only: nothing to quote), connected with the current one.
+    public func changePassword(secret: OpenedSecret, to newPassword: String) async throws {
+        guard !newPassword.isEmpty, newPassword.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }) else {
+            throw APIError(.internal, "a generated password must be letters and digits")
+        }
+        let target = try Target(secret: secret)
+        let role = "\"" + target.user.replacing("\"", with: "\"\"") + "\""
+        try await withConnection(target, redactions: [target.password, newPassword]) { connection in
+            try await self.run("ALTER ROLE \(role) WITH PASSWORD '\(newPassword)'", on: connection, target: target,
+                               redactions: [target.password, newPassword], what: "changing the broker login's password")
+        }
+    }
+
     /// The broker login a secret holds.
     struct Target: Sendable {
         var fields: [String: String]

@@ -6,7 +6,7 @@ struct SecretCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secret",
         abstract: "Store, generate, list and remove secrets (admin). No verb ever shows a stored value.",
-        subcommands: [SecretPut.self, SecretGenerate.self, SecretList.self, SecretRemove.self])
+        subcommands: [SecretPut.self, SecretGenerate.self, SecretList.self, SecretRemove.self, SecretRotate.self])
 }
 
 struct SecretPut: ParsableCommand {
@@ -101,6 +101,33 @@ struct SecretGenerate: ParsableCommand {
             "POST", "/v1/secrets/\(try PathName.check(name, what: "secret name"))/generate", body: SecretGenerateRequest(type: type, issuer: issuer, phi: phi ? true : nil))
         if output.json { return try Terminal.printJSON(meta) }
         Terminal.out("generated secret \(meta.name) version \(meta.version) (\(meta.type)\(meta.phi ? ", phi" : ""))\n")
+    }
+}
+
+struct SecretRotate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate",
+        abstract: "Replace a secret's credential at its provider with one nobody has seen (admin).",
+        discussion: """
+            aws: a new access key for the same IAM user (IAM CreateAccessKey, through the
+            secret's endpoint_url if it has one), stored as a new version, then the old key is
+            deleted. postgres: the broker login's password is changed (ALTER ROLE) to a random
+            40-character one, stored as a new version. If storing fails, the provider is put back
+            as it was. Audited as secret.rotate. Live leases keep working (STS sessions do not
+            depend on the key; PostgreSQL roles are revoked with the current password).
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The secret.")
+    var name: String
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let answer: SecretRotateResponse = try connection.client().call(
+            "POST", "/v1/secrets/\(try PathName.check(name, what: "secret name"))/rotate", body: Optional<String>.none)
+        if output.json { return try Terminal.printJSON(answer) }
+        Terminal.out("rotated \(answer.name): version \(answer.version) holds the new credential; replaced \(answer.replaced)\(answer.oldRemoved ? " (removed at the provider)" : "")\n")
+        if let note = answer.note { Terminal.err("mlcred: warning: \(note)\n") }
     }
 }
 
