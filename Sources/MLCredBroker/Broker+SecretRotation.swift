@@ -82,6 +82,27 @@ extension Broker {
         return SecretRotateResponse(name: name, version: stored.version, replaced: "password", oldRemoved: true, note: nil)
     }
 
+    /// Rotates every secret whose `rotate_every` has passed since its latest version (the
+    /// sweeper asks each minute). A failure is audited and tried again after `retrySeconds`.
+    public func rotateDueSecrets(principal: Principal, retrySeconds: Double = 3600) async -> Int {
+        let now = WallClock.now()
+        guard (try? vault.hashToken("")) != nil else { return 0 }  // sealed: nothing can rotate
+        guard let due = try? await read({ try $0.secretsDueForRotation(now: now) }) else { return 0 }
+        var rotated = 0
+        for name in due {
+            let skip = scheduledRotationFailures.withLock { failures in (failures[name] ?? 0) > now - retrySeconds }
+            if skip { continue }
+            do {
+                _ = try await rotateSecret(name: name, principal: principal)
+                rotated += 1
+                scheduledRotationFailures.withLock { $0[name] = nil }
+            } catch {
+                scheduledRotationFailures.withLock { $0[name] = now }
+            }
+        }
+        return rotated
+    }
+
     static func generatedPassword() -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
         // Rejection sampling: 62 letters, no modulo bias.

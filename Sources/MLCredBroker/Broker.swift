@@ -19,6 +19,8 @@ public final class Broker: Sendable {
     let revocationsInFlight = Mutex<Set<String>>([])
     /// Secrets being rotated at their provider (one rotation of a secret at a time).
     let rotationsInFlight = Mutex<Set<String>>([])
+    /// When a scheduled rotation of a secret last failed (tried again an hour later).
+    let scheduledRotationFailures = Mutex<[String: Double]>([:])
 
     /// Every provider this build has.
     public static func defaultProviders() -> [any CredentialProvider] {

@@ -10,6 +10,8 @@ import Synchronization
 public final class Sweeper: Sendable {
     /// How often the sweeper looks.
     public static let intervalSeconds = 1.0
+    /// How often scheduled rotations are looked for.
+    static let rotationCheckSeconds = 5.0
 
     private let broker: Broker
     private let logger: Logger
@@ -60,6 +62,14 @@ public final class Sweeper: Sendable {
                 while !Task.isCancelled {
                     _ = await self.broker.sweepLeases(principal: self.principal)
                     try? await Task.sleep(nanoseconds: UInt64(Self.intervalSeconds * 1e9))
+                }
+            }
+            group.addTask {
+                // Scheduled provider rotations (`rotate_every`): looked for every few seconds.
+                while !Task.isCancelled {
+                    let rotated = await self.broker.rotateDueSecrets(principal: self.principal)
+                    if rotated > 0 { self.logger.notice("rotated secrets on schedule", metadata: ["count": "\(rotated)"]) }
+                    try? await Task.sleep(nanoseconds: UInt64(Self.rotationCheckSeconds * 1e9))
                 }
             }
             group.addTask {

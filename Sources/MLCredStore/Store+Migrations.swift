@@ -118,6 +118,10 @@ extension Store {
             // `vault rotate`: each ciphertext records the key generation it is under.
             try db.execute(sql: "ALTER TABLE secrets ADD COLUMN generation INTEGER NOT NULL DEFAULT 1")
         }
+        migrator.registerMigration("v8-rotate-every") { db in
+            // `rotate_every` (SPEC §13): the schedule, in seconds, on each version (kept across rotations).
+            try db.execute(sql: "ALTER TABLE secrets ADD COLUMN rotate_every INTEGER")
+        }
         return migrator
     }
 }

@@ -15,10 +15,13 @@ public struct SecretRecord: Sendable, Equatable {
     public var removedAt: Double?
     /// The key generation its ciphertext is under (1: the root-derived key; later: `vault rotate`).
     public var generation: Int = 1
+    /// Seconds between scheduled rotations at the provider, if any.
+    public var rotateEvery: Int?
 
     public init(name: String, version: Int, type: String, phi: Bool, sealed: [UInt8]?, createdAt: Double, removedAt: Double?,
-                generation: Int = 1) {
+                generation: Int = 1, rotateEvery: Int? = nil) {
         self.generation = generation
+        self.rotateEvery = rotateEvery
         self.name = name
         self.version = version
         self.type = type
@@ -37,6 +40,7 @@ public struct SecretRecord: Sendable, Equatable {
         createdAt = row["created_at"]
         removedAt = row["removed_at"]
         generation = row["generation"] ?? 1
+        rotateEvery = row["rotate_every"]
     }
 }
 
@@ -57,6 +61,15 @@ public struct StoreConnection {
     public func metaValues(prefix: String) throws -> [String: String] {
         let rows = try Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key >= ? AND key < ?", arguments: [prefix, prefix + "\u{FFFF}"])
         return Dictionary(uniqueKeysWithValues: rows.map { ($0["key"] as String, $0["value"] as String) })
+    }
+
+    /// Current secrets whose scheduled rotation is due at `now` (latest version older than its `rotate_every`).
+    public func secretsDueForRotation(now: Double) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT s.name FROM secrets s
+            WHERE s.rotate_every IS NOT NULL AND s.removed_at IS NULL AND s.created_at + s.rotate_every <= ?
+              AND s.version = (SELECT MAX(version) FROM secrets m WHERE m.name = s.name)
+            """, arguments: [now])
     }
 
     /// Stored ciphertexts under a key generation older than `generation`, a batch at a time.
@@ -95,9 +108,9 @@ public struct StoreConnection {
     /// Inserts one new secret version.
     public func insertSecret(_ record: SecretRecord) throws {
         try db.execute(
-            sql: "INSERT INTO secrets(name, version, type, phi, sealed, created_at, removed_at, generation) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+            sql: "INSERT INTO secrets(name, version, type, phi, sealed, created_at, removed_at, generation, rotate_every) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
             arguments: [record.name, record.version, record.type, record.phi ? 1 : 0, record.sealed.map { Data($0) }, record.createdAt,
-                        record.generation])
+                        record.generation, record.rotateEvery])
     }
 
     /// The latest version of `name` if it exists and was not removed.

@@ -15,12 +15,16 @@ extension Vault {
     }
 
     /// Stores a new version of a secret. The value never leaves the vault again.
-    public func putSecret(name: String, request: SecretPutRequest, principal: Principal) async throws -> SecretMetadata {
+    /// `rotateEvery`: the schedule in seconds (`rotate_every`, parsed by the caller), aws and postgres only.
+    public func putSecret(name: String, request: SecretPutRequest, rotateEvery: Int? = nil, principal: Principal) async throws -> SecretMetadata {
         let keys = try unsealedKeys()
         try SecretSchema.validateName(name)
         let type = try SecretSchema.parseType(request.type, forPut: true)
         let fields = try SecretSchema.normalize(request.fields, type: type)
-        return try await storeSecret(name: name, type: type, phi: request.phi ?? false, fields: fields, ring: keys.ring,
+        if rotateEvery != nil && type != .aws && type != .postgres {
+            throw APIError(.invalidSecretFields, "rotate_every applies to aws and postgres secrets only")
+        }
+        return try await storeSecret(name: name, type: type, phi: request.phi ?? false, fields: fields, ring: keys.ring, rotateEvery: rotateEvery,
                                      action: .secretPut, principal: principal)
     }
 
@@ -51,11 +55,12 @@ extension Vault {
     public func storeRotated(name: String, type: SecretType, phi: Bool, fields: [String: String], detail: String,
                              principal: Principal) async throws -> SecretMetadata {
         let keys = try unsealedKeys()
-        return try await storeSecret(name: name, type: type, phi: phi, fields: fields, ring: keys.ring, action: .secretRotate,
-                                     principal: principal, detail: detail)
+        return try await storeSecret(name: name, type: type, phi: phi, fields: fields, ring: keys.ring, keepRotateEvery: true,
+                                     action: .secretRotate, principal: principal, detail: detail)
     }
 
     private func storeSecret(name: String, type: SecretType, phi: Bool, fields: [String: String], ring: SecretKeyRing,
+                             rotateEvery: Int? = nil, keepRotateEvery: Bool = false,
                              action: AuditAction, principal: Principal, detail: String? = nil) async throws -> SecretMetadata {
         let (generation, key) = ring.current
         try store.reserve.check(refusing: "new secrets")
@@ -66,16 +71,17 @@ extension Vault {
             return try await store.write { connection in
                 let now = WallClock.now()
                 let version = try connection.latestSecretVersion(name) + 1
+                let schedule = keepRotateEvery ? try connection.currentSecret(name)?.rotateEvery : rotateEvery
                 let sealed = try AEAD.seal(sealedPlaintext, key: key, associatedData: Vault.secretAssociatedData(
                     name: name, type: type.rawValue, version: version, phi: phi))
                 try connection.insertSecret(SecretRecord(name: name, version: version, type: type.rawValue, phi: phi, sealed: sealed,
-                                                         createdAt: now, removedAt: nil, generation: generation))
+                                                         createdAt: now, removedAt: nil, generation: generation, rotateEvery: schedule))
                 try connection.appendAudit(AuditEvent(
                     principal: principal, action: action, result: .allowed,
                     reason: "secret '\(name)' version \(version) (\(type.rawValue)\(phi ? ", phi" : ""))" + (detail.map { "; \($0)" } ?? "")), time: now)
                 return SecretMetadata(name: name, type: type.rawValue, version: version, phi: phi,
                                       createdAt: Timestamp.format(epochSeconds: now), updatedAt: Timestamp.format(epochSeconds: now),
-                                      generation: generation)
+                                      generation: generation, rotateEverySeconds: schedule)
             }
         } catch {
             throw translate(error)
@@ -103,7 +109,8 @@ extension Vault {
             }
             return SecretMetadata(name: record.name, type: record.type, version: record.version, phi: record.phi,
                                   createdAt: Timestamp.format(epochSeconds: row.firstCreatedAt),
-                                  updatedAt: Timestamp.format(epochSeconds: record.createdAt), error: error, generation: record.generation)
+                                  updatedAt: Timestamp.format(epochSeconds: record.createdAt), error: error, generation: record.generation,
+                                  rotateEverySeconds: record.rotateEvery)
         }
     }
 

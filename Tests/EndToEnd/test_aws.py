@@ -581,3 +581,28 @@ def test_secret_rotate_refuses_static_secrets_and_a_broken_key_cleanly(broker):
     assert WRONG_SECRET not in bad.err
     versions = {s["name"]: s["version"] for s in json.loads(broker.cli("secret", "list", "--json", check=0).out)["secrets"]}
     assert versions["aws-badkey"] == 1, "nothing stored when the provider refused"
+
+
+def test_a_secret_with_rotate_every_is_rotated_on_schedule(broker, moto):
+    iam = moto.client("iam")
+    user = "scheduled-" + os.urandom(4).hex()
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    old = iam.create_access_key(UserName=user)["AccessKey"]
+    secret = {"access_key_id": old["AccessKeyId"], "secret_access_key": old["SecretAccessKey"],
+              "region": moto.region, "endpoint_url": moto.endpoint_url}
+    put = broker.cli("secret", "put", "aws-scheduled", "--type", "aws", "--rotate-every", "3s", "--json", input=json.dumps(secret))
+    assert put.returncode == 0 and json.loads(put.out)["rotate_every_seconds"] == 3, put.out + put.err
+
+    def version():
+        return {s["name"]: s["version"] for s in json.loads(broker.cli("secret", "list", "--json", check=0).out)["secrets"]}["aws-scheduled"]
+    from conftest import wait_for
+    wait_for(lambda: version() >= 2, 30, "the scheduled rotation")
+    records = [r for r in broker.audit(limit=200) if r["action"] == "secret.rotate" and r["result"] == "allowed"]
+    assert records and records[0]["principal"]["user"] == "mlcredd", records
+    # The schedule stays with the rotated versions; a static secret cannot carry one.
+    listed = {s["name"]: s for s in json.loads(broker.cli("secret", "list", "--json", check=0).out)["secrets"]}
+    assert listed["aws-scheduled"]["rotate_every_seconds"] == 3
+    refused = broker.cli("secret", "put", "plain2", "--type", "static", "--rotate-every", "30d", input='{"v": "x1234567"}')
+    assert refused.returncode == 1 and "rotate_every applies to aws and postgres" in refused.err, refused.err

@@ -10,16 +10,20 @@ public struct SecretMetadata: Codable, Sendable, Equatable {
     public var error: String?
     /// The key generation its ciphertext is under (`vault rotate`).
     public var generation: Int?
+    /// The rotation schedule in seconds (`rotate_every`), if any.
+    public var rotateEverySeconds: Int?
 
     enum CodingKeys: String, CodingKey {
         case name, type, version, phi, error, generation
+        case rotateEverySeconds = "rotate_every_seconds"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
     }
 
     public init(name: String, type: String, version: Int, phi: Bool, createdAt: String, updatedAt: String, error: String? = nil,
-                generation: Int? = nil) {
+                generation: Int? = nil, rotateEverySeconds: Int? = nil) {
         self.generation = generation
+        self.rotateEverySeconds = rotateEverySeconds
         self.name = name
         self.type = type
         self.version = version

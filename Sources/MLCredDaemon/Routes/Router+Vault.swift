@@ -1,6 +1,7 @@
 import Glibc
 import MLCredCrypto
 import MLCredAPI
+import MLCredPolicy
 import MLCredStore
 import MLCredVault
 
@@ -114,7 +115,14 @@ extension Router {
 
     func secretPut(name: String, _ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
         let body = try decode(SecretPutRequest.self, request)
-        let answer = try await vault.putSecret(name: name, request: body, principal: peer.principal)
+        var rotateEvery: Int?
+        if let text = body.rotateEvery {
+            guard let seconds = PolicyDuration.parse(text), seconds >= 1 else {
+                throw APIError(.invalidTTL, "bad rotate_every '\(text)': a duration such as 30d or 12h")
+            }
+            rotateEvery = seconds
+        }
+        let answer = try await vault.putSecret(name: name, request: body, rotateEvery: rotateEvery, principal: peer.principal)
         // A fixed or restored secret lets failed revocations finish now rather than after their backoff.
         await broker.retryRevocations(secret: name)
         return .json(answer, status: 200)

@@ -33,6 +33,8 @@ struct SecretPut: ParsableCommand {
     var phi = false
     @Option(help: "Read the JSON object from this file instead of standard input.")
     var fromFile: String?
+    @Option(help: "Rotate it at its provider on this schedule, e.g. 30d (aws and postgres; see 'secret rotate').")
+    var rotateEvery: String?
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -57,7 +59,7 @@ struct SecretPut: ParsableCommand {
                            hint: Self.example(forType: type), status: .usage)
         }
         let meta: SecretMetadata = try client.call("PUT", "/v1/secrets/\(try PathName.check(name, what: "secret name"))",
-                                                   body: SecretPutRequest(type: type, phi: phi ? true : nil, fields: fields))
+                                                   body: SecretPutRequest(type: type, phi: phi ? true : nil, fields: fields, rotateEvery: rotateEvery))
         if output.json { return try Terminal.printJSON(meta) }
         Terminal.out("stored secret \(meta.name) version \(meta.version) (\(meta.type)\(meta.phi ? ", phi" : ""))\n")
     }
