@@ -57,6 +57,11 @@ public struct StoreConnection {
         try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
     }
 
+    /// Removes `key` from `meta`, if present.
+    public func removeMeta(_ key: String) throws {
+        try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
+    }
+
     /// Every `meta` entry whose key starts with `prefix`, by key.
     public func metaValues(prefix: String) throws -> [String: String] {
         let rows = try Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key >= ? AND key < ?", arguments: [prefix, prefix + "\u{FFFF}"])

@@ -250,14 +250,18 @@ extension Vault {
     /// wraps are written in one transaction with the audit record: a crash leaves the old wraps
     /// or the new ones, never a vault no unlock opens. The old passphrase (or key file) stops
     /// working at once. Works sealed or unsealed; it changes no key the data is encrypted with.
-    public func rekey(passphrase: [UInt8]?, keyFileKey: [UInt8]?, newPassphrase: [UInt8]?, newKeyFileKey: [UInt8]?,
+    public func rekey(passphrase: [UInt8]?, keyFileKey: [UInt8]?, shares currentShares: [String]? = nil,
+                      newPassphrase: [UInt8]?, newKeyFileKey: [UInt8]?, newShares: (count: Int, threshold: Int)? = nil,
                       principal: Principal) async throws -> VaultRekeyResponse {
         if case .uninitialized = state { throw APIError.uninitialized }
-        guard (passphrase == nil) != (keyFileKey == nil) else {
-            throw APIError(.vaultMethodInvalid, "rekey needs exactly one current unlock: the passphrase or the key file")
+        guard [passphrase != nil, keyFileKey != nil, currentShares != nil].filter({ $0 }).count == 1 else {
+            throw APIError(.vaultMethodInvalid, "rekey needs exactly one current unlock: the passphrase, the key file, or the threshold's shares")
         }
-        guard newPassphrase != nil || newKeyFileKey != nil else {
-            throw APIError(.vaultMethodInvalid, "rekey needs a new passphrase, a new key file, or both")
+        guard newPassphrase != nil || newKeyFileKey != nil || newShares != nil else {
+            throw APIError(.vaultMethodInvalid, "rekey needs a new passphrase, a new key file, new shares, or several")
+        }
+        guard !(newPassphrase != nil && newShares != nil) else {
+            throw APIError(.vaultMethodInvalid, "a passphrase and shares exclude each other: the shares are the unlock")
         }
         if let newPassphrase, newPassphrase.count < Self.minimumPassphraseLength {
             throw APIError(.passphraseTooShort, "the new passphrase is too short: use at least \(Self.minimumPassphraseLength) characters")
@@ -265,16 +269,23 @@ extension Vault {
         if let newKeyFileKey, newKeyFileKey.count != Self.keyFileKeyLength {
             throw APIError(.keyFileInvalid, "a key file must hold exactly \(Self.keyFileKeyLength) bytes")
         }
+        if let newShares, !(2...255).contains(newShares.count) || newShares.threshold < 2 || newShares.threshold > newShares.count {
+            throw APIError(.vaultMethodInvalid, "--shares must be 2-255 and --threshold 2 to --shares")
+        }
         try await throttle.waitForTurn(uid: principal.uid)
         try beginLifecycle()
         defer { lifecycleBusy = false }
         let root: SecureBytes
         do {
-            root = try await unwrapRoot(passphrase: passphrase, keyFileKey: keyFileKey)
-        } catch let error as APIError where error.reason == .wrongPassphrase || error.reason == .wrongKeyFile {
+            if let currentShares {
+                root = try await unwrapRoot(shares: currentShares)
+            } else {
+                root = try await unwrapRoot(passphrase: passphrase, keyFileKey: keyFileKey)
+            }
+        } catch let error as APIError where error.reason == .wrongPassphrase || error.reason == .wrongKeyFile || error.reason == .shareInvalid {
             let delay = await throttle.recordFailure(uid: principal.uid)
             try? await audit(AuditEvent(principal: principal, action: .vaultRekey, result: .denied,
-                                        reason: passphrase != nil ? "wrong passphrase" : "wrong key file"))
+                                        reason: passphrase != nil ? "wrong passphrase" : keyFileKey != nil ? "wrong key file" : "shares that do not open the vault"))
             try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
             throw APIError(error.reason, error.message.replacingOccurrences(of: "unseal failed", with: "rekey refused"))
         }
@@ -287,22 +298,61 @@ extension Vault {
         let keyFileJSON = try newKeyFileKey.map {
             String(decoding: try APIJSON.encode(try makeKeyFileWrap(root: root, keyFileKey: $0)), as: UTF8.self)
         }
-        let replaced = [passphraseJSON == nil ? nil : "passphrase", keyFileJSON == nil ? nil : "key file"].compactMap { $0 }
+        let split = try newShares.map { try makeSharesWrap(root: root, count: $0.count, threshold: $0.threshold) }
+        let sharesJSON = try split.map { String(decoding: try APIJSON.encode($0.wrap), as: UTF8.self) }
+        let replaced = [passphraseJSON == nil ? nil : "passphrase", keyFileJSON == nil ? nil : "key file",
+                        sharesJSON == nil ? nil : "shares"].compactMap { $0 }
         let newPassphraseJSON = passphraseJSON
         do {
-            return try await store.write { connection in
-                if let passphraseJSON = newPassphraseJSON { try connection.setMeta(MetaKey.passphraseWrap, passphraseJSON) }
+            var answer = try await store.write { connection in
+                // A passphrase and shares exclude each other: the new one removes the other.
+                if let passphraseJSON = newPassphraseJSON {
+                    try connection.setMeta(MetaKey.passphraseWrap, passphraseJSON)
+                    try connection.removeMeta(MetaKey.sharesWrap)
+                }
                 if let keyFileJSON { try connection.setMeta(MetaKey.keyFileWrap, keyFileJSON) }
+                if let sharesJSON {
+                    try connection.setMeta(MetaKey.sharesWrap, sharesJSON)
+                    try connection.removeMeta(MetaKey.passphraseWrap)
+                }
                 let unlocks = [try connection.meta(MetaKey.passphraseWrap) == nil ? nil : "passphrase",
-                               try connection.meta(MetaKey.keyFileWrap) == nil ? nil : "key file"].compactMap { $0 }
+                               try connection.meta(MetaKey.keyFileWrap) == nil ? nil : "key file",
+                               try connection.meta(MetaKey.sharesWrap) == nil ? nil : "shares"].compactMap { $0 }
                 try connection.appendAudit(AuditEvent(
                     principal: principal, action: .vaultRekey, result: .allowed,
                     reason: "replaced the \(replaced.joined(separator: " and ")) wrap; unseal with \(unlocks.joined(separator: " or "))"),
                     time: WallClock.now())
                 return VaultRekeyResponse(unlocks: unlocks, replaced: replaced)
             }
+            answer.shares = split?.texts
+            return answer
         } catch {
             throw translate(error)
+        }
+    }
+
+    /// The root key from K shares' text forms given at once (`vault rekey --share-files`).
+    private func unwrapRoot(shares texts: [String]) async throws -> SecureBytes {
+        guard let wrapText = try await store.read({ try $0.meta(MetaKey.sharesWrap) }),
+              let wrap = try? APIJSON.decode(SharesWrap.self, from: Array(wrapText.utf8)), let sealed = Base64.decode(wrap.sealed) else {
+            throw APIError(.vaultMethodInvalid, "this vault is not unsealed with shares")
+        }
+        var shares: [Shamir.Share] = []
+        defer { for share in shares { share.wipe() } }
+        do {
+            for text in texts { shares.append(try ShareText.decode(text)) }
+            guard shares.allSatisfy({ $0.splitIDHex == wrap.splitID }) else {
+                throw APIError(.shareInvalid, "a share belongs to another split than this vault's")
+            }
+            let key = try Shamir.combine(shares)
+            defer { key.wipe() }
+            return try AEAD.openSecret(sealed, key: key, associatedData: wrapAssociatedData(kind: "shares"))
+        } catch let error as APIError {
+            throw error
+        } catch let error as ShamirError {
+            throw APIError(.shareInvalid, "the shares do not open the vault: \(error)")
+        } catch {
+            throw APIError(.shareInvalid, "the shares do not open the vault")
         }
     }
 

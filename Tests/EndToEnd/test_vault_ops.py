@@ -354,3 +354,20 @@ def test_shares_reset_and_a_passphrase_is_refused_with_shares(daemon_factory, us
     d.cli("vault", "unseal", "--share", input=shares[0], check=0)
     done = d.cli("vault", "unseal", "--share", input=shares[1], user=ADMIN_GROUP_USER)
     assert done.returncode == 0 and "vault unsealed" in done.out, done.err
+
+
+def test_rekey_moves_a_vault_from_a_passphrase_to_shares_and_back(daemon):
+    old = passphrase_file(daemon, "old.txt", PASSPHRASE)
+    files = [os.path.join(daemon.root, f"rk-{i}.txt") for i in range(3)]
+    moved = daemon.cli("vault", "rekey", "--passphrase-file", old, "--shares", "3", "--threshold", "2",
+                       "--new-share-files", ",".join(files), "--json")
+    assert moved.returncode == 0, moved.err
+    assert json.loads(moved.out)["unlocks"] == ["shares"]
+    daemon.cli("vault", "seal", check=0)
+    assert daemon.unseal(PASSPHRASE).returncode == 1, "the passphrase no longer unseals"
+    # Back to a passphrase, proving the current unlock with two shares.
+    back = daemon.cli("vault", "rekey", "--share-files", ",".join(files[:2]), "--new-passphrase-stdin", input=NEW_PASSPHRASE)
+    assert back.returncode == 0, back.err
+    assert "unseals with passphrase" in back.out, back.out
+    assert daemon.unseal(NEW_PASSPHRASE).returncode == 0
+    daemon.cli("audit", "verify", check=0)

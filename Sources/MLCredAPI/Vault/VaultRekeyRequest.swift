@@ -5,14 +5,25 @@ public struct VaultRekeyRequest: Codable, Sendable {
     public var key: String?
     public var newPassphrase: String?
     public var newKey: String?
+    /// The current unlock as the threshold's shares (their text forms).
+    public var shares: [String]?
+    /// New shares: how many, and how many unseal.
+    public var newShares: Int?
+    public var newThreshold: Int?
 
     enum CodingKeys: String, CodingKey {
-        case passphrase, key
+        case passphrase, key, shares
         case newPassphrase = "new_passphrase"
         case newKey = "new_key"
+        case newShares = "new_shares"
+        case newThreshold = "new_threshold"
     }
 
-    public init(passphrase: String?, key: String?, newPassphrase: String?, newKey: String?) {
+    public init(passphrase: String?, key: String?, newPassphrase: String?, newKey: String?, shares: [String]? = nil,
+                newShares: Int? = nil, newThreshold: Int? = nil) {
+        self.shares = shares
+        self.newShares = newShares
+        self.newThreshold = newThreshold
         self.passphrase = passphrase
         self.key = key
         self.newPassphrase = newPassphrase
@@ -26,8 +37,11 @@ public struct VaultRekeyResponse: Codable, Sendable {
     public var unlocks: [String]
     /// What was replaced.
     public var replaced: [String]
+    /// New shares' text forms (shown once).
+    public var shares: [String]?
 
-    public init(unlocks: [String], replaced: [String]) {
+    public init(unlocks: [String], replaced: [String], shares: [String]? = nil) {
+        self.shares = shares
         self.unlocks = unlocks
         self.replaced = replaced
     }

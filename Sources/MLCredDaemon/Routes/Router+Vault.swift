@@ -60,10 +60,17 @@ extension Router {
 
     func vaultRekey(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
         let body = try decode(VaultRekeyRequest.self, request)
+        var newShares: (count: Int, threshold: Int)?
+        if body.newShares != nil || body.newThreshold != nil {
+            guard let count = body.newShares, let threshold = body.newThreshold else {
+                throw APIError(.vaultMethodInvalid, "give both new_shares and new_threshold")
+            }
+            newShares = (count, threshold)
+        }
         let answer = try await vault.rekey(
-            passphrase: body.passphrase.map { Array($0.utf8) }, keyFileKey: try body.key.map(Self.decodeKey),
+            passphrase: body.passphrase.map { Array($0.utf8) }, keyFileKey: try body.key.map(Self.decodeKey), shares: body.shares,
             newPassphrase: body.newPassphrase.map { Array($0.utf8) }, newKeyFileKey: try body.newKey.map(Self.decodeKey),
-            principal: peer.principal)
+            newShares: newShares, principal: peer.principal)
         return .json(answer)
     }
 

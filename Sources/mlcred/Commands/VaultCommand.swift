@@ -244,10 +244,29 @@ struct VaultRekey: ParsableCommand {
     var newPassphraseFile: String?
     @Option(help: "Wrap the root key under this 32-byte key file (created if missing), replacing the current key file.")
     var newKeyFile: String?
+    @Option(help: "Prove the current unlock with the threshold's shares, read from these files (comma-separated).")
+    var shareFiles: String?
+    @Option(help: "Split a new unseal key into this many shares (replaces a passphrase).")
+    var shares: Int?
+    @Option(help: "How many different admins' shares unseal (with --shares).")
+    var threshold: Int?
+    @Option(help: "Write the new shares to these files (comma-separated, created 0600) instead of printing them.")
+    var newShareFiles: String?
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if keyFile != nil && passphrase.given { throw ValidationError("give the current passphrase or --key-file, not both") }
+        if [keyFile != nil, passphrase.given, shareFiles != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("give one current unlock: the passphrase, --key-file or --share-files")
+        }
+        if (shares == nil) != (threshold == nil) { throw ValidationError("give --shares and --threshold together") }
+        if shares != nil && (newPassphraseStdin || newPassphraseFile != nil) {
+            throw ValidationError("a passphrase and shares exclude each other")
+        }
+        if let newShareFiles {
+            guard let shares, newShareFiles.split(separator: ",").count == shares else {
+                throw ValidationError("--new-share-files must name --shares files")
+            }
+        }
         if newPassphraseStdin && newPassphraseFile != nil {
             throw ValidationError("give at most one of --new-passphrase-stdin and --new-passphrase-file")
         }
@@ -259,8 +278,15 @@ struct VaultRekey: ParsableCommand {
     func run() throws {
         let client = try connection.clientForSecrets()
         let key = try keyFile.map(KeyFileIO.read)
-        let current = key == nil ? try passphrase.read(prompt: true, confirm: false, label: "Current vault passphrase: ") : nil
-        let newGiven = newPassphraseStdin || newPassphraseFile != nil || newKeyFile != nil
+        let currentShares = try shareFiles.map { list in
+            try list.split(separator: ",").map { String(decoding: Terminal.chompNewline(try Terminal.readFile(String($0), limit: 4096)), as: UTF8.self) }
+        }
+        let current = key == nil && currentShares == nil ? try passphrase.read(prompt: true, confirm: false, label: "Current vault passphrase: ") : nil
+        let newFiles = newShareFiles.map { $0.split(separator: ",").map(String.init) } ?? []
+        for file in newFiles where access(file, F_OK) == 0 {
+            throw CLIError("\(file) exists", hint: "share files are created new", status: .usage)
+        }
+        let newGiven = newPassphraseStdin || newPassphraseFile != nil || newKeyFile != nil || shares != nil
         let newText = try PassphraseOptions.read(stdin: newPassphraseStdin, file: newPassphraseFile, prompt: !newGiven, confirm: true,
                                                  label: "New vault passphrase: ")
         var newKey: [UInt8]?
@@ -275,8 +301,24 @@ struct VaultRekey: ParsableCommand {
         }
         let answer: VaultRekeyResponse = try client.call(
             "POST", "/v1/vault/rekey",
-            body: VaultRekeyRequest(passphrase: current, key: key.map(Base64.encode), newPassphrase: newText, newKey: newKey.map(Base64.encode)))
-        if output.json { return try Terminal.printJSON(answer) }
+            body: VaultRekeyRequest(passphrase: current, key: key.map(Base64.encode), newPassphrase: newText, newKey: newKey.map(Base64.encode),
+                                    shares: currentShares, newShares: shares, newThreshold: threshold))
+        for (file, share) in zip(newFiles, answer.shares ?? []) {
+            let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard fd >= 0 else { throw CLIError("cannot create \(file): \(String(cString: strerror(errno))); the vault was rekeyed: rekey again to make new shares") }
+            let bytes = Array((share + "\n").utf8)
+            guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else { close(fd); throw CLIError("cannot write \(file)") }
+            close(fd)
+        }
+        if output.json {
+            var shown = answer
+            if !newFiles.isEmpty { shown.shares = nil }
+            return try Terminal.printJSON(shown)
+        }
+        if newFiles.isEmpty, let texts = answer.shares {
+            Terminal.out("\(texts.count) new unseal shares follow, \(threshold ?? 0) of which unseal; give each to a different admin now (shown once):\n")
+            for (index, share) in texts.enumerated() { Terminal.out("share \(index + 1): \(share)\n") }
+        }
         Terminal.out("vault rekeyed: replaced the \(answer.replaced.joined(separator: " and ")); it now unseals with \(answer.unlocks.joined(separator: " or "))\n")
         if created, let newKeyFile { Terminal.out("wrote a new key file \(newKeyFile): keep it secret, it unseals this vault\n") }
     }
