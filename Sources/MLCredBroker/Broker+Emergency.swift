@@ -45,15 +45,16 @@ extension Broker {
                 var opened = current
                 opened.secondUID = uid
                 opened.openedAt = now
-                opened.until = now + duration
+                // Open for the shorter of what the two admins asked.
+                opened.until = now + min(duration, current.duration)
                 try connection.saveEmergency(opened)
                 try connection.appendAudit(AuditEvent(
                     principal: principal, action: .emergencyOpen, role: role.name, result: .allowed,
-                    reason: "opened by uids \(current.firstUID) and \(uid) until \(Timestamp.format(epochSeconds: now + duration)): \(current.reason); confirmed: \(reason)"),
+                    reason: "opened by uids \(current.firstUID) and \(uid) until \(Timestamp.format(epochSeconds: opened.until ?? now)): \(current.reason); confirmed: \(reason)"),
                     time: now)
                 return Self.info(opened, now: now)
             }
-            let asked = EmergencyRecord(role: role.name, firstUID: uid, firstAt: now, reason: reason)
+            let asked = EmergencyRecord(role: role.name, firstUID: uid, firstAt: now, reason: reason, duration: duration)
             try connection.saveEmergency(asked)
             try connection.appendAudit(AuditEvent(
                 principal: principal, action: .emergencyOpen, role: role.name, result: .allowed,

@@ -108,6 +108,7 @@ extension Store {
                     first_uid INTEGER NOT NULL,
                     first_at REAL NOT NULL,
                     reason TEXT NOT NULL,
+                    duration REAL NOT NULL,
                     second_uid INTEGER,
                     opened_at REAL,
                     until REAL

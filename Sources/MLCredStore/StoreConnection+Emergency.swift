@@ -6,12 +6,15 @@ public struct EmergencyRecord: Sendable, Equatable {
     public var firstUID: UInt32
     public var firstAt: Double
     public var reason: String
+    /// How long the first admin asked it to stay open, in seconds.
+    public var duration: Double
     public var secondUID: UInt32?
     public var openedAt: Double?
     public var until: Double?
 
-    public init(role: String, firstUID: UInt32, firstAt: Double, reason: String, secondUID: UInt32? = nil,
+    public init(role: String, firstUID: UInt32, firstAt: Double, reason: String, duration: Double, secondUID: UInt32? = nil,
                 openedAt: Double? = nil, until: Double? = nil) {
+        self.duration = duration
         self.role = role
         self.firstUID = firstUID
         self.firstAt = firstAt
@@ -39,10 +42,10 @@ extension StoreConnection {
 
     public func saveEmergency(_ record: EmergencyRecord) throws {
         try db.execute(sql: """
-            INSERT INTO emergencies(role, first_uid, first_at, reason, second_uid, opened_at, until) VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO emergencies(role, first_uid, first_at, reason, duration, second_uid, opened_at, until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(role) DO UPDATE SET first_uid = excluded.first_uid, first_at = excluded.first_at, reason = excluded.reason,
-                second_uid = excluded.second_uid, opened_at = excluded.opened_at, until = excluded.until
-            """, arguments: [record.role, Int64(record.firstUID), record.firstAt, record.reason, record.secondUID.map { Int64($0) },
+                duration = excluded.duration, second_uid = excluded.second_uid, opened_at = excluded.opened_at, until = excluded.until
+            """, arguments: [record.role, Int64(record.firstUID), record.firstAt, record.reason, record.duration, record.secondUID.map { Int64($0) },
                              record.openedAt, record.until])
     }
 
@@ -60,7 +63,7 @@ extension StoreConnection {
 
     static func emergency(_ row: Row) -> EmergencyRecord {
         EmergencyRecord(role: row["role"], firstUID: UInt32(truncatingIfNeeded: row["first_uid"] as Int64), firstAt: row["first_at"],
-                        reason: row["reason"], secondUID: (row["second_uid"] as Int64?).map { UInt32(truncatingIfNeeded: $0) },
+                        reason: row["reason"], duration: row["duration"], secondUID: (row["second_uid"] as Int64?).map { UInt32(truncatingIfNeeded: $0) },
                         openedAt: row["opened_at"], until: row["until"])
     }
 }

@@ -30,6 +30,17 @@ final class SecretKeyRing: Sendable {
         keys.withLock { $0[generation] = key }
     }
 
+    /// Wipes and forgets the keys of generations below `generation` (generation 1, derived from
+    /// the root key, is kept: it costs nothing and is derived again at the next unseal anyway).
+    func retire(below generation: Int) {
+        keys.withLock { keys in
+            for (old, key) in keys where old >= 2 && old < generation {
+                key.wipe()
+                keys[old] = nil
+            }
+        }
+    }
+
     func wipe() {
         keys.withLock { keys in for key in keys.values { key.wipe() } }
     }

@@ -109,6 +109,28 @@ extension Vault {
             }) else { break }
             done += count
         }
+        // Once nothing is under an older generation, its data key goes from the database and
+        // from memory: a rotation leaves no key that could open an old copy of a record.
+        let reached = target
+        if case .unsealed(let keys) = state, reached >= 2,
+           let left = try? await store.read({ try $0.secretsPendingReencryption(generation: reached) }), left == 0 {
+            let retired = reached
+            let removed = (try? await store.write { connection -> [Int] in
+                var gone: [Int] = []
+                for (name, _) in try connection.metaValues(prefix: MetaKey.dataKeyPrefix) {
+                    if let generation = Int(name.dropFirst(MetaKey.dataKeyPrefix.count)), generation < retired {
+                        try connection.removeMeta(name)
+                        gone.append(generation)
+                    }
+                }
+                return gone
+            }) ?? []
+            keys.ring.retire(below: retired)
+            if !removed.isEmpty {
+                try? await audit(AuditEvent(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()), action: .vaultRotate,
+                                            result: .allowed, reason: "retired key generation\(removed.count == 1 ? "" : "s") \(removed.sorted().map(String.init).joined(separator: ", "))"))
+            }
+        }
         if done > 0, case .unsealed = state {
             try? await audit(AuditEvent(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()), action: .vaultRotate,
                                         result: .allowed, reason: "re-encrypted \(Plural.count(done, "stored record")) under key generation \(target)"))

@@ -229,6 +229,18 @@ def test_an_emergency_role_issues_nothing_until_two_different_admins_open_it(gla
     glass.cli("audit", "verify", check=0)
 
 
+def test_an_open_emergency_closes_on_time(glass):
+    glass.cli("emergency", "open", "--role", "breakglass", "--reason", "short drill", "--for", "2s", check=0)
+    glass.cli("emergency", "open", "--role", "breakglass", "--reason", "confirmed", user=ADMIN_GROUP_USER, check=0)
+    assert glass.cli("token", "--role", "breakglass").returncode == 0
+    import time
+    time.sleep(2.5)
+    refused = glass.cli("token", "--role", "breakglass")
+    assert refused.returncode == 3 and "is closed" in refused.err, refused.err
+    assert json.loads(glass.cli("emergency", "list", "--json", check=0).out) == {"emergencies": []}
+    assert "emergencies" not in json.loads(glass.cli("status", "--json", check=0).out)
+
+
 def test_emergency_open_is_admin_only_and_only_for_emergency_roles(glass, users):
     refused = glass.cli("emergency", "open", "--role", "breakglass", "--reason", "x", user=NONADMIN_USER)
     assert refused.returncode == 3 and "opening an emergency role needs an admin" in refused.err, refused.err
@@ -278,6 +290,28 @@ def test_rotate_reencrypts_every_record_in_the_background_and_everything_still_o
     assert files_containing(values["s7"], d.written_files()) == []
 
 
+def test_a_thousand_secrets_survive_two_rotations_and_the_old_generation_leaves_the_database(daemon):
+    for i in range(1000):
+        status, _ = daemon.http("PUT", f"/v1/secrets/k{i}", {"type": "static", "fields": {"v": f"thousand-{i}-abcdef"}})
+        assert status == 200
+    from conftest import wait_for
+    for expected in (2, 3):
+        assert json.loads(daemon.cli("vault", "rotate", "--json", check=0).out)["generation"] == expected
+        wait_for(lambda: json.loads(daemon.cli("status", "--json", check=0).out).get("reencrypt_pending") == 0, 60,
+                 f"re-encryption under generation {expected}")
+    listed = json.loads(daemon.cli("secret", "list", "--json", check=0).out)["secrets"]
+    assert len(listed) == 1000 and all(s["generation"] == 3 and "error" not in s for s in listed)
+    def stored_generations():
+        db = sqlite3.connect(daemon.db_path())
+        try:
+            return sorted(row[0] for row in db.execute("SELECT key FROM meta WHERE key LIKE 'vault.dek.%'"))
+        finally:
+            db.close()
+    wait_for(lambda: stored_generations() == ["vault.dek.3"], 10, "generation 2's key to leave the database")
+    daemon.cli("audit", "verify", check=0)
+    assert any("retired key generation 2" in (r["reason"] or "") for r in daemon.audit(limit=50))
+
+
 def test_a_rotation_interrupted_by_kill_9_resumes_at_unseal(broker_factory):
     d = broker_factory({"job.toml": role_toml("job", ["uid:0"], {"secret": "s1", "type": "static", "env": {"S1": "v"}})})
     for i in range(400):
@@ -301,36 +335,42 @@ from conftest import ML_USER  # noqa: E402
 
 
 def test_a_vault_split_into_shares_unseals_with_k_different_admins(daemon_factory, users, workdir):
+    """3-of-5, as three different admins: two shares leave it sealed, the third unseals; a
+    typo is refused by the checksum; the same admin (or share) twice does not count twice."""
+    from conftest import ADMIN_GROUP, ensure_user
+    third_admin = "mlcred-t-ops2"
+    ensure_user(third_admin, groups=[ADMIN_GROUP])
     d = daemon_factory().start()
-    files = [os.path.join(d.root, f"share-{i}.txt") for i in range(3)]
-    result = d.cli("vault", "init", "--shares", "3", "--threshold", "2", "--share-files", ",".join(files))
+    files = [os.path.join(d.root, f"share-{i}.txt") for i in range(5)]
+    result = d.cli("vault", "init", "--shares", "5", "--threshold", "3", "--share-files", ",".join(files))
     assert result.returncode == 0, result.err
-    assert "wrote 3 shares (2 unseal)" in result.out
+    assert "wrote 5 shares (3 unseal)" in result.out
     shares = []
     for path in files:
         assert os.stat(path).st_mode & 0o777 == 0o600
         shares.append(open(path).read().strip())
-        assert shares[-1].startswith("mlcs1-2-")
+        assert shares[-1].startswith("mlcs1-3-")
     d.cli("secret", "put", "kept", "--type", "static", input='{"v": "shares-kept-value"}', check=0)
     d.cli("vault", "seal", check=0)
-    # A typo is caught by the checksum; the same admin twice is refused; another admin completes.
     typo = shares[0][:-3] + ("a" if shares[0][-3] != "a" else "b") + shares[0][-2:]
     bad = d.cli("vault", "unseal", "--share", input=typo)
     assert bad.returncode == 3 and "checksum" in bad.err, bad.err
     first = d.cli("vault", "unseal", "--share", input=shares[0])
-    assert first.returncode == 0 and "1 of 2" in first.out, first.out + first.err
-    status = json.loads(d.cli("status", "--json", check=0).out)
-    assert status["sealed"] and status["unseal_progress"] == {"received": 1, "threshold": 2, "shares": 3, "sealed": True}
+    assert first.returncode == 0 and "1 of 3" in first.out, first.out + first.err
     twice = d.cli("vault", "unseal", "--share", input=shares[1])
     assert twice.returncode == 1 and "already brought a share" in twice.err, twice.err
-    # The second admin is a member of the admin group (another uid).
-    for path in files:
-        os.chmod(path, 0o644)
-    second = d.cli("vault", "unseal", "--share", input=shares[2], user=ADMIN_GROUP_USER)
-    assert second.returncode == 0 and "vault unsealed" in second.out, second.out + second.err
+    again = d.cli("vault", "unseal", "--share", input=shares[0], user=ADMIN_GROUP_USER)
+    assert again.returncode == 1 and "share number" in again.err, again.err
+    second = d.cli("vault", "unseal", "--share", input=shares[1], user=ADMIN_GROUP_USER)
+    assert second.returncode == 0 and "2 of 3" in second.out, second.out + second.err
+    status = json.loads(d.cli("status", "--json", check=0).out)
+    assert status["sealed"] and status["unseal_progress"] == {"received": 2, "threshold": 3, "shares": 5, "sealed": True}
+    assert "unseal shares: 2 of 3 brought (5 exist)" in d.cli("status", check=0).out
+    third = d.cli("vault", "unseal", "--share", input=shares[4], user=third_admin)
+    assert third.returncode == 0 and "vault unsealed" in third.out, third.out + third.err
     assert [s["name"] for s in json.loads(d.cli("secret", "list", "--json", check=0).out)["secrets"]] == ["kept"]
-    shares_audit = [r for r in d.audit(limit=100) if r["action"] == "vault.share"]
-    assert len([r for r in shares_audit if r["result"] == "allowed"]) == 2
+    submitted = [r for r in d.audit(limit=100) if r["action"] == "vault.share" and r["result"] == "allowed"]
+    assert {r["principal"]["user"] for r in submitted} == {"root", ADMIN_GROUP_USER, third_admin}
     unseal = [r for r in d.audit(limit=100) if r["action"] == "vault.unseal"][-1]
     assert unseal["result"] == "allowed" and "shares of uids" in unseal["reason"]
     # No share appears in anything the daemon wrote.
