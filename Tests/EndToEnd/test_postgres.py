@@ -433,18 +433,28 @@ def test_the_server_gets_a_scram_verifier_never_the_roles_password(broker, postg
 def test_secret_rotate_changes_the_brokers_password_and_the_old_one_stops_working(broker, postgres):
     login = "rotating_" + os.urandom(3).hex()
     old_password = "OldPassword" + os.urandom(4).hex()
-    postgres.sql(f"CREATE ROLE {login} LOGIN PASSWORD '{old_password}'")
+    postgres.sql(f"CREATE ROLE {login} LOGIN CREATEROLE PASSWORD '{old_password}'")
     fields = {**postgres.secret_fields(), "user": login, "password": old_password}
     broker.cli("secret", "put", "pg-rotating", "--type", "postgres", input=json.dumps(fields), check=0)
+    with open(os.path.join(broker.policies, "rotating.toml"), "w") as f:
+        f.write(role_toml("rotating", ["uid:0"], {"secret": "pg-rotating", "type": "postgres-role", "create": [
+            "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"]}))
+    os.chmod(os.path.join(broker.policies, "rotating.toml"), 0o644)
+    broker.cli("policy", "reload", check=0)
     result = broker.cli("secret", "rotate", "pg-rotating", "--json")
     assert result.returncode == 0, result.err
     answer = json.loads(result.out)
     assert answer["version"] == 2 and answer["replaced"] == "password" and answer["old_removed"] is True, answer
     refused = postgres.psql_tcp(login, old_password, "SELECT 1")
     assert refused.returncode != 0 and "password authentication failed" in refused.stderr, refused.stderr
+    # New leases work: the broker logs in with the new password (sent to the server only as its
+    # SCRAM verifier) and makes a role for the job.
+    env = json.loads(broker.cli("env", "--role", "rotating", "--format", "json", check=0).out)
+    assert postgres.psql_tcp(env["PGUSER"], env["PGPASSWORD"], "SELECT 1").returncode == 0
+    verifier = postgres.sql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{login}'", db="postgres")[0][0]
+    assert verifier.startswith("SCRAM-SHA-256$4096:"), verifier
     record = [r for r in broker.audit(limit=100) if r["action"] == "secret.rotate"][-1]
     assert record["result"] == "allowed" and f"new password for login {login}" in record["reason"]
-    # Nothing shows the new password; the database file holds no value in the clear.
     assert old_password not in result.out + result.err
     assert files_containing(old_password, broker.written_files()) == []
-    postgres.sql(f"DROP ROLE {login}")
+    broker.cli("token", "revoke", "--current", env_extra={"MLCRED_TOKEN": env["MLCRED_TOKEN"]}, check=0)

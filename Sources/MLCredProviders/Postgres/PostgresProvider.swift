@@ -1,5 +1,6 @@
 import Logging
 import MLCredAPI
+import MLCredCrypto
 import MLCredPolicy
 import NIOCore
 import NIOSSL
@@ -159,18 +160,29 @@ public struct PostgresProvider: CredentialProvider {
         }
     }
 
-    /// `secret rotate` (SPEC §13): sets the broker login's password to `newPassword` (letters and
-    /// digits only: nothing to quote), connected with the current one.
+    /// `secret rotate` (SPEC §13): sets the broker login's password to `newPassword`, connected
+    /// with the current one. What the server receives is the SCRAM-SHA-256 verifier computed
+    /// here (RFC 7677), never the password: it cannot reach the server's statement log.
     public func changePassword(secret: OpenedSecret, to newPassword: String) async throws {
-        guard !newPassword.isEmpty, newPassword.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }) else {
-            throw APIError(.internal, "a generated password must be letters and digits")
-        }
+        guard !newPassword.isEmpty else { throw APIError(.internal, "an empty password") }
         let target = try Target(secret: secret)
         let role = "\"" + target.user.replacing("\"", with: "\"\"") + "\""
+        let verifier = Self.scramVerifier(password: newPassword, salt: Sodium.randomBytes(16))
         try await withConnection(target, redactions: [target.password, newPassword]) { connection in
-            try await self.run("ALTER ROLE \(role) WITH PASSWORD '\(newPassword)'", on: connection, target: target,
-                               redactions: [target.password, newPassword], what: "changing the broker login's password")
+            try await self.run("ALTER ROLE \(role) WITH PASSWORD '\(verifier)'", on: connection, target: target,
+                               redactions: [target.password, newPassword, verifier], what: "changing the broker login's password")
         }
+    }
+
+    /// SCRAM-SHA-256 verifier as PostgreSQL stores it: `SCRAM-SHA-256$ITER:SALT$STOREDKEY:SERVERKEY`
+    /// (base64), from PBKDF2-HMAC-SHA256 of the password (which SASLprep leaves as it is for
+    /// printable ASCII; others are used as their UTF-8 bytes, as libpq does when SASLprep fails).
+    static func scramVerifier(password: String, salt: [UInt8], iterations: Int = 4096) -> String {
+        let salted = SHA256.pbkdf2(password: Array(password.utf8), salt: salt, iterations: iterations)
+        let clientKey = SHA256.hmac(key: salted, Array("Client Key".utf8))
+        let storedKey = SHA256.hash(clientKey)
+        let serverKey = SHA256.hmac(key: salted, Array("Server Key".utf8))
+        return "SCRAM-SHA-256$\(iterations):\(Base64.encode(salt))$\(Base64.encode(storedKey)):\(Base64.encode(serverKey))"
     }
 
     /// The broker login a secret holds.
