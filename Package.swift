@@ -17,6 +17,16 @@ let package = Package(
         .executable(name: "mlcredd", targets: ["mlcredd"]),
         .executable(name: "mlcred", targets: ["mlcred"]),
         .library(name: "MLCredClient", targets: ["MLCredClient"]),
+        // For the fuzz targets in Fuzz/ (a package of their own, built with sanitizers): a package
+        // can only depend on another's products.
+        .library(name: "MLCredAPI", targets: ["MLCredAPI"]),
+        .library(name: "MLCredCrypto", targets: ["MLCredCrypto"]),
+        .library(name: "MLCredStore", targets: ["MLCredStore"]),
+        .library(name: "MLCredVault", targets: ["MLCredVault"]),
+        .library(name: "MLCredPolicy", targets: ["MLCredPolicy"]),
+        .library(name: "MLCredProviders", targets: ["MLCredProviders"]),
+        .library(name: "MLCredBroker", targets: ["MLCredBroker"]),
+        .library(name: "MLCredDaemon", targets: ["MLCredDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -560,9 +560,10 @@ class Progress:
                 print(line, flush=True)
 
 
-def run_with_progress(cmd, progress, log_path, timeout, env=None, cwd=REPO):
+def run_with_progress(cmd, progress, log_path, timeout, env=None, cwd=REPO, every_line=False):
     """Runs `cmd`, all its output into `log_path`. Shows the first line, a progress line (SwiftPM's
-    `[i/n] Compiling ...`) at most every PROGRESS_EVERY s, every error line and the last line.
+    `[i/n] Compiling ...`) at most every PROGRESS_EVERY s, every error line and the last line; with
+    `every_line`, every line (for a command that paces its own output, as scripts/fuzz does).
     Returns (exit status, the last 40 lines); a run past `timeout` s is killed (status -9)."""
     started = time.monotonic()
     last_said = started
@@ -579,7 +580,7 @@ def run_with_progress(cmd, progress, log_path, timeout, env=None, cwd=REPO):
                 line = line.rstrip()
                 tail = (tail + [line])[-40:]
                 now = time.monotonic()
-                shown = (len(tail) == 1 and not line.startswith("warning: ")) or " error:" in line or line.startswith("error:") or bool(
+                shown = every_line or (len(tail) == 1 and not line.startswith("warning: ")) or " error:" in line or line.startswith("error:") or bool(
                     re.match(r"\[\d+/\d+\]", line) and now - last_said >= PROGRESS_EVERY)
                 if shown:
                     progress.say(f"    {now - started:5.0f} s  {line}")

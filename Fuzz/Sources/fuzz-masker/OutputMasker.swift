@@ -1,0 +1,1 @@
+../../../Sources/mlcred/Support/OutputMasker.swift
