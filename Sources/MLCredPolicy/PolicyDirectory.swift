@@ -14,7 +14,7 @@ import Glibc
 /// - a file or directory others can write lets them grant themselves any role: every directory
 ///   and file read is judged like sshd's StrictModes (writable by group or others: refused; with
 ///   `trustedOwners`, what the daemon passes, owned by anyone else: refused).
-public final class PolicyDirectory {
+public final class PolicyDirectory: Sendable {
     /// The path the admin gave.
     public let path: String
     /// Uids allowed to own what is read; nil judges modes only (`policy validate` on a checkout,
