@@ -71,3 +71,37 @@ public func occurrences(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
 public func propertyFailed(_ message: String) -> Never {
     fatalError("property violated: " + message)
 }
+
+/// A fresh directory under /tmp named `prefix.XXXXXX`, removed with its contents when the
+/// process exits normally (libFuzzer exits after -max_total_time; -fork=N starts a process per job).
+public func temporaryDirectory(prefix: String) -> String {
+    var template = Array("/tmp/\(prefix).XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else { fatalError("cannot make a directory in /tmp") }
+    let path = String(cString: made)
+    temporaryDirectories.append(path)
+    if temporaryDirectories.count == 1 {
+        atexit {
+            for path in temporaryDirectories { removeTree(path) }
+        }
+    }
+    return path
+}
+
+/// What `temporaryDirectory` made; read at exit only.
+nonisolated(unsafe) var temporaryDirectories: [String] = []
+
+/// Removes `path` and, if it is a directory (not a link to one), everything in it.
+func removeTree(_ path: String) {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return }
+    if info.st_mode & S_IFMT == S_IFDIR, let directory = opendir(path) {
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(directory)
+        for name in names { removeTree(path + "/" + name) }
+    }
+    remove(path)
+}

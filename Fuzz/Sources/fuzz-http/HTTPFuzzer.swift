@@ -34,9 +34,7 @@ import Glibc
 let router: Router = {
     do {
         try Sodium.initialize()
-        var template = Array("/tmp/mlcred-fuzz-http.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { fatalError("cannot make a state directory in /tmp") }
-        let directory = String(cString: made)
+        let directory = temporaryDirectory(prefix: "mlcred-fuzz-http")
         mkdir(directory + "/policies", 0o700)
         let store = try Store(path: directory + "/mlcred.db")
         let vault = try blocking {

@@ -16,9 +16,7 @@ import Glibc
 /// - a role that validates has a valid name, ttl <= max_ttl, grant names unique within it;
 /// - a policy set compared with itself has no change.
 let directoryPath: String = {
-    var template = Array("/tmp/mlcred-fuzz-policy.XXXXXX".utf8CString)
-    guard let made = mkdtemp(&template) else { fatalError("cannot make a policy directory in /tmp") }
-    let path = String(cString: made)
+    let path = temporaryDirectory(prefix: "mlcred-fuzz-policy")
     mkdir(path + "/aws", 0o700)
     // The session policies the repository's roles name (policies/aws/, abridged), and one not JSON.
     let policy = #"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::ml-datasets/*"}]}"#
