@@ -249,6 +249,13 @@ def ensure_system_user(name):
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
 
 
+def run_as_pg_user(os_user, cwd, *cmd, **kwargs):
+    """Runs `cmd` as the cluster's system user `os_user` (setpriv) in `cwd` with a bare environment;
+    returns the CompletedProcess, output captured (PostgreSQL's programs refuse root)."""
+    return subprocess.run(["setpriv", f"--reuid={os_user}", f"--regid={os_user}", "--init-groups", "--", *cmd],
+                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}, capture_output=True, **kwargs)
+
+
 SETUP_SQL = """
 CREATE ROLE {broker} LOGIN CREATEROLE PASSWORD '{password}';
 CREATE SCHEMA ml;
@@ -305,9 +312,7 @@ class Postgres:
         return pg
 
     def _as_pg_user(self, *cmd, **kwargs):
-        return subprocess.run(["setpriv", f"--reuid={self.os_user}", f"--regid={self.os_user}", "--init-groups",
-                               "--", *cmd], cwd=self.base, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
-                              capture_output=True, **kwargs)
+        return run_as_pg_user(self.os_user, self.base, *cmd, **kwargs)
 
     def _init_and_start(self):
         os.makedirs(self.socket_dir)
