@@ -51,10 +51,18 @@ let package = Package(
         .target(name: "MLCredCrypto", dependencies: ["CSodium"]),
         // Wire types shared by the daemon and the thin client: FoundationEssentials only.
         .target(name: "MLCredAPI"),
-        // Schema, migrations, records, the group-commit writer, the audit table: the only importer of GRDB.
+        // Schema, migrations, records, the group-commit writer, the audit table: the only importer of GRDB;
+        // the fleet store on PostgreSQL (SPEC §12) beside SQLite, behind one SQLSession protocol.
         .target(
             name: "MLCredStore",
-            dependencies: ["MLCredCrypto", "MLCredAPI", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "MLCredCrypto", "MLCredAPI", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The vault: root key lifecycle, sealed secrets, the keyed audit chain.
         .target(name: "MLCredVault", dependencies: ["MLCredCrypto", "MLCredStore", "MLCredAPI"]),

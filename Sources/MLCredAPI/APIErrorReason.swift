@@ -58,6 +58,9 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
     case tokenRevoked = "token_revoked"
     /// The token is past its expiry.
     case tokenExpired = "token_expired"
+    /// The token was issued by another node of the fleet: tokens are valid only where they were
+    /// issued (SPEC §12).
+    case tokenOtherNode = "token_other_node"
 
     // MARK: denied
 
@@ -190,7 +193,7 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
              .vaultMethodInvalid, .passphraseTooShort, .keyFileInvalid, .passphraseNotSet, .keyFileNotSet, .bindUnavailable,
              .grantNotAWS, .grantEnvInvalid, .grantInvalid, .policyInvalid, .malformedHTTP:
             .badRequest
-        case .tokenMissing, .tokenMalformed, .tokenUnknown, .tokenRevoked, .tokenExpired:
+        case .tokenMissing, .tokenMalformed, .tokenUnknown, .tokenRevoked, .tokenExpired, .tokenOtherNode:
             .unauthenticated
         case .notAdmin, .roleDenied, .roleUnknown, .emergencyClosed, .rolePhiRunOnly, .roleRemoved, .staticInPhi, .secretPhiOnly, .tokenOtherUID,
              .wrongPassphrase, .wrongKeyFile, .shareInvalid:

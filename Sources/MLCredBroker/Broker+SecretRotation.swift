@@ -87,6 +87,8 @@ extension Broker {
     public func rotateDueSecrets(principal: Principal, retrySeconds: Double = 3600) async -> Int {
         let now = WallClock.now()
         guard (try? vault.hashToken("")) != nil else { return 0 }  // sealed: nothing can rotate
+        // In a fleet one node rotates (each node rotating would mint one new key per node).
+        guard await leadsScheduledWork() else { return 0 }
         guard let due = try? await read({ try $0.secretsDueForRotation(now: now) }) else { return 0 }
         var rotated = 0
         for name in due {

@@ -167,6 +167,13 @@ public final class Broker: Sendable {
         guard let record = try readNow({ try $0.token(hash: hash) }) else {
             throw APIError(.tokenUnknown, "unknown token")
         }
+        if store.isShared && record.node != store.node {
+            // SPEC §12: a token is valid only on the node that issued it (its bound process, its
+            // caller's identity, live only in that node's kernel). Copied to another node, it is refused there.
+            await audit(AuditEvent(principal: principal, action: action, role: record.role, result: .denied,
+                                   reason: "token of node \(record.node) presented on node \(store.node)", accessor: record.accessor))
+            throw APIError(.tokenOtherNode, "this token was issued by node '\(record.node)'; tokens work only on the node that issued them")
+        }
         if record.uid != principal.uid {
             // Threat: a token copied out of another user's job. It stays useless to anyone else.
             await audit(AuditEvent(principal: principal, action: action, role: record.role, result: .denied,
@@ -322,22 +329,21 @@ public final class Broker: Sendable {
         return TokenInfo(accessor: token.accessor, role: token.role, phi: token.phi, uid: token.uid, user: token.user, pid: token.pid,
                          bound: token.boundStartTime != nil, issuedAt: Timestamp.format(epochSeconds: token.issuedAt),
                          expiresAt: Timestamp.format(epochSeconds: token.expiresAt),
-                         maxExpiresAt: Timestamp.format(epochSeconds: token.maxExpiresAt), state: state, revokeReason: token.revokeReason)
+                         maxExpiresAt: Timestamp.format(epochSeconds: token.maxExpiresAt), state: state, revokeReason: token.revokeReason,
+                         node: token.node.isEmpty ? nil : token.node)
     }
 
     static func info(_ lease: LeaseRecord) -> LeaseInfo {
         LeaseInfo(id: lease.id, accessor: lease.accessor, role: lease.role, grant: lease.grant, type: lease.type,
                   providerID: lease.providerID, expiresAt: Timestamp.format(epochSeconds: lease.expiresAt), state: lease.state,
-                  lastError: lease.lastError)
+                  lastError: lease.lastError, node: lease.node.isEmpty ? nil : lease.node)
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
         do {
             return try await store.write(body)
-        } catch let error as APIError {
-            throw error
         } catch {
-            throw APIError(.storageError, "storage error: \(error)")
+            throw StoreError.apiError(for: error)
         }
     }
 
@@ -346,7 +352,7 @@ public final class Broker: Sendable {
         do {
             return try store.readNow(body)
         } catch {
-            throw APIError(.storageError, "storage error: \(error)")
+            throw StoreError.apiError(for: error)
         }
     }
 
@@ -354,7 +360,7 @@ public final class Broker: Sendable {
         do {
             return try await store.read(body)
         } catch {
-            throw APIError(.storageError, "storage error: \(error)")
+            throw StoreError.apiError(for: error)
         }
     }
 }

@@ -20,13 +20,29 @@ public enum Daemon {
         try StateLock.acquire(directory: configuration.stateDirectory)
 
         let databasePath = configuration.stateDirectory + "/" + Store.fileName
+        let location: StoreLocation
+        if configuration.store == "sqlite" {
+            location = .sqlite(path: databasePath)
+        } else {
+            let password = try StorePassword.read(file: configuration.storePasswordFile)
+            do {
+                location = .postgres(try PostgresStoreConfiguration(url: configuration.store, password: password))
+            } catch {
+                throw StartupError("--store: \(error)")
+            }
+        }
         let store: Store
         do {
-            store = try Store(path: databasePath, reserve: configuration.minimumFree)
+            store = try Store(location: location, stateDirectory: configuration.stateDirectory, node: configuration.node,
+                              reserve: configuration.minimumFree)
         } catch {
             throw StartupError("\(error)")
         }
-        for suffix in ["", "-wal", "-shm"] { chmod(databasePath + suffix, 0o600) }
+        if !store.isShared {
+            for suffix in ["", "-wal", "-shm"] { chmod(databasePath + suffix, 0o600) }
+        }
+        let startedAt = WallClock.now()
+        let fleet = Sweeper.FleetMembership(timeout: configuration.nodeTimeoutSeconds, startedAt: startedAt)
 
         var kdf = PasswordKDFParameters.moderate
         if getenv(unsafeTestKDFVariable).map({ String(cString: $0) }) == "1" {
@@ -64,7 +80,8 @@ public enum Daemon {
         try? await vault.audit(AuditEvent(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()), action: .policyLoad,
                                           result: .allowed, reason: "loaded \(Plural.count(policies.set.roles.count, "role")) from \(configuration.policiesDirectory), digest \(policies.set.digest)"))
         let broker = Broker(vault: vault, store: store, policies: policies)
-        let sweeper = Sweeper(broker: broker, logger: logger, retentionSeconds: configuration.retentionSeconds)
+        let sweeper = Sweeper(broker: broker, logger: logger, retentionSeconds: configuration.retentionSeconds,
+                              fleet: store.isShared ? fleet : nil)
         await sweeper.adoptBoundTokens()
         let sweeping = Task { await sweeper.run() }
 
@@ -79,7 +96,7 @@ public enum Daemon {
         }
         let router = Router(vault: vault, broker: broker, sweeper: sweeper, store: store, names: names, adminGroup: adminGroup,
                             adminGroupName: configuration.adminGroup, runGroup: runGroup,
-                            metrics: Metrics(), logger: logger)
+                            metrics: Metrics(), logger: logger, fleet: fleet)
         let notifier = SystemdNotifier()
         let passed = try SystemdActivation.passedSocket()
         // A socket systemd passed stays systemd's: the daemon neither binds nor removes it.
@@ -97,6 +114,7 @@ public enum Daemon {
         logger.notice("mlcredd \(mlcredVersion) listening", metadata: [
             "socket": "\(passed == nil ? configuration.socketPath : "fd 3 (systemd)")", "environment": "\(configuration.environment)",
             "phi": "\(configuration.phi)", "initialized": "\(state.initialized)", "sealed": "\(state.sealed)",
+            "node": "\(configuration.node)", "store": "\(store.isShared ? "postgres" : "sqlite")",
         ])
 
         notifier.notify("READY=1\nSTATUS=serving \(passed == nil ? configuration.socketPath : "the socket systemd passed")")
@@ -127,6 +145,26 @@ public enum Daemon {
             return try Store.restore(snapshot: snapshot, into: stateDirectory + "/" + Store.fileName)
         } catch {
             throw StartupError("cannot restore \(snapshot): \(error)")
+        }
+    }
+
+    /// `mlcredd --store URL --import-sqlite FILE` (SPEC §12, moving up): copies a single node's
+    /// SQLite state into the fleet store as node `configuration.node`, checked on both sides.
+    /// Takes the state lock of the SQLite file's directory: no daemon may run on it meanwhile.
+    public static func importSQLite(_ configuration: DaemonConfiguration, from path: String) throws -> ImportSummary {
+        guard configuration.store != "sqlite" else {
+            throw StartupError("--import-sqlite copies into a fleet store: give --store postgres://... (and --node, the name the node keeps)")
+        }
+        guard access(path, R_OK) == 0 else { throw StartupError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        try StateLock.acquire(directory: directory.isEmpty ? "/" : directory)
+        let password = try StorePassword.read(file: configuration.storePasswordFile)
+        do {
+            let store = try Store(location: .postgres(try PostgresStoreConfiguration(url: configuration.store, password: password)),
+                                  stateDirectory: directory, node: configuration.node, reserve: .bytes(0))
+            return try store.importSQLite(path: path)
+        } catch {
+            throw StartupError("import of \(path) failed, nothing was copied: \(error)")
         }
     }
 

@@ -2,6 +2,7 @@ import Glibc
 import Logging
 import MLCredAPI
 import MLCredBroker
+import MLCredVault
 import Synchronization
 
 /// Ends what must end without being asked: tokens past their expiry, tokens bound to a
@@ -24,10 +25,24 @@ public final class Sweeper: Sendable {
     /// The default `--retention`.
     public static let defaultRetentionSeconds = 7.0 * 86_400
 
-    public init(broker: Broker, logger: Logger, retentionSeconds: Double = Sweeper.defaultRetentionSeconds) {
+    /// This node in a fleet (SPEC §12): its timeout and start; nil for a single node.
+    public struct FleetMembership: Sendable {
+        public var timeout: Double
+        public var startedAt: Double
+
+        public init(timeout: Double, startedAt: Double) {
+            self.timeout = timeout
+            self.startedAt = startedAt
+        }
+    }
+
+    private let fleet: FleetMembership?
+
+    public init(broker: Broker, logger: Logger, retentionSeconds: Double = Sweeper.defaultRetentionSeconds, fleet: FleetMembership? = nil) {
         self.broker = broker
         self.logger = logger
         self.retentionSeconds = retentionSeconds
+        self.fleet = fleet
     }
 
     /// Revokes `accessor` when `process` exits; the sweeper stops `process` once the token has ended.
@@ -72,6 +87,9 @@ public final class Sweeper: Sendable {
                     try? await Task.sleep(nanoseconds: UInt64(Self.rotationCheckSeconds * 1e9))
                 }
             }
+            if let fleet = self.fleet {
+                group.addTask { await self.runFleetDuties(fleet) }
+            }
             group.addTask {
                 // Every 10 minutes (sooner for a short retention); a backlog goes a batch per second.
                 let pause = min(max(self.retentionSeconds / 2, Self.intervalSeconds), 600)
@@ -81,6 +99,39 @@ public final class Sweeper: Sendable {
                     try? await Task.sleep(nanoseconds: UInt64((gone >= 5000 ? Self.intervalSeconds : pause) * 1e9))
                 }
             }
+        }
+    }
+
+    /// A fleet node's duties, every quarter of its timeout (SPEC §12): heartbeat its row; pick up
+    /// a vault another node initialized; take over the leases of nodes silent past their timeout.
+    /// Takeover waits until this node itself has beaten without failure for a whole timeout: after
+    /// a store outage every node's row looks stale, and none may judge the others before they
+    /// all had the chance to beat again.
+    func runFleetDuties(_ fleet: FleetMembership) async {
+        let period = max(fleet.timeout / 4, 0.25)
+        var healthySince: Double?
+        var reportedVaultProblem: String?
+        while !Task.isCancelled {
+            if let problem = await broker.refreshVault(), problem != reportedVaultProblem {
+                logger.error("cannot serve the fleet's vault", metadata: ["reason": "\(problem)"])
+                reportedVaultProblem = problem
+            }
+            let now = WallClock.now()
+            do {
+                try await broker.heartbeat(startedAt: fleet.startedAt, timeout: fleet.timeout)
+                if healthySince == nil {
+                    healthySince = now
+                    logger.notice("heartbeat written to the store")
+                }
+            } catch {
+                if healthySince != nil { logger.warning("heartbeat failed: the store is unreachable", metadata: ["error": "\(error)"]) }
+                healthySince = nil
+            }
+            if let since = healthySince, now - since >= fleet.timeout {
+                let taken = await broker.takeOverSilentNodes(principal: principal, healthyFor: now - since)
+                if taken > 0 { logger.notice("took over leases of silent nodes", metadata: ["count": "\(taken)"]) }
+            }
+            try? await Task.sleep(nanoseconds: UInt64(period * 1e9))
         }
     }
 

@@ -1,4 +1,3 @@
-import GRDB
 import MLCredAPI
 import MLCredCrypto
 
@@ -83,29 +82,31 @@ enum AuditChain {
         return out
     }
 
-    static func mac(of row: Row, prev: String, key: SecureBytes) throws -> String {
+    static func mac(of row: SQLRow, prev: String, key: SecureBytes) throws -> String {
         let bytes = message(
-            seq: row["seq"], time: row["time"], principalJSON: row["principal"], action: row["action"],
-            role: row["role"], grant: row["grant_name"], result: row["result"], reason: row["reason"],
-            accessor: row["accessor"], prev: prev)
+            seq: try row.get("seq"), time: try row.get("time"), principalJSON: try row.get("principal"), action: try row.get("action"),
+            role: try row.get("role"), grant: try row.get("grant_name"), result: try row.get("result"), reason: try row.get("reason"),
+            accessor: try row.get("accessor"), prev: prev)
         return Hex.encode(try MAC.blake2b(bytes, key: key))
     }
 }
 
 extension StoreConnection {
-    /// Appends one audit record in the current transaction, MAC'd when the vault is unsealed.
-    /// Throws if it cannot be written; callers let that fail their whole request (fail closed).
+    /// Appends one audit record to this node's chain in the current transaction, MAC'd when the
+    /// vault is unsealed. Throws if it cannot be written; callers let that fail their whole
+    /// request (fail closed). Each node has its own gap-free chain (SPEC §12); only this node's
+    /// writer appends to it, one job at a time, so the head read here is the head.
     @discardableResult
     public func appendAudit(_ event: AuditEvent, time: Double) throws -> Int64 {
-        let head = try Row.fetchOne(try db.cachedStatement(sql: "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1"))
-        let seq: Int64 = (head?["seq"] as Int64? ?? 0) + 1
+        let head = try session.fetchOne("SELECT seq, mac FROM audit WHERE node = ? ORDER BY seq DESC LIMIT 1", node)
+        let seq: Int64 = (try head?.get("seq") as Int64? ?? 0) + 1
         let principalJSON = event.principalJSON
         let timeText = Timestamp.format(epochSeconds: time)
         var prev: String?
         var mac: String?
         if let key = auditKey?.key {
             // A MAC'd record may only follow a MAC'd one; unseal chains pending records first.
-            let previous: String? = head == nil ? AuditChain.genesis : head?["mac"]
+            let previous: String? = head == nil ? AuditChain.genesis : try head?.get("mac")
             if let previous {
                 prev = previous
                 mac = Hex.encode(try MAC.blake2b(AuditChain.message(
@@ -114,96 +115,140 @@ extension StoreConnection {
                     prev: previous), key: key))
             }
         }
-        try db.cachedStatement(sql: """
-            INSERT INTO audit(seq, time, principal, action, role, grant_name, result, reason, accessor, prev, mac)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [seq, timeText, principalJSON, event.action.rawValue, event.role, event.grant, event.result.rawValue,
-                                     event.reason, event.accessor, prev, mac])
+        try session.execute("""
+            INSERT INTO audit(seq, time, principal, action, role, grant_name, result, reason, accessor, prev, mac, node)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, seq, timeText, principalJSON, event.action.rawValue, event.role, event.grant, event.result.rawValue,
+            event.reason, event.accessor, prev, mac, node)
         return seq
     }
 
-    /// Chains up to `limit` of the records still waiting for a MAC (written while sealed), in
-    /// order, with `key` (not necessarily installed yet). Returns how many were chained: fewer than
-    /// `limit` means none is left. Unseal calls it in batches, one transaction each, through a
-    /// cursor: a flood of refusals while sealed costs neither one huge transaction nor memory.
+    /// Chains up to `limit` of this node's records still waiting for a MAC (written while sealed),
+    /// in order, with `key` (not necessarily installed yet). Returns how many were chained: fewer
+    /// than `limit` means none is left. Unseal calls it in batches, one transaction each: a flood
+    /// of refusals while sealed costs neither one huge transaction nor memory.
     @discardableResult
     public func chainPendingAudit(key explicitKey: SecureBytes? = nil, limit: Int = .max) throws -> Int {
         guard let key = explicitKey ?? auditKey?.key else { return 0 }
-        guard let firstPending = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(seq) FROM audit WHERE mac IS NULL")) else { return 0 }
-        var prev = try String.fetchOne(db.cachedStatement(sql: "SELECT mac FROM audit WHERE seq = ?"), arguments: [firstPending - 1])
-            ?? AuditChain.genesis
-        let update = try db.cachedStatement(sql: "UPDATE audit SET prev = ?, mac = ? WHERE seq = ?")
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?"),
-                                       arguments: [firstPending, Int64(min(limit, Int(Int64.max)))])
         var chained = 0
-        var updates: [(String, String, Int64)] = []
-        while let row = try rows.next() {
-            let mac = try AuditChain.mac(of: row, prev: prev, key: key)
-            updates.append((prev, mac, row["seq"]))
-            prev = mac
-            chained += 1
+        // Pages of at most 1,000 rows, so memory stays bounded whatever `limit` is.
+        while chained < limit {
+            guard let firstPending = try session.fetchScalar(Int64.self, "SELECT MIN(seq) FROM audit WHERE mac IS NULL AND node = ?", node) else {
+                return chained
+            }
+            var prev = try session.fetchScalar(String.self, "SELECT mac FROM audit WHERE seq = ? AND node = ?", firstPending - 1, node)
+                ?? AuditChain.genesis
+            let rows = try session.fetchAll("SELECT * FROM audit WHERE seq >= ? AND node = ? ORDER BY seq LIMIT ?",
+                                            firstPending, node, min(limit - chained, 1000))
+            if rows.isEmpty { return chained }
+            for row in rows {
+                let mac = try AuditChain.mac(of: row, prev: prev, key: key)
+                try session.execute("UPDATE audit SET prev = ?, mac = ? WHERE seq = ? AND node = ?", prev, mac, try row.get("seq") as Int64, node)
+                prev = mac
+                chained += 1
+            }
         }
-        for (previous, mac, seq) in updates { try update.execute(arguments: [previous, mac, seq]) }
         return chained
     }
 
-    /// Audit records in `seq` order: after `afterSeq`, at or after `since` (epoch seconds), at most
-    /// `limit`; with neither bound, the last `limit` records.
-    public func auditRecords(afterSeq: Int64?, since: Double?, limit: Int) throws -> [AuditRecord] {
-        let rows: [Row]
-        if let afterSeq {
-            rows = try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [afterSeq, limit])
+    /// Audit records, of one node or of all. With `afterSeq` alone: in `seq` order after it (of
+    /// `node`'s chain, or of the one chain of a SQLite store). With `afterNode` too: after that
+    /// position in (node, seq) order (export walks every chain of a fleet that way). With `since` (epoch seconds): records at or after it; with neither bound, the last
+    /// `limit` records (by time across nodes).
+    public func auditRecords(node wanted: String? = nil, afterNode: String? = nil, afterSeq: Int64?, since: Double?,
+                             limit: Int) throws -> [AuditRecord] {
+        let rows: [SQLRow]
+        let nodeFilter = wanted == nil ? "" : " AND node = ?"
+        let nodeArgument: [SQLValue] = wanted.map { [.text($0)] } ?? []
+        // One chain: its own order. Several: time, then node and seq (stable for equal times).
+        let order = wanted != nil || dialect == .sqlite ? "seq" : "time, node, seq"
+        let reverse = wanted != nil || dialect == .sqlite ? "seq DESC" : "time DESC, node DESC, seq DESC"
+        if let afterSeq, afterNode == nil {
+            rows = try session.fetchAll("SELECT * FROM audit WHERE seq > ?\(nodeFilter) ORDER BY seq LIMIT ?",
+                                        [.int(afterSeq)] + nodeArgument + [.int(Int64(limit))])
+        } else if let afterSeq, let afterNode {
+            rows = try session.fetchAll("SELECT * FROM audit WHERE node > ? OR (node = ? AND seq > ?) ORDER BY node, seq LIMIT ?",
+                                        afterNode, afterNode, afterSeq, limit)
         } else if let since {
-            rows = try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE time >= ? ORDER BY seq LIMIT ?",
-                                    arguments: [Timestamp.format(epochSeconds: since), limit])
+            rows = try session.fetchAll("SELECT * FROM audit WHERE time >= ?\(nodeFilter) ORDER BY \(order) LIMIT ?",
+                                        [.text(Timestamp.format(epochSeconds: since))] + nodeArgument + [.int(Int64(limit))])
         } else {
-            rows = try Row.fetchAll(db, sql: "SELECT * FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq", arguments: [limit])
+            rows = try session.fetchAll("SELECT * FROM (SELECT * FROM audit WHERE 1 = 1\(nodeFilter) ORDER BY \(reverse) LIMIT ?) t ORDER BY \(order)",
+                                        nodeArgument + [.int(Int64(limit))])
         }
-        return rows.map(Self.auditRecord)
+        return try rows.map(Self.auditRecord)
     }
 
-    static func auditRecord(_ row: Row) -> AuditRecord {
-        let principalText: String = row["principal"]
+    static func auditRecord(_ row: SQLRow) throws -> AuditRecord {
+        let principalText: String = try row.get("principal")
         let principal = (try? APIJSON.decode(Principal.self, from: Array(principalText.utf8)))
             ?? Principal(uid: UInt32.max, gid: UInt32.max, user: "<unreadable>", pid: 0, groups: [], unit: nil)
         return AuditRecord(
-            seq: row["seq"], time: row["time"], principal: principal, action: row["action"], role: row["role"],
-            grant: row["grant_name"], result: AuditResult(rawValue: row["result"]) ?? .error, reason: row["reason"],
-            accessor: row["accessor"], prev: row["prev"], mac: row["mac"])
+            seq: try row.get("seq"), time: try row.get("time"), principal: principal, action: try row.get("action"), role: try row.get("role"),
+            grant: try row.get("grant_name"), result: AuditResult(rawValue: try row.get("result")) ?? .error, reason: try row.get("reason"),
+            accessor: try row.get("accessor"), prev: try row.get("prev"), mac: try row.get("mac"),
+            node: try row.get("node"))
     }
 
-    /// Recomputes the whole chain with `key`: sequence without gaps from 1, each `prev` equal to
-    /// the previous MAC, each MAC matching its content. Names the first broken record.
+    /// The nodes that have an audit chain in the store, by name.
+    public func auditNodes() throws -> [String] {
+        try session.fetchColumn(String.self, "SELECT DISTINCT node FROM audit ORDER BY node")
+    }
+
+    /// Recomputes every node's chain with `key` (SPEC §12: one chain per node): sequence without
+    /// gaps from 1, each `prev` equal to the previous MAC, each MAC matching its content. Names
+    /// the node and the first broken record of each broken chain.
     public func verifyAudit(key: SecureBytes) throws -> AuditVerifyResponse {
+        var chains: [AuditVerifyResponse.Chain] = []
+        for chainNode in try auditNodes() {
+            chains.append(try verifyChain(of: chainNode, key: key))
+        }
+        return AuditVerifyResponse(chains: chains, localNode: node)
+    }
+
+    /// Verifies one node's chain, reading it a page at a time.
+    func verifyChain(of chainNode: String, key: SecureBytes) throws -> AuditVerifyResponse.Chain {
         var expectedSeq: Int64 = 1
         var prev = AuditChain.genesis
         var broken: AuditVerifyResponse.Broken?
         var head: AuditVerifyResponse.Head?
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
-        while let row = try cursor.next() {
-            let seq: Int64 = row["seq"]
-            if seq != expectedSeq {
-                broken = .init(seq: expectedSeq, reason: "record \(expectedSeq) is missing (next record is \(seq)): records were deleted")
-                break
+        var pending: Int64 = 0
+        pages: while broken == nil {
+            let rows = try session.fetchAll("SELECT * FROM audit WHERE node = ? AND seq >= ? ORDER BY seq LIMIT 1000", chainNode, expectedSeq)
+            for row in rows {
+                let seq: Int64 = try row.get("seq")
+                if seq != expectedSeq {
+                    broken = .init(seq: expectedSeq, reason: "record \(expectedSeq) is missing (next record is \(seq)): records were deleted")
+                    break pages
+                }
+                guard let storedMac: String = try row.get("mac") else {
+                    // The tail its node wrote while sealed waits for that node's unseal (another
+                    // node of a fleet may verify meanwhile). A MAC'd record after it is a break.
+                    let later = try session.fetchScalar(Int64.self, "SELECT COUNT(*) FROM audit WHERE node = ? AND seq > ? AND mac IS NOT NULL",
+                                                        chainNode, seq) ?? 0
+                    if later == 0 && chainNode != node {
+                        pending = (try session.fetchScalar(Int64.self, "SELECT COUNT(*) FROM audit WHERE node = ? AND seq >= ?", chainNode, seq)) ?? 0
+                        break pages
+                    }
+                    broken = .init(seq: seq, reason: "record \(seq) has no MAC: it was written while sealed and never chained")
+                    break pages
+                }
+                let storedPrev: String? = try row.get("prev")
+                if storedPrev != prev {
+                    broken = .init(seq: seq, reason: "record \(seq) does not follow record \(seq - 1): the chain was cut or reordered")
+                    break pages
+                }
+                let mac = try AuditChain.mac(of: row, prev: prev, key: key)
+                if !Sodium.constantTimeEqual(Array(mac.utf8), Array(storedMac.utf8)) {
+                    broken = .init(seq: seq, reason: "record \(seq) does not match its MAC: it was edited")
+                    break pages
+                }
+                head = .init(seq: seq, mac: storedMac)
+                prev = storedMac
+                expectedSeq += 1
             }
-            guard let storedMac: String = row["mac"] else {
-                broken = .init(seq: seq, reason: "record \(seq) has no MAC: it was written while sealed and never chained")
-                break
-            }
-            let storedPrev: String? = row["prev"]
-            if storedPrev != prev {
-                broken = .init(seq: seq, reason: "record \(seq) does not follow record \(seq - 1): the chain was cut or reordered")
-                break
-            }
-            let mac = try AuditChain.mac(of: row, prev: prev, key: key)
-            if !Sodium.constantTimeEqual(Array(mac.utf8), Array(storedMac.utf8)) {
-                broken = .init(seq: seq, reason: "record \(seq) does not match its MAC: it was edited")
-                break
-            }
-            head = .init(seq: seq, mac: storedMac)
-            prev = storedMac
-            expectedSeq += 1
+            if rows.count < 1000 { break }
         }
-        return AuditVerifyResponse(ok: broken == nil, checked: expectedSeq - 1, head: head, firstBroken: broken)
+        return .init(node: chainNode, checked: expectedSeq - 1, head: head, firstBroken: broken, pending: pending)
     }
 }

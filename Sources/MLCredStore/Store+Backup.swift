@@ -14,6 +14,9 @@ extension Store {
     /// online backup API, from a read snapshot: writers go on meanwhile (SPEC §13 `vault backup`).
     /// The copy holds what the store holds: ciphertext, keyed hashes and metadata.
     public func snapshot(to path: String) async throws -> SnapshotSummary {
+        guard let pool = sqlite?.pool else {
+            throw StoreError.database("vault backup copies the SQLite store; a PostgreSQL store is backed up with pg_dump or pg_basebackup (docs/fleet.md)")
+        }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw StoreError.database("cannot create the snapshot file: \(String(cString: strerror(errno)))") }
         close(fd)

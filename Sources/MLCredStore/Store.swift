@@ -2,76 +2,67 @@ import GRDB
 import MLCredAPI
 import MLCredCrypto
 
-/// Errors raised by the store. Messages name records, never their contents.
-public enum StoreError: Error, Sendable, CustomStringConvertible {
-    /// The database could not be opened or migrated.
-    case openFailed(String)
-    /// A write or read failed in SQLite.
-    case database(String)
-
-    public var description: String {
-        switch self {
-        case .openFailed(let message): "cannot open the database: \(message)"
-        case .database(let message): "database error: \(message)"
-        }
-    }
+/// Where the store lives (SPEC §12 `--store`): the node's own SQLite file, or a PostgreSQL
+/// database shared by a fleet of nodes.
+public enum StoreLocation: Sendable {
+    case sqlite(path: String)
+    case postgres(PostgresStoreConfiguration)
 }
 
-/// The daemon's one SQLite database (`STATE_DIR/mlcred.db`): WAL, `synchronous=FULL` on the
-/// writing connection, migrations, and one serial writer that commits queued writes in groups.
+/// The daemon's store: migrations, one serial writer that commits queued writes in groups,
+/// readers, and the audit key. The engine (SQLite or PostgreSQL) is behind `StoreBackend`;
+/// the promise is the same on both: nothing is answered before the store committed it.
 public final class Store: Sendable {
-    /// File name of the database inside the state directory.
+    /// File name of the SQLite database inside the state directory.
     public static let fileName = "mlcred.db"
 
-    let pool: DatabasePool
-    /// A read-only connection of its own for `readNow`, outside the pool: a thread blocked on
-    /// the pool's readers could wait on an async read whose release needs that very thread.
-    let pointReader: DatabaseQueue
-    let writer: StoreWriter
+    let backend: any StoreBackend
     /// The audit-chain key, present while the vault is unsealed; read and changed only by writer jobs.
     let auditKeyHolder: AuditKeyHolder
-    /// The free-space reserve of the file system the database lives on.
+    /// The free-space reserve of the file system the state directory is on.
     public let reserve: FreeSpaceReserve
-    /// The directory holding the database (the state directory).
+    /// The state directory (the SQLite database's directory; with PostgreSQL, the node's local files).
     public let directory: String
+    /// This node's name (SPEC §12): on every token, lease and audit record it writes.
+    public let node: String
+    /// Whether other nodes share this store (PostgreSQL): tokens are then node-bound, and dead
+    /// nodes' leases are taken over.
+    public var isShared: Bool { backend.dialect == .postgres }
 
-    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    /// Opens (creating if needed) the SQLite database at `path` and runs pending migrations.
     /// `reserve` sizes the free space kept for revocations and admin audit (SPEC §3 `--min-free`).
-    public init(path: String, reserve: FreeSpaceReserve.Size = .automatic) throws {
+    public convenience init(path: String, reserve: FreeSpaceReserve.Size = .automatic, node: String = "local") throws {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        self.directory = directory.isEmpty ? "/" : directory
-        self.reserve = FreeSpaceReserve(directory: self.directory, size: reserve)
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        // Two readers match the two cores this runs on; each holds its own page cache (RSS).
-        configuration.maximumReaderCount = 2
-        do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            // GRDB's WAL set-up sets synchronous=NORMAL on the writer after `prepareDatabase`
-            // runs, so FULL is set here, afterwards, on the one connection that writes.
-            // Threat: NORMAL in WAL mode can lose the last commits on power loss, i.e. an
-            // acknowledged secret or an audit record that vouched for a credential.
-            try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
+        try self.init(location: .sqlite(path: path), stateDirectory: directory.isEmpty ? "/" : directory, node: node, reserve: reserve)
+    }
+
+    /// Opens the store at `location` for node `node`, running pending migrations.
+    public init(location: StoreLocation, stateDirectory: String, node: String, reserve: FreeSpaceReserve.Size = .automatic) throws {
+        self.directory = stateDirectory
+        self.node = node
+        self.reserve = FreeSpaceReserve(directory: stateDirectory, size: reserve)
+        switch location {
+        case .sqlite(let path):
+            let backend = try SQLiteBackend(path: path)
+            self.backend = backend
+            // A SQLite store belongs to exactly one daemon: whatever it was called before, every
+            // row is this node's (a renamed host keeps its tokens, leases and chain).
+            try backend.setUp { session in
+                let connection = StoreConnection(session: session, auditKey: nil, node: node)
+                guard try connection.meta(Self.nodeMetaKey) != node else { return }
+                for table in ["tokens", "leases", "audit"] {
+                    try session.execute("UPDATE \(table) SET node = ? WHERE node <> ?", node, node)
+                }
+                try connection.setMeta(Self.nodeMetaKey, node)
             }
-            try Self.migrator.migrate(pool)
-            var readOnly = Configuration()
-            readOnly.readonly = true
-            readOnly.busyMode = .timeout(5)
-            pointReader = try DatabaseQueue(path: path, configuration: readOnly)
-        } catch {
-            throw StoreError.openFailed(String(describing: error))
+        case .postgres(let configuration):
+            backend = try PostgresBackend(configuration: configuration, node: node)
         }
-        writer = StoreWriter(pool: pool)
         auditKeyHolder = AuditKeyHolder()
     }
 
-    /// The `synchronous` setting of the writing connection (2 = FULL).
-    public func writerSynchronousSetting() async throws -> Int {
-        try await pool.writeWithoutTransaction { db in
-            try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
-        }
-    }
+    /// `meta` key naming the node a SQLite store's rows belong to.
+    static let nodeMetaKey = "store.node"
 
     /// Queues `body` for the next group commit and calls `completion` once the group's
     /// transaction is durably committed (or failed), on the writer thread: keep it short, and
@@ -82,8 +73,9 @@ public final class Store: Sendable {
                                    completion: @escaping @Sendable (Result<T, Error>) -> Void) {
         let box = ResultBox<T>()
         let holder = auditKeyHolder
-        writer.submit(StoreWriter.Job(
-            run: { db in box.value = try body(StoreConnection(db: db, auditKey: holder)) },
+        let node = self.node
+        backend.writer.submit(StoreWriter.Job(
+            run: { session in box.value = try body(StoreConnection(session: session, auditKey: holder, node: node)) },
             finish: { error in
                 if let error {
                     completion(.failure(error))
@@ -106,29 +98,21 @@ public final class Store: Sendable {
     /// Group commits so far: transactions committed and the writes they carried (their ratio is
     /// the mean group size, the figure that shows whether writers share fsyncs).
     public var commitStatistics: (transactions: Int, writes: Int) {
-        (writer.transactions.load(ordering: .relaxed), writer.jobs.load(ordering: .relaxed))
+        (backend.writer.transactions.load(ordering: .relaxed), backend.writer.jobs.load(ordering: .relaxed))
     }
 
     /// Runs `body` on a read-only connection.
     public func read<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
-        do {
-            return try await pool.read { db in try body(StoreConnection(db: db, auditKey: nil)) }
-        } catch let error as DatabaseError {
-            throw StoreError.database(error.message ?? "\(error.resultCode)")
-        }
+        let node = self.node
+        return try await backend.read { session in try body(StoreConnection(session: session, auditKey: nil, node: node)) }
     }
 
     /// Runs `body` on a read-only connection on the calling thread. For point lookups on hot
-    /// paths (a token by hash, a secret by name: tens of microseconds in WAL mode, which never
-    /// waits for the writer): an async read costs two thread hand-offs, more than the lookup.
-    /// Not for scans: it holds the calling thread, a thread of the cooperative pool, and callers
-    /// take turns on its one connection.
+    /// paths (a token by hash, a secret by name: tens of microseconds in SQLite's WAL mode, which
+    /// never waits for the writer; one round trip with PostgreSQL): an async read costs two thread
+    /// hand-offs, more than the lookup. Not for scans: it holds the calling thread.
     public func readNow<T>(_ body: (StoreConnection) throws -> T) throws -> T {
-        do {
-            return try pointReader.read { db in try body(StoreConnection(db: db, auditKey: nil)) }
-        } catch let error as DatabaseError {
-            throw StoreError.database(error.message ?? "\(error.resultCode)")
-        }
+        try backend.readNow { session in try body(StoreConnection(session: session, auditKey: nil, node: node)) }
     }
 
     /// Installs or removes the audit-chain key. Runs as a writer job so every write queued before
@@ -136,6 +120,19 @@ public final class Store: Sendable {
     public func setAuditKey(_ key: SecureBytes?) async throws {
         let holder = auditKeyHolder
         _ = try await write { _ in holder.key = key }
+    }
+
+    /// The SQLite engine, for what only it has (online backup, PRAGMAs); nil on PostgreSQL.
+    var sqlite: SQLiteBackend? { backend as? SQLiteBackend }
+    /// The SQLite pool (unit tests reach the database with it).
+    var pool: DatabasePool { sqlite!.pool }
+
+    /// The `synchronous` setting of the writing connection (2 = FULL); SQLite only.
+    public func writerSynchronousSetting() async throws -> Int {
+        guard let sqlite else { return -1 }
+        return try await sqlite.pool.writeWithoutTransaction { db in
+            try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+        }
     }
 }
 

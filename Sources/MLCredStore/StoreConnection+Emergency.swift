@@ -1,5 +1,3 @@
-import GRDB
-
 /// One emergency role's row: asked for by a first admin, open once a second confirmed.
 public struct EmergencyRecord: Sendable, Equatable {
     public var role: String
@@ -33,37 +31,36 @@ public struct EmergencyRecord: Sendable, Equatable {
 
 extension StoreConnection {
     public func emergency(role: String) throws -> EmergencyRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM emergencies WHERE role = ?"), arguments: [role]).map(Self.emergency)
+        try session.fetchOne("SELECT * FROM emergencies WHERE role = ?", role).map(Self.emergency)
     }
 
     public func emergencies() throws -> [EmergencyRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM emergencies ORDER BY role").map(Self.emergency)
+        try session.fetchAll("SELECT * FROM emergencies ORDER BY role").map(Self.emergency)
     }
 
     public func saveEmergency(_ record: EmergencyRecord) throws {
-        try db.execute(sql: """
+        try session.execute("""
             INSERT INTO emergencies(role, first_uid, first_at, reason, duration, second_uid, opened_at, until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(role) DO UPDATE SET first_uid = excluded.first_uid, first_at = excluded.first_at, reason = excluded.reason,
                 duration = excluded.duration, second_uid = excluded.second_uid, opened_at = excluded.opened_at, until = excluded.until
-            """, arguments: [record.role, Int64(record.firstUID), record.firstAt, record.reason, record.duration, record.secondUID.map { Int64($0) },
-                             record.openedAt, record.until])
+            """, record.role, Int64(record.firstUID), record.firstAt, record.reason, record.duration, record.secondUID.map { Int64($0) },
+            record.openedAt, record.until)
     }
 
     @discardableResult
     public func removeEmergency(role: String) throws -> Bool {
-        try db.execute(sql: "DELETE FROM emergencies WHERE role = ?", arguments: [role])
-        return db.changesCount > 0
+        try session.execute("DELETE FROM emergencies WHERE role = ?", role) > 0
     }
 
-    /// Accessors of the live tokens of `role` (an emergency that closes ends them).
+    /// Accessors of the live tokens of `role`, of every node (an emergency that closes ends them).
     public func liveTokenAccessors(role: String, now: Double) throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT accessor FROM tokens WHERE role = ? AND revoked_at IS NULL AND expires_at > ?",
-                            arguments: [role, now])
+        try session.fetchColumn(String.self, "SELECT accessor FROM tokens WHERE role = ? AND revoked_at IS NULL AND expires_at > ?", role, now)
     }
 
-    static func emergency(_ row: Row) -> EmergencyRecord {
-        EmergencyRecord(role: row["role"], firstUID: UInt32(truncatingIfNeeded: row["first_uid"] as Int64), firstAt: row["first_at"],
-                        reason: row["reason"], duration: row["duration"], secondUID: (row["second_uid"] as Int64?).map { UInt32(truncatingIfNeeded: $0) },
-                        openedAt: row["opened_at"], until: row["until"])
+    static func emergency(_ row: SQLRow) throws -> EmergencyRecord {
+        EmergencyRecord(role: try row.get("role"), firstUID: UInt32(truncatingIfNeeded: try row.get("first_uid") as Int64),
+                        firstAt: try row.get("first_at"), reason: try row.get("reason"), duration: try row.get("duration"),
+                        secondUID: (try row.get("second_uid") as Int64?).map { UInt32(truncatingIfNeeded: $0) },
+                        openedAt: try row.get("opened_at"), until: try row.get("until"))
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 import MLCredAPI
 
 /// A token as stored: never the token itself, only its keyed hash.
@@ -18,6 +17,8 @@ public struct TokenRecord: Sendable, Equatable {
     public var maxExpiresAt: Double
     public var revokedAt: Double?
     public var revokeReason: String?
+    /// The node that issued it, the only one where it is valid (SPEC §12).
+    public var node: String = ""
 
     public init(accessor: String, tokenHash: String, role: String, phi: Bool, uid: UInt32, user: String?, pid: Int32,
                 boundStartTime: UInt64?, issuedAt: Double, expiresAt: Double, maxExpiresAt: Double) {
@@ -34,20 +35,21 @@ public struct TokenRecord: Sendable, Equatable {
         self.maxExpiresAt = maxExpiresAt
     }
 
-    init(row: Row) {
-        accessor = row["accessor"]
-        tokenHash = row["token_hash"]
-        role = row["role"]
-        phi = (row["phi"] as Int) != 0
-        uid = UInt32(row["uid"] as Int64)
-        user = row["user"]
-        pid = Int32(row["pid"] as Int64)
-        boundStartTime = (row["bound_start_time"] as Int64?).map { UInt64($0) }
-        issuedAt = row["issued_at"]
-        expiresAt = row["expires_at"]
-        maxExpiresAt = row["max_expires_at"]
-        revokedAt = row["revoked_at"]
-        revokeReason = row["revoke_reason"]
+    init(row: SQLRow) throws {
+        accessor = try row.get("accessor")
+        tokenHash = try row.get("token_hash")
+        role = try row.get("role")
+        phi = try row.get("phi")
+        uid = UInt32(truncatingIfNeeded: try row.get("uid") as Int64)
+        user = try row.get("user")
+        pid = Int32(truncatingIfNeeded: try row.get("pid") as Int64)
+        boundStartTime = (try row.get("bound_start_time") as Int64?).map { UInt64(bitPattern: $0) }
+        issuedAt = try row.get("issued_at")
+        expiresAt = try row.get("expires_at")
+        maxExpiresAt = try row.get("max_expires_at")
+        revokedAt = try row.get("revoked_at")
+        revokeReason = try row.get("revoke_reason")
+        node = try row.get("node") ?? ""
     }
 }
 
@@ -73,6 +75,9 @@ public struct LeaseRecord: Sendable, Equatable {
     public var attempts: Int
     /// When a failed revocation is tried again.
     public var nextAttemptAt: Double?
+    /// The node that owns it: the one whose sweeper renews, expires and revokes it (after a
+    /// takeover, the node that took it over).
+    public var node: String = ""
 
     public init(id: String, accessor: String, role: String, grant: String, type: String, secret: String, providerID: String,
                 createdAt: Double, expiresAt: Double, state: LeaseState = .active, lastError: String? = nil, revokedAt: Double? = nil,
@@ -94,52 +99,54 @@ public struct LeaseRecord: Sendable, Equatable {
         self.nextAttemptAt = nextAttemptAt
     }
 
-    init(row: Row) {
-        self.init(id: row["id"], accessor: row["accessor"], role: row["role"], grant: row["grant_name"], type: row["type"],
-                  secret: row["secret"], providerID: row["provider_id"], createdAt: row["created_at"], expiresAt: row["expires_at"],
-                  state: LeaseState(storedValue: row["state"]), lastError: row["last_error"], revokedAt: row["revoked_at"], providerState: row["provider_state"],
-                  attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"])
+    init(row: SQLRow) throws {
+        self.init(id: try row.get("id"), accessor: try row.get("accessor"), role: try row.get("role"), grant: try row.get("grant_name"),
+                  type: try row.get("type"), secret: try row.get("secret"), providerID: try row.get("provider_id"),
+                  createdAt: try row.get("created_at"), expiresAt: try row.get("expires_at"),
+                  state: LeaseState(storedValue: try row.get("state")), lastError: try row.get("last_error"), revokedAt: try row.get("revoked_at"),
+                  providerState: try row.get("provider_state"), attempts: try row.get("attempts"), nextAttemptAt: try row.get("next_attempt_at"))
+        node = try row.get("node") ?? ""
     }
 }
 
 extension StoreConnection {
     public func insertToken(_ token: TokenRecord) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO tokens(accessor, token_hash, role, phi, uid, user, pid, bound_start_time, issued_at, expires_at, max_expires_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [token.accessor, token.tokenHash, token.role, token.phi ? 1 : 0, Int64(token.uid), token.user, Int64(token.pid),
-                             token.boundStartTime.map { Int64($0) }, token.issuedAt, token.expiresAt, token.maxExpiresAt])
+        try session.execute("""
+            INSERT INTO tokens(accessor, token_hash, role, phi, uid, "user", pid, bound_start_time, issued_at, expires_at, max_expires_at, node)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, token.accessor, token.tokenHash, token.role, token.phi, Int64(token.uid), token.user, Int64(token.pid),
+            token.boundStartTime.map { Int64(bitPattern: $0) }, token.issuedAt, token.expiresAt, token.maxExpiresAt, node)
     }
 
     public func token(hash: String) throws -> TokenRecord? {
-        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM tokens WHERE token_hash = ?"), arguments: [hash]).map(TokenRecord.init)
+        try session.fetchOne("SELECT * FROM tokens WHERE token_hash = ?", hash).map(TokenRecord.init(row:))
     }
 
     public func token(accessor: String) throws -> TokenRecord? {
-        // Cached: every credential fetch re-reads its token here, in the transaction that stores its leases.
-        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM tokens WHERE accessor = ?"), arguments: [accessor]).map(TokenRecord.init)
+        // Every credential fetch re-reads its token here, in the transaction that stores its leases.
+        try session.fetchOne("SELECT * FROM tokens WHERE accessor = ?", accessor).map(TokenRecord.init(row:))
     }
 
-    /// Tokens not revoked and not expired at `now`.
+    /// Tokens not revoked and not expired at `now`, of every node.
     public func liveTokens(now: Double) throws -> [TokenRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM tokens WHERE revoked_at IS NULL AND expires_at > ? ORDER BY issued_at",
-                         arguments: [now]).map(TokenRecord.init)
+        try session.fetchAll("SELECT * FROM tokens WHERE revoked_at IS NULL AND expires_at > ? ORDER BY issued_at", now)
+            .map(TokenRecord.init(row:))
     }
 
-    /// Tokens past their expiry that were not yet marked.
+    /// This node's tokens past their expiry that were not yet marked.
     public func expiredUnrevokedTokens(now: Double, limit: Int) throws -> [TokenRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM tokens WHERE revoked_at IS NULL AND expires_at <= ? LIMIT ?",
-                         arguments: [now, limit]).map(TokenRecord.init)
+        try session.fetchAll("SELECT * FROM tokens WHERE revoked_at IS NULL AND expires_at <= ? AND node = ? LIMIT ?", now, node, limit)
+            .map(TokenRecord.init(row:))
     }
 
-    /// Live tokens bound to a process.
+    /// This node's live tokens bound to a process (only this node's kernel knows its processes).
     public func boundLiveTokens() throws -> [TokenRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM tokens WHERE revoked_at IS NULL AND bound_start_time IS NOT NULL")
-            .map(TokenRecord.init)
+        try session.fetchAll("SELECT * FROM tokens WHERE revoked_at IS NULL AND bound_start_time IS NOT NULL AND node = ?", node)
+            .map(TokenRecord.init(row:))
     }
 
     public func setTokenExpiry(accessor: String, expiresAt: Double) throws {
-        try db.execute(sql: "UPDATE tokens SET expires_at = ? WHERE accessor = ?", arguments: [expiresAt, accessor])
+        try session.execute("UPDATE tokens SET expires_at = ? WHERE accessor = ?", expiresAt, accessor)
     }
 
     /// Marks a token revoked (or expired) and ends its active leases: those of `revocableTypes`
@@ -148,130 +155,131 @@ extension StoreConnection {
     @discardableResult
     public func revokeToken(accessor: String, reason: String, at time: Double, leaseState: LeaseState = .revoked,
                             revocableTypes: Set<String> = []) throws -> (revoked: Bool, leases: [LeaseRecord]) {
-        try db.execute(sql: "UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE accessor = ? AND revoked_at IS NULL",
-                       arguments: [time, reason, accessor])
-        guard db.changesCount > 0 else { return (false, []) }
-        let leases = try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE accessor = ? AND state = 'active'", arguments: [accessor]).map(LeaseRecord.init)
+        let changed = try session.execute("UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE accessor = ? AND revoked_at IS NULL",
+                                          time, reason, accessor)
+        guard changed > 0 else { return (false, []) }
+        let leases = try session.fetchAll("SELECT * FROM leases WHERE accessor = ? AND state = 'active'", accessor).map(LeaseRecord.init(row:))
         var ended: [LeaseRecord] = []
         for var lease in leases {
             lease.state = revocableTypes.contains(lease.type) ? .revoking : leaseState
             lease.revokedAt = time
-            try db.execute(sql: "UPDATE leases SET state = ?, revoked_at = ? WHERE id = ?", arguments: [lease.state.rawValue, time, lease.id])
+            try session.execute("UPDATE leases SET state = ?, revoked_at = ? WHERE id = ?", lease.state.rawValue, time, lease.id)
             ended.append(lease)
         }
         return (true, ended)
     }
 
     public func insertLease(_ lease: LeaseRecord) throws {
-        try db.cachedStatement(sql: """
+        try session.execute("""
             INSERT INTO leases(id, accessor, role, grant_name, type, secret, provider_id, created_at, expires_at, state, last_error,
-                               revoked_at, provider_state, attempts, next_attempt_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [lease.id, lease.accessor, lease.role, lease.grant, lease.type, lease.secret, lease.providerID,
-                             lease.createdAt, lease.expiresAt, lease.state.rawValue, lease.lastError, lease.revokedAt, lease.providerState,
-                             lease.attempts, lease.nextAttemptAt])
+                               revoked_at, provider_state, attempts, next_attempt_at, node)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, lease.id, lease.accessor, lease.role, lease.grant, lease.type, lease.secret, lease.providerID,
+            lease.createdAt, lease.expiresAt, lease.state.rawValue, lease.lastError, lease.revokedAt, lease.providerState,
+            lease.attempts, lease.nextAttemptAt, node)
     }
 
     public func lease(id: String) throws -> LeaseRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM leases WHERE id = ?", arguments: [id]).map(LeaseRecord.init)
+        try session.fetchOne("SELECT * FROM leases WHERE id = ?", id).map(LeaseRecord.init(row:))
     }
 
-    /// Leases, newest first; active ones only unless `all`.
+    /// Leases of every node, newest first; active ones only unless `all`.
     public func leases(all: Bool, limit: Int) throws -> [LeaseRecord] {
         let filter = all ? "" : "WHERE state IN ('active', 'revoking', 'revoke_failed')"
-        return try Row.fetchAll(db, sql: "SELECT * FROM leases \(filter) ORDER BY created_at DESC LIMIT ?", arguments: [limit]).map(LeaseRecord.init)
+        return try session.fetchAll("SELECT * FROM leases \(filter) ORDER BY created_at DESC LIMIT ?", limit).map(LeaseRecord.init(row:))
     }
 
     public func leases(accessor: String) throws -> [LeaseRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE accessor = ? ORDER BY created_at", arguments: [accessor]).map(LeaseRecord.init)
+        try session.fetchAll("SELECT * FROM leases WHERE accessor = ? ORDER BY created_at", accessor).map(LeaseRecord.init(row:))
     }
 
     /// Ends a live lease (`active`) with `state`; returns whether it changed.
     @discardableResult
     public func endLease(id: String, state: LeaseState, at time: Double) throws -> Bool {
-        try db.execute(sql: "UPDATE leases SET state = ?, revoked_at = ? WHERE id = ? AND state = 'active'", arguments: [state.rawValue, time, id])
-        return db.changesCount > 0
+        try session.execute("UPDATE leases SET state = ?, revoked_at = ? WHERE id = ? AND state = 'active'", state.rawValue, time, id) > 0
     }
 
     /// Records that a lease's provider confirmed its end.
     public func finishRevocation(id: String, at time: Double) throws {
-        try db.execute(sql: """
+        try session.execute("""
             UPDATE leases SET state = 'revoked', revoked_at = ?, last_error = NULL, next_attempt_at = NULL
             WHERE id = ? AND state IN ('revoking', 'revoke_failed')
-            """, arguments: [time, id])
+            """, time, id)
     }
 
     /// Records a failed revocation and when to try again.
     public func failRevocation(id: String, error: String, nextAttemptAt: Double) throws {
-        try db.execute(sql: """
+        try session.execute("""
             UPDATE leases SET state = 'revoke_failed', last_error = ?, attempts = attempts + 1, next_attempt_at = ?
             WHERE id = ? AND state IN ('revoking', 'revoke_failed')
-            """, arguments: [error, nextAttemptAt, id])
+            """, error, nextAttemptAt, id)
     }
 
     /// Makes failed revocations of leases made from `secret` due at `time`.
     public func makeRevocationsDue(secret: String, at time: Double) throws {
-        try db.execute(sql: "UPDATE leases SET next_attempt_at = ? WHERE secret = ? AND state = 'revoke_failed'", arguments: [time, secret])
+        try session.execute("UPDATE leases SET next_attempt_at = ? WHERE secret = ? AND state = 'revoke_failed'", time, secret)
     }
 
-    /// Leases of `types` that ended here but whose credential stays valid at its provider after `now`.
+    /// Leases of `types` that ended but whose credential stays valid at its provider after `now`.
     public func endedLeasesStillValid(now: Double, types: [String], limit: Int) throws -> [LeaseRecord] {
         guard !types.isEmpty else { return [] }
         let marks = types.map { _ in "?" }.joined(separator: ", ")
-        return try Row.fetchAll(db, sql: """
+        return try session.fetchAll("""
             SELECT * FROM leases WHERE state IN ('revoked', 'expired') AND expires_at > ? AND type IN (\(marks))
             ORDER BY created_at DESC LIMIT ?
-            """, arguments: StatementArguments([now] + types + [limit] as [any DatabaseValueConvertible])).map(LeaseRecord.init)
+            """, [now.sqlValue] + types.map(\.sqlValue) + [limit.sqlValue]).map(LeaseRecord.init(row:))
     }
 
-    /// Live leases made from `secret`.
+    /// Live leases made from `secret`, of every node.
     public func liveLeases(secret: String) throws -> [LeaseRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE secret = ? AND state IN ('active', 'revoking', 'revoke_failed')",
-                         arguments: [secret]).map(LeaseRecord.init)
+        try session.fetchAll("SELECT * FROM leases WHERE secret = ? AND state IN ('active', 'revoking', 'revoke_failed')", secret)
+            .map(LeaseRecord.init(row:))
     }
 
-    /// Leases whose provider must still be told they ended, due now.
+    /// This node's leases whose provider must still be told they ended, due now.
     public func dueRevocations(now: Double, limit: Int) throws -> [LeaseRecord] {
-        try Row.fetchAll(db, sql: """
+        try session.fetchAll("""
             SELECT * FROM leases WHERE state IN ('revoking', 'revoke_failed') AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
-            ORDER BY next_attempt_at LIMIT ?
-            """, arguments: [now, limit]).map(LeaseRecord.init)
+            AND node = ? ORDER BY next_attempt_at LIMIT ?
+            """, now, node, limit).map(LeaseRecord.init(row:))
     }
 
     public func setLeaseExpiry(id: String, expiresAt: Double) throws {
-        try db.execute(sql: "UPDATE leases SET expires_at = ? WHERE id = ?", arguments: [expiresAt, id])
+        try session.execute("UPDATE leases SET expires_at = ? WHERE id = ?", expiresAt, id)
     }
 
-    /// Active leases past their expiry.
+    /// This node's active leases past their expiry.
     public func expiredActiveLeases(now: Double, limit: Int) throws -> [LeaseRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE state = 'active' AND expires_at <= ? LIMIT ?", arguments: [now, limit]).map(LeaseRecord.init)
+        try session.fetchAll("SELECT * FROM leases WHERE state = 'active' AND expires_at <= ? AND node = ? LIMIT ?", now, node, limit)
+            .map(LeaseRecord.init(row:))
     }
 
-    /// Deletes up to `limit` leases that ended (`revoked`, `expired`) and whose credential
-    /// stopped being valid before `cutoff`, then up to `limit` tokens revoked or expired before
-    /// `cutoff` that no lease names any more. A lease whose revocation is still owed is never
-    /// touched, nor its token. Returns how many of each went.
+    /// Deletes up to `limit` of this node's leases that ended (`revoked`, `expired`) and whose
+    /// credential stopped being valid before `cutoff`, then up to `limit` of its tokens revoked or
+    /// expired before `cutoff` that no lease names any more. A lease whose revocation is still
+    /// owed is never touched, nor its token. Returns how many of each went.
     public func purgeEnded(before cutoff: Double, limit: Int) throws -> (tokens: Int, leases: Int) {
-        try db.execute(sql: """
+        let leases = try session.execute("""
             DELETE FROM leases WHERE id IN (
                 SELECT id FROM leases WHERE state IN ('revoked', 'expired') AND expires_at < ?
-                AND COALESCE(revoked_at, 0) < ? LIMIT ?)
-            """, arguments: [cutoff, cutoff, limit])
-        let leases = db.changesCount
-        try db.execute(sql: """
+                AND COALESCE(revoked_at, 0) < ? AND node = ? LIMIT ?)
+            """, cutoff, cutoff, node, limit)
+        let tokens = try session.execute("""
             DELETE FROM tokens WHERE accessor IN (
-                SELECT t.accessor FROM tokens t WHERE t.revoked_at IS NOT NULL AND t.revoked_at < ?
+                SELECT t.accessor FROM tokens t WHERE t.revoked_at IS NOT NULL AND t.revoked_at < ? AND t.node = ?
                 AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.accessor = t.accessor) LIMIT ?)
-            """, arguments: [cutoff, limit])
-        return (db.changesCount, leases)
+            """, cutoff, node, limit)
+        return (tokens, leases)
     }
 
-    /// Counts for metrics and tests: live tokens, active leases, and ended leases whose
-    /// provider has not confirmed yet (`revoking`, `revoke_failed`).
+    /// This node's counts for metrics, heartbeats and tests: live tokens, active leases, and
+    /// ended leases whose provider has not confirmed yet (`revoking`, `revoke_failed`).
     public func liveCounts(now: Double) throws -> (tokens: Int, leases: Int, revocationsPending: Int) {
-        let tokens = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > ?", arguments: [now]) ?? 0
-        let leases = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leases WHERE state = 'active'") ?? 0
-        let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leases WHERE state IN ('revoking', 'revoke_failed')") ?? 0
+        let tokens = try session.fetchScalar(Int.self, "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > ? AND node = ?",
+                                             now, node) ?? 0
+        let leases = try session.fetchScalar(Int.self, "SELECT COUNT(*) FROM leases WHERE state = 'active' AND node = ?", node) ?? 0
+        let pending = try session.fetchScalar(Int.self, "SELECT COUNT(*) FROM leases WHERE state IN ('revoking', 'revoke_failed') AND node = ?",
+                                              node) ?? 0
         return (tokens, leases, pending)
     }
 }

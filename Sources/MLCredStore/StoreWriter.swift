@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import GRDB
 import Synchronization
 
 /// The single writer: one dedicated thread that takes every job waiting, runs each in its own
@@ -9,14 +8,22 @@ import Synchronization
 ///
 /// Why a thread and not an actor: a request crosses exactly one thread boundary to reach the
 /// writer (the queue below) and one to come back (its completion), instead of the five an actor,
-/// a drain task and GRDB's async API cost. GRDB's synchronous write runs on the calling thread.
+/// a drain task and GRDB's async API cost. GRDB's synchronous write runs on the calling thread;
+/// on PostgreSQL the thread waits for each statement's answer (one round trip on loopback).
+/// The engine is behind `transact`, which runs its body in one transaction and commits it.
 final class StoreWriter: Sendable {
     /// One queued write: the work, run on the writer thread inside its savepoint, and the
     /// completion, called on the writer thread once the batch is committed (or failed).
     struct Job: Sendable {
-        let run: @Sendable (Database) throws -> Void
+        let run: @Sendable (any SQLSession) throws -> Void
         let finish: @Sendable (Error?) -> Void
+        /// When it was queued: a batch's answer is due by its oldest job's time plus `answerWithin`.
+        var queuedAt = DispatchTime.now()
     }
+
+    /// Seconds by which every queued write is answered, committed or refused, on an engine that
+    /// honours a deadline (PostgreSQL; SPEC §12: 503 within 2 s when the store is unreachable).
+    static let answerWithin = 1.8
 
     private struct Queue {
         var pending: [Job] = []
@@ -24,7 +31,10 @@ final class StoreWriter: Sendable {
         var idle = true
     }
 
-    private let pool: DatabasePool
+    /// Runs its body inside one transaction on the engine's writing connection and commits it;
+    /// throws if the transaction could not be committed.
+    typealias Transact = @Sendable (_ deadline: DispatchTime, _ body: (any SQLSession) throws -> Void) throws -> Void
+    private let transact: Transact
     private let queue = Mutex(Queue())
     /// Transactions committed and jobs completed so far: their ratio is the group size.
     let transactions = Atomic<Int>(0)
@@ -32,8 +42,8 @@ final class StoreWriter: Sendable {
     /// Signalled once per idle → busy transition, so the count never runs ahead of the work.
     private let wakeup = DispatchSemaphore(value: 0)
 
-    init(pool: DatabasePool) {
-        self.pool = pool
+    init(transact: @escaping Transact) {
+        self.transact = transact
         Thread.detachNewThread { [self] in self.loop() }
     }
 
@@ -74,20 +84,21 @@ final class StoreWriter: Sendable {
     private func commit(_ batch: [Job]) {
         var errors = [Error?](repeating: nil, count: batch.count)
         do {
-            try pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    if batch.count == 1 {
-                        try batch[0].run(db)
-                        return .commit
+            let oldest = batch.map(\.queuedAt).min() ?? .now()
+            try transact(oldest + Self.answerWithin) { session in
+                if batch.count == 1 {
+                    try batch[0].run(session)
+                    return
+                }
+                for (index, job) in batch.enumerated() {
+                    do {
+                        try Self.inSavepoint(session) { try job.run(session) }
+                    } catch StoreError.unavailable(let message) {
+                        // The store is gone: the whole batch fails now, none of it committed.
+                        throw StoreError.unavailable(message)
+                    } catch {
+                        errors[index] = error
                     }
-                    for (index, job) in batch.enumerated() {
-                        do {
-                            try Self.inSavepoint(db) { try job.run(db) }
-                        } catch {
-                            errors[index] = error
-                        }
-                    }
-                    return .commit
                 }
             }
         } catch {
@@ -101,23 +112,23 @@ final class StoreWriter: Sendable {
         for (index, job) in batch.enumerated() { job.finish(errors[index].map(Self.wrap)) }
     }
 
-    /// Runs `body` in a savepoint with prepared statements: GRDB's `inSavepoint` parses its SQL
-    /// on every call, a third of the writer's own time per job in the profile.
-    private static func inSavepoint(_ db: Database, _ body: () throws -> Void) throws {
-        try db.cachedStatement(sql: "SAVEPOINT job").execute()
+    /// Runs `body` in a savepoint with prepared statements (GRDB's `inSavepoint` parses its SQL
+    /// on every call, a third of the writer's own time per job in the profile). The same three
+    /// statements on both engines.
+    private static func inSavepoint(_ session: any SQLSession, _ body: () throws -> Void) throws {
+        try session.execute("SAVEPOINT job", [])
         do {
             try body()
         } catch {
-            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT job").execute()
-            try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
+            try session.execute("ROLLBACK TO SAVEPOINT job", [])
+            try session.execute("RELEASE SAVEPOINT job", [])
             throw error
         }
-        try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
+        try session.execute("RELEASE SAVEPOINT job", [])
     }
 
     static func wrap(_ error: Error) -> Error {
-        if let error = error as? DatabaseError { return StoreError.database(error.message ?? "\(error.resultCode)") }
-        return error
+        SQLiteSession.wrap(error)
     }
 }
 

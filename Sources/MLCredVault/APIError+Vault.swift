@@ -1,4 +1,5 @@
 import MLCredAPI
+import MLCredStore
 
 /// The vault's recurring errors, worded once.
 extension APIError {
@@ -18,6 +19,6 @@ extension APIError {
 
     /// A lower layer's failure, worded without its internals beyond their description.
     static func storage(_ error: any Error) -> APIError {
-        APIError(.storageError, "storage error: \(error)")
+        StoreError.apiError(for: error)
     }
 }

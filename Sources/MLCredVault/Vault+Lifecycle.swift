@@ -85,10 +85,10 @@ extension Vault {
                        shares.map { "\($0.threshold) of \($0.count) shares" }].compactMap { $0 }
         do {
             _ = try await store.write { connection in
-                guard try connection.meta(MetaKey.settings) == nil else {
+                // Insert-once: of two nodes of a fleet initializing at the same moment, one wins.
+                guard try connection.insertMetaOnce(MetaKey.settings, settingsJSON) else {
                     throw APIError(.alreadyInitialized, "the vault is already initialized")
                 }
-                try connection.setMeta(MetaKey.settings, settingsJSON)
                 if let passphraseJSON { try connection.setMeta(MetaKey.passphraseWrap, passphraseJSON) }
                 if let keyFileJSON { try connection.setMeta(MetaKey.keyFileWrap, keyFileJSON) }
                 if let sharesJSON { try connection.setMeta(MetaKey.sharesWrap, sharesJSON) }
@@ -113,6 +113,7 @@ extension Vault {
     /// Unwraps the root key with a passphrase or a key-file key. A wrong one is audited and
     /// answered after a delay that doubles per consecutive failure of the caller's uid.
     public func unseal(passphrase: [UInt8]?, keyFileKey: [UInt8]?, principal: Principal) async throws {
+        if case .uninitialized = state { await refreshInitialization() }
         if case .uninitialized = state { throw APIError.uninitialized }
         guard (passphrase == nil) != (keyFileKey == nil) else {
             throw APIError(.vaultMethodInvalid, "unseal needs exactly one of a passphrase or a key file")

@@ -26,6 +26,7 @@ extension Vault {
                   let sealed = Base64.decode(text) else {
                 throw APIError(.storageError, "the vault's key generation record \(name) is unreadable: the database was edited")
             }
+            if keys.ring.key(generation: generation) != nil { continue }  // already loaded
             do {
                 keys.ring.add(generation: generation,
                               key: try AEAD.openSecret(sealed, key: keys.dataKeyWrapping, associatedData: dataKeyAssociatedData(generation: generation)))
@@ -33,6 +34,18 @@ extension Vault {
                 throw APIError(.storageError, "key generation \(generation) does not open under this root key: the database was edited or mixed with another vault's")
             }
         }
+    }
+
+    /// Loads key generations another node of a fleet made since this one unsealed.
+    func reloadDataKeys() async throws {
+        try await loadDataKeys(into: try unsealedKeys())
+    }
+
+    /// The fleet's heartbeat: while unsealed, loads key generations other nodes made, so new
+    /// writes here use the current one (SPEC §13 `vault rotate` on another node).
+    public func syncDataKeys() async {
+        guard store.isShared, case .unsealed(let keys) = state, !lifecycleBusy else { return }
+        try? await loadDataKeys(into: keys)
     }
 
     /// Makes and installs a new key generation; returns it and how many stored records wait for re-encryption.

@@ -140,6 +140,10 @@ extension Vault {
         guard let record = try store.readNow({ try $0.currentSecret(name) }) else {
             throw APIError.secretMissing(name)
         }
+        if ring.key(generation: record.generation) == nil, store.isShared {
+            // Another node of the fleet ran `vault rotate`: its new generation is in the store.
+            try await reloadDataKeys()
+        }
         var plaintext = try Self.open(record, ring: ring)
         defer { Sodium.wipe(&plaintext) }
         // Read without Foundation's decoder: this runs on every credential fetch.
@@ -166,9 +170,12 @@ extension Vault {
     }
 
     /// Audit records (no key needed: they hold nothing secret).
-    public func auditRecords(afterSeq: Int64?, since: Double?, limit: Int) async throws -> [AuditRecord] {
+    public func auditRecords(node: String? = nil, afterNode: String? = nil, afterSeq: Int64?, since: Double?,
+                             limit: Int) async throws -> [AuditRecord] {
         do {
-            return try await store.read { try $0.auditRecords(afterSeq: afterSeq, since: since, limit: limit) }
+            return try await store.read {
+                try $0.auditRecords(node: node, afterNode: afterNode, afterSeq: afterSeq, since: since, limit: limit)
+            }
         } catch {
             throw translate(error)
         }

@@ -59,6 +59,7 @@ extension Vault {
     /// One admin's share toward an unseal. Each submission is audited with its submitter (never
     /// the share); K different uids' shares unseal. A wrong, repeated or foreign share is refused.
     public func submitShare(_ text: String, principal: Principal) async throws -> UnsealProgress {
+        if case .uninitialized = state { await refreshInitialization() }
         if case .uninitialized = state { throw APIError.uninitialized }
         guard let wrapText = try await store.read({ try $0.meta(MetaKey.sharesWrap) }),
               let wrap = try? APIJSON.decode(SharesWrap.self, from: Array(wrapText.utf8)) else {

@@ -112,6 +112,24 @@ public actor Vault {
         hot.withLock { $0 = .sealed }
     }
 
+    /// A node of a fleet started before the vault existed learns that another node initialized it
+    /// (SPEC §12: `init` once, from any node). Returns why it cannot serve that vault, if it cannot
+    /// (initialized for another environment or phi setting).
+    @discardableResult
+    public func refreshInitialization() async -> String? {
+        guard case .uninitialized = state, !lifecycleBusy else { return nil }
+        guard let recorded = try? await store.read({ try $0.meta(MetaKey.settings) }) else { return nil }
+        guard case .uninitialized = state else { return nil }
+        guard let stored = try? APIJSON.decode(Settings.self, from: Array(recorded.utf8)) else {
+            return "the vault's recorded settings are unreadable: the database was edited"
+        }
+        guard stored == settings else {
+            return "the vault was initialized for environment '\(stored.environment)' with phi \(stored.phi ? "on" : "off"); this node runs environment '\(settings.environment)' with phi \(settings.phi ? "on" : "off")"
+        }
+        state = .sealed
+        return nil
+    }
+
     /// `(initialized, sealed)`.
     public var status: (initialized: Bool, sealed: Bool) {
         switch state {

@@ -59,6 +59,20 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
                                discussion: "auto: the smaller of 64 MiB and 5% of the file system."))
     var minFree: String = "auto"
 
+    @Option(help: ArgumentHelp("Where the state lives: 'sqlite' (STATE_DIR/mlcred.db) or a PostgreSQL URL shared by a fleet of nodes: postgres://USER@HOST:PORT[,HOST:PORT...]/DB?sslmode=verify-full&sslrootcert=CA (no password in it).",
+                               valueName: "sqlite|url"))
+    var store: String = "sqlite"
+
+    @Option(help: ArgumentHelp("File holding the PostgreSQL store's password (default $CREDENTIALS_DIRECTORY/store-password); never argv or the environment.",
+                               valueName: "file"))
+    var storePasswordFile: String?
+
+    @Option(help: "This node's name in a fleet, on every token, lease and audit record (default: the host name).")
+    var node: String?
+
+    @Option(help: "Silence after which the other nodes of the fleet revoke this node's leases, e.g. 60s or 2m.")
+    var nodeTimeout: String = "60s"
+
     /// ArgumentParser's entry point, after the TOML canary (a child copy of this binary that
     /// parses policy files first: see `TOMLCanary`) had its turn.
     static func main() async {
@@ -89,6 +103,21 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
         guard FreeSpaceReserve.parse(minFree) != nil else {
             throw ValidationError("--min-free must be a size such as 64M, 1G or 0, or 'auto'")
         }
+        guard let timeout = PolicyDuration.parse(nodeTimeout), timeout >= 1 else {
+            throw ValidationError("--node-timeout must be a duration of at least 1s, such as 60s or 2m")
+        }
+        if let node, !NodeName.isValid(node) {
+            throw ValidationError("--node: \(NodeName.requirement)")
+        }
+        if store != "sqlite" {
+            do {
+                _ = try PostgresStoreConfiguration(url: store, password: nil)
+            } catch StoreError.openFailed(let message) {
+                throw ValidationError("--store: \(message)")
+            } catch {
+                throw ValidationError("--store: \(error)")
+            }
+        }
         guard !environment.isEmpty, environment.utf8.allSatisfy({ $0 == 45 || $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) }) else {
             throw ValidationError("--environment must be lower-case letters, digits, '-' or '_'")
         }
@@ -98,7 +127,24 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
                                valueName: "file"))
     var restore: String?
 
+    @Option(help: ArgumentHelp("Copy a single node's SQLite state (its mlcred.db, daemon stopped) into the --store PostgreSQL store as node --node, check it on both sides, then exit.",
+                               valueName: "file"))
+    var importSqlite: String?
+
     func run() async throws {
+        if let importSqlite {
+            do {
+                let summary = try Daemon.importSQLite(resolve(), from: importSqlite)
+                let counts = ["secrets", "tokens", "leases", "audit"].map { "\(summary.rows[$0] ?? 0) \($0)" }.joined(separator: ", ")
+                let head = summary.auditHead.map { "audit head seq \($0.seq) mac \($0.mac)" } ?? "no audit head"
+                print("imported \(importSqlite) as node \(resolve().node): \(counts); \(head)")
+                print("start mlcredd with the same --store and --node, unseal, and check that 'mlcred audit verify' passes with this head for node \(resolve().node)")
+                return
+            } catch let error as StartupError {
+                FileHandleStderr.write("mlcredd: error: \(error.description)\n")
+                throw ExitCode(1)
+            }
+        }
         if let restore {
             let configuration = resolve()
             do {
@@ -150,7 +196,21 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
             retentionSeconds: Double(PolicyDuration.parse(retention) ?? Int(Sweeper.defaultRetentionSeconds)),
             minimumFree: FreeSpaceReserve.parse(minFree) ?? .automatic)
         configuration.runGroup = runGroup
+        configuration.store = store
+        configuration.storePasswordFile = storePasswordFile
+        configuration.node = node ?? Self.hostName()
+        configuration.nodeTimeoutSeconds = Double(PolicyDuration.parse(nodeTimeout) ?? 60)
         return configuration
+    }
+
+    /// The host name, as a node name (its first label if the whole name does not fit).
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "local" }
+        let name = String(cString: buffer)
+        if NodeName.isValid(name) { return name }
+        let first = String(name.prefix { $0 != "." })
+        return NodeName.isValid(first) ? first : "local"
     }
 }
 

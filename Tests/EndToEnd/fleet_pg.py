@@ -444,11 +444,11 @@ class StoreCluster:
                 return False
         _wait(promoted, REPLICA_TIMEOUT, "the promoted standby to leave recovery; standby log", log=server.log_path)
 
-    def pg_dump(self, path, standby=False):
-        """A plain SQL dump of the mlcred database (as the superuser, through the socket) to `path`."""
+    def pg_dump(self, path, standby=False, db=None):
+        """A plain SQL dump of database `db` (default mlcred; as the superuser, through the socket) to `path`."""
         server = self._server(standby)
         result = subprocess.run([os.path.join(self.bin_dir, "pg_dump"), "-h", self.socket_dir, "-p", str(server.port),
-                                 "-U", self.superuser, "-d", self.dbname, "--format=plain", "-f", path],
+                                 "-U", self.superuser, "-d", db or self.dbname, "--format=plain", "-f", path],
                                 capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": self.base},
                                 timeout=COMMAND_TIMEOUT)
         if result.returncode != 0:

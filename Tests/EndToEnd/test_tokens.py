@@ -259,7 +259,7 @@ def test_lease_list_json_has_every_spec_field(broker, users):
     broker.cli("run", "--role", "train", "--", "true", user=users["ml"], check=0)
     leases = broker.leases()
     assert leases, "the job's lease is listed"
-    assert set(leases[0]) == {"id", "accessor", "role", "grant", "type", "provider_id", "expires_at", "state", "last_error"}
+    assert set(leases[0]) == {"id", "accessor", "role", "grant", "type", "provider_id", "expires_at", "state", "last_error", "node"}
     assert leases[0]["last_error"] is None and leases[0]["state"] == "revoked" and leases[0]["type"] == "jwt"
 
 

@@ -203,7 +203,7 @@ def test_unsealing_an_unsealed_vault_still_checks_the_passphrase(daemon):
 
 def test_audit_records_carry_every_field_null_or_not(daemon):
     records = json.loads(daemon.cli("audit", "show", "--json", check=0).out)
-    assert set(records[0]) == {"seq", "time", "principal", "action", "role", "grant", "result", "reason", "accessor", "prev", "mac"}
+    assert set(records[0]) == {"seq", "time", "principal", "action", "role", "grant", "result", "reason", "accessor", "prev", "mac", "node"}
     assert set(records[0]["principal"]) == {"uid", "gid", "user", "pid", "groups", "unit"}
     assert records[0]["role"] is None and records[0]["principal"]["unit"] is None
 

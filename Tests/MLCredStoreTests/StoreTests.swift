@@ -98,8 +98,8 @@ final class StoreTests: XCTestCase {
         let completions = completionThreads.withLock { $0 }
         XCTAssertEqual(completions.count, 1, "every completion runs on the one writer thread")
         XCTAssertTrue(completions.isDisjoint(with: callerThreads.withLock { $0 }))
-        XCTAssertEqual(store.writer.jobs.load(ordering: .relaxed), 640)
-        XCTAssertLessThan(store.writer.transactions.load(ordering: .relaxed), 640, "concurrent writers share commits")
+        XCTAssertEqual(store.commitStatistics.writes, 640)
+        XCTAssertLessThan(store.commitStatistics.transactions, 640, "concurrent writers share commits")
     }
 
     func testAuditChainVerifiesAndNamesTheFirstEditedRecord() async throws {

@@ -26,6 +26,9 @@ public enum AuditAction: String, Codable, Sendable, CaseIterable, CustomStringCo
     case leaseList = "lease.list"
     case leaseRevoke = "lease.revoke"
     case leaseExpire = "lease.expire"
+    /// A live node ended a lease of a node silent past its timeout (SPEC §12); one record per lease.
+    case leaseTakeover = "lease.takeover"
+    case fleetStatus = "fleet.status"
     case providerRenew = "provider.renew"
     case providerRevoke = "provider.revoke"
     case policyLoad = "policy.load"
@@ -68,6 +71,8 @@ public enum AuditAction: String, Codable, Sendable, CaseIterable, CustomStringCo
         case .leaseList: "listing leases"
         case .leaseRevoke: "revoking a lease"
         case .leaseExpire: "expiring a lease"
+        case .leaseTakeover: "taking over a silent node's lease"
+        case .fleetStatus: "reading the fleet's status"
         case .providerRenew: "renewing at a provider"
         case .providerRevoke: "revoking at a provider"
         case .policyLoad: "loading policies"

@@ -13,8 +13,10 @@ public struct AuditRecord: Codable, Sendable, Equatable {
     public var prev: String?
     /// Hex of this record's keyed BLAKE2b MAC; null while the vault was sealed when it was written.
     public var mac: String?
+    /// The node whose chain holds it (SPEC §12); absent only from older daemons' answers.
+    public var node: String?
 
-    enum CodingKeys: String, CodingKey { case seq, time, principal, action, role, grant, result, reason, accessor, prev, mac }
+    enum CodingKeys: String, CodingKey { case seq, time, principal, action, role, grant, result, reason, accessor, prev, mac, node }
 
     /// Every SPEC §10 field is written, absent values as null.
     public func encode(to encoder: Encoder) throws {
@@ -30,12 +32,14 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         try container.encode(accessor, forKey: .accessor)
         try container.encode(prev, forKey: .prev)
         try container.encode(mac, forKey: .mac)
+        try container.encodeIfPresent(node, forKey: .node)
     }
 
     public init(
         seq: Int64, time: String, principal: Principal, action: String, role: String?, grant: String?,
-        result: AuditResult, reason: String?, accessor: String?, prev: String?, mac: String?
+        result: AuditResult, reason: String?, accessor: String?, prev: String?, mac: String?, node: String? = nil
     ) {
+        self.node = node
         self.seq = seq
         self.time = time
         self.principal = principal

@@ -9,9 +9,11 @@ public struct LeaseInfo: Codable, Sendable, Equatable {
     public var expiresAt: String
     public var state: LeaseState
     public var lastError: String?
+    /// The node that owns it (SPEC §12); absent from older daemons.
+    public var node: String?
 
     enum CodingKeys: String, CodingKey {
-        case id, accessor, role, grant, type, state
+        case id, accessor, role, grant, type, state, node
         case providerID = "provider_id"
         case expiresAt = "expires_at"
         case lastError = "last_error"
@@ -29,10 +31,12 @@ public struct LeaseInfo: Codable, Sendable, Equatable {
         try container.encode(expiresAt, forKey: .expiresAt)
         try container.encode(state, forKey: .state)
         try container.encode(lastError, forKey: .lastError)
+        try container.encodeIfPresent(node, forKey: .node)
     }
 
     public init(id: String, accessor: String, role: String, grant: String, type: String, providerID: String,
-                expiresAt: String, state: LeaseState, lastError: String?) {
+                expiresAt: String, state: LeaseState, lastError: String?, node: String? = nil) {
+        self.node = node
         self.id = id
         self.accessor = accessor
         self.role = role
@@ -56,6 +60,7 @@ extension LeaseInfo: JSONBodyEncodable {
         writer.field("grant", grant)
         writer.field("id", id)
         writer.fieldOrNull("last_error", lastError)
+        if let node { writer.field("node", node) }
         writer.field("provider_id", providerID)
         writer.field("role", role)
         writer.field("state", state.rawValue)
@@ -69,6 +74,7 @@ extension LeaseInfo: JSONBodyDecodable {
     public init(json: JSONObjectReader) throws(JSONBodyError) {
         self.init(id: try json.string("id"), accessor: try json.string("accessor"), role: try json.string("role"),
                   grant: try json.string("grant"), type: try json.string("type"), providerID: try json.string("provider_id"),
-                  expiresAt: try json.string("expires_at"), state: try json.enumeration("state"), lastError: try json.optionalString("last_error"))
+                  expiresAt: try json.string("expires_at"), state: try json.enumeration("state"), lastError: try json.optionalString("last_error"),
+                  node: try json.optionalString("node"))
     }
 }

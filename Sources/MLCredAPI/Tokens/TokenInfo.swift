@@ -13,9 +13,11 @@ public struct TokenInfo: Codable, Sendable, Equatable {
     /// `active`, `revoked` or `expired`.
     public var state: TokenState
     public var revokeReason: String?
+    /// The node that issued it, the only one where it works (SPEC §12); absent from older daemons.
+    public var node: String?
 
     enum CodingKeys: String, CodingKey {
-        case accessor, role, phi, uid, user, pid, bound, state
+        case accessor, role, phi, uid, user, pid, bound, state, node
         case issuedAt = "issued_at"
         case expiresAt = "expires_at"
         case maxExpiresAt = "max_expires_at"
@@ -23,7 +25,9 @@ public struct TokenInfo: Codable, Sendable, Equatable {
     }
 
     public init(accessor: String, role: String, phi: Bool, uid: UInt32, user: String?, pid: Int32, bound: Bool,
-                issuedAt: String, expiresAt: String, maxExpiresAt: String, state: TokenState, revokeReason: String?) {
+                issuedAt: String, expiresAt: String, maxExpiresAt: String, state: TokenState, revokeReason: String?,
+                node: String? = nil) {
+        self.node = node
         self.accessor = accessor
         self.role = role
         self.phi = phi
@@ -50,6 +54,7 @@ extension TokenInfo: JSONBodyEncodable {
         writer.field("expires_at", expiresAt)
         writer.field("issued_at", issuedAt)
         writer.field("max_expires_at", maxExpiresAt)
+        if let node { writer.field("node", node) }
         writer.field("phi", phi)
         writer.field("pid", pid)
         writer.field("revoke_reason", revokeReason)
@@ -68,6 +73,6 @@ extension TokenInfo: JSONBodyDecodable {
                   uid: try json.integer("uid"), user: try json.optionalString("user"), pid: try json.integer("pid"),
                   bound: try json.bool("bound"), issuedAt: try json.string("issued_at"), expiresAt: try json.string("expires_at"),
                   maxExpiresAt: try json.string("max_expires_at"), state: try json.enumeration("state"),
-                  revokeReason: try json.optionalString("revoke_reason"))
+                  revokeReason: try json.optionalString("revoke_reason"), node: try json.optionalString("node"))
     }
 }

@@ -17,6 +17,14 @@ public struct DaemonConfiguration: Sendable {
     public var retentionSeconds: Double
     /// The free-space reserve (`--min-free`).
     public var minimumFree: FreeSpaceReserve.Size
+    /// `--store`: `sqlite`, or a PostgreSQL URL shared by a fleet (SPEC §12).
+    public var store: String = "sqlite"
+    /// `--store-password-file`: the PostgreSQL password (else `$CREDENTIALS_DIRECTORY/store-password`).
+    public var storePasswordFile: String?
+    /// `--node`: this node's name (default the host name).
+    public var node: String = "local"
+    /// `--node-timeout`: silence after which the other nodes take this node's leases over.
+    public var nodeTimeoutSeconds: Double = 60
 
     public init(stateDirectory: String, socketPath: String, policiesDirectory: String, environment: String, phi: Bool,
                 adminGroup: String, unsealKeyFile: String?, socketMode: mode_t, retentionSeconds: Double = Sweeper.defaultRetentionSeconds,

@@ -36,11 +36,12 @@ enum Route: Int, CaseIterable, Sendable {
     case emergencyOpen
     case emergencyClose
     case emergencyList
+    case fleetStatus
 
     /// The HTTP method.
     var method: String {
         switch self {
-        case .status, .whoami, .secretList, .tokenList, .leaseList, .jwks, .policyList, .auditShow, .metrics, .emergencyList: "GET"
+        case .status, .whoami, .secretList, .tokenList, .leaseList, .jwks, .policyList, .auditShow, .metrics, .emergencyList, .fleetStatus: "GET"
         case .secretPut: "PUT"
         case .secretRemove: "DELETE"
         default: "POST"
@@ -79,6 +80,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .emergencyOpen: "/v1/emergency/open"
         case .emergencyClose: "/v1/emergency/close"
         case .emergencyList: "/v1/emergency"
+        case .fleetStatus: "/v1/fleet"
         }
     }
 
@@ -111,6 +113,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .emergencyOpen: .emergencyOpen
         case .emergencyClose: .emergencyClose
         case .emergencyList: .emergencyList
+        case .fleetStatus: .fleetStatus
         }
     }
 

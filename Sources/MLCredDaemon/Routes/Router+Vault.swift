@@ -158,6 +158,13 @@ extension Router {
             guard let value = Int(text), value > 0 else { throw APIError(.invalidQuery, "'limit' must be a positive number") }
             limit = min(value, Limits.maxAuditPage)
         }
-        return .json(AuditPage(records: try await vault.auditRecords(afterSeq: after, since: since, limit: limit)))
+        // `node`: one node's chain (SPEC §12); `after_node` with `after`: export's position across chains.
+        let node = request.query["node"]
+        let afterNode = request.query["after_node"]
+        // An empty `after_node` is export's start: before every node's chain.
+        for name in [node, afterNode].compactMap({ $0 }) where !NodeName.isValid(name) && !(name.isEmpty && name == afterNode) {
+            throw APIError(.invalidQuery, "'node' must be a node name: \(NodeName.requirement)")
+        }
+        return .json(AuditPage(records: try await vault.auditRecords(node: node, afterNode: afterNode, afterSeq: after, since: since, limit: limit)))
     }
 }

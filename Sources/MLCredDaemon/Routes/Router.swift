@@ -19,12 +19,16 @@ public final class Router: Sendable {
     /// it does not exist: then no phi token or credential is issued.
     let runGroup: UInt32?
     let logger: Logger
+    /// This node's timeout and start, for its row in `fleet status`.
+    let fleet: Sweeper.FleetMembership
     let metrics: Metrics
     let store: Store
 
     /// A router over `vault` and `broker`; `adminGroup` is the gid of the admin group, nil if it does not exist.
     public init(vault: Vault, broker: Broker, sweeper: Sweeper, store: Store, names: NameDirectory, adminGroup: UInt32?,
-                adminGroupName: String = "mlcred-admin", runGroup: UInt32? = nil, metrics: Metrics, logger: Logger) {
+                adminGroupName: String = "mlcred-admin", runGroup: UInt32? = nil, metrics: Metrics, logger: Logger,
+                fleet: Sweeper.FleetMembership = .init(timeout: 60, startedAt: WallClock.now())) {
+        self.fleet = fleet
         self.adminGroupName = adminGroupName
         self.runGroup = runGroup
         self.vault = vault
@@ -56,6 +60,8 @@ public final class Router: Sendable {
             response = try await dispatch(route, parameter: parameter ?? "", request, peer: peer)
         } catch let error as APIError {
             response = .error(error)
+        } catch let error as StoreError {
+            response = .error(StoreError.apiError(for: error))
         } catch {
             logger.error("internal error", metadata: ["path": "\(request.path)", "error": "\(error)"])
             response = .error(.internal, "internal error; see the daemon log")
@@ -143,6 +149,8 @@ public final class Router: Sendable {
                                                                        initialized: state.initialized, sealed: state.sealed,
                                                                        commits: store.commitStatistics).utf8),
                                 contentType: "text/plain; version=0.0.4")
+        case .fleetStatus:
+            return .json(try await broker.fleetStatus(principal: peer.principal, startedAt: fleet.startedAt, timeout: fleet.timeout))
         case .leaseList:
             return .json(LeaseListResponse(leases: try await broker.listLeases(scope: LeaseListScope(query: request.query))))
         case .leaseRevoke:

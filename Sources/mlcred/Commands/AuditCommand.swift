@@ -25,10 +25,13 @@ struct AuditShow: ParsableCommand {
     var since: String?
     @Option(help: "At most this many records (1-1000).")
     var limit: Int = 50
+    @Option(help: "Only this node's records (a fleet, SPEC §12); all nodes by default.")
+    var node: String?
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         guard (1...1000).contains(limit) else { throw ValidationError("--limit must be from 1 to 1000") }
+        if let node, !NodeName.isValid(node) { throw ValidationError("--node: \(NodeName.requirement)") }
         if let since, RelativeTime.resolve(since, now: 0, localMidnight: { $0 }) == nil {
             throw ValidationError("--since takes \(RelativeTime.accepted); '\(since)' is none of them")
         }
@@ -41,6 +44,7 @@ struct AuditShow: ParsableCommand {
             let instant = Timestamp.parse(since) == nil ? RelativeTime.resolve(since, now: RelativeTime.now()) : nil
             path += "&since=\(instant.map { Timestamp.format(epochSeconds: $0) } ?? since)"
         }
+        if let node { path += "&node=\(node)" }
         let page: AuditPage = try connection.client().call("GET", path)
         if output.json { return try Terminal.printJSON(page.records) }
         for record in page.records { Terminal.out(AuditFormat.line(record) + "\n") }
@@ -60,12 +64,21 @@ struct AuditVerify: ParsableCommand {
         let result: AuditVerifyResponse = try connection.client().call("POST", "/v1/audit/verify")
         if output.json {
             try Terminal.printJSON(result)
+        } else if result.chains.count > 1 {
+            // A fleet: one chain per node, each with its head (SPEC §12).
+            for chain in result.chains {
+                let head = chain.head.map { "head seq \($0.seq) mac \($0.mac)" } ?? "empty"
+                let verdict = chain.firstBroken.map { "BROKEN at record \($0.seq)" } ?? "OK"
+                let pending = chain.pending > 0 ? "; \(Plural.count(Int(chain.pending), "record")) written while that node was sealed, chained at its unseal" : ""
+                Terminal.out("node \(VisibleText.escaped(chain.node)): \(verdict): \(Plural.count(Int(chain.checked), "record")) verified; \(head)\(pending)\n")
+            }
         } else if result.ok {
             let head = result.head.map { "head seq \($0.seq) mac \($0.mac)" } ?? "empty log"
             Terminal.out("audit chain OK: \(result.checked) record\(result.checked == 1 ? "" : "s"); \(head)\n")
         }
         if let broken = result.firstBroken {
-            throw CLIError("audit chain BROKEN at record \(broken.seq): \(broken.reason)",
+            let chain = result.chains.count > 1 ? broken.node.map { " of node \(VisibleText.escaped($0))" } ?? "" : ""
+            throw CLIError("audit chain\(chain) BROKEN at record \(broken.seq): \(broken.reason)",
                            hint: "the records before it verified; keep the database for investigation")
         }
     }
@@ -76,15 +89,28 @@ struct AuditExport: ParsableCommand {
         commandName: "export", abstract: "Write every audit record as JSON lines to standard output.")
 
     @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Only this node's chain (a fleet, SPEC §12); every node's by default, chain after chain.")
+    var node: String?
+
+    func validate() throws {
+        if let node, !NodeName.isValid(node) { throw ValidationError("--node: \(NodeName.requirement)") }
+    }
 
     func run() throws {
         let client = try connection.client()
         var after: Int64 = 0
+        // Across nodes, the position is (node, seq): each chain whole, in order, one after the other.
+        var afterNode: String? = node == nil ? "" : nil
         while true {
-            let page: AuditPage = try client.call("GET", "/v1/audit?after=\(after)&limit=1000")
+            var path = "/v1/audit?after=\(after)&limit=1000"
+            if let node { path += "&node=\(node)" }
+            if let afterNode { path += "&after_node=\(afterNode)" }
+            let page: AuditPage = try client.call("GET", path)
             for record in page.records {
                 Terminal.out(String(decoding: try APIJSON.encode(record), as: UTF8.self) + "\n")
                 after = record.seq
+                // An older daemon's records name no node: it has one chain, paged by seq alone.
+                if node == nil { afterNode = record.node }
             }
             if page.records.count < 1000 { break }
         }
@@ -98,6 +124,7 @@ enum AuditFormat {
         if let role = record.role { parts.append("role=\(role)") }
         if let grant = record.grant { parts.append("grant=\(grant)") }
         if let accessor = record.accessor { parts.append("accessor=\(accessor)") }
+        if let node = record.node { parts.append("node=\(node)") }
         if let reason = record.reason { parts.append("- \(reason)") }
         // Every field may hold what a caller sent: printed, never obeyed by the terminal.
         return parts.map(VisibleText.escaped).joined(separator: " ")

@@ -28,8 +28,8 @@ struct LeaseList: ParsableCommand {
         let query = all ? "?all=true" : ended ? "?ended=true" : ""
         let list: LeaseListResponse = try connection.client().call("GET", "/v1/leases" + query)
         if output.json { return try Terminal.printJSON(list.leases) }
-        let rows = list.leases.map { [$0.id, $0.accessor, $0.role, $0.grant, $0.type, $0.providerID, $0.expiresAt, $0.state.rawValue, $0.lastError ?? ""] }
-        Terminal.out(Table.render(header: ["ID", "ACCESSOR", "ROLE", "GRANT", "TYPE", "PROVIDER_ID", "EXPIRES", "STATE", "LAST_ERROR"], rows: rows))
+        let rows = list.leases.map { [$0.id, $0.accessor, $0.role, $0.grant, $0.type, $0.providerID, $0.expiresAt, $0.state.rawValue, $0.lastError ?? "", $0.node ?? ""] }
+        Terminal.out(Table.render(header: ["ID", "ACCESSOR", "ROLE", "GRANT", "TYPE", "PROVIDER_ID", "EXPIRES", "STATE", "LAST_ERROR", "NODE"], rows: rows))
     }
 }
 

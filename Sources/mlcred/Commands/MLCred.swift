@@ -21,7 +21,7 @@ struct MLCred: ParsableCommand {
             """,
         version: mlcredVersion,
         subcommands: [Run.self, Env.self, TokenCommand.self, CredentialProcess.self, Whoami.self, Status.self, Jwks.self, EmergencyCommand.self,
-                      VaultCommand.self, SecretCommand.self, PolicyCommand.self, LeaseCommand.self, AuditCommand.self])
+                      VaultCommand.self, SecretCommand.self, PolicyCommand.self, LeaseCommand.self, AuditCommand.self, FleetCommand.self])
 }
 
 /// Options every daemon-facing verb takes.

@@ -42,9 +42,9 @@ struct TokenList: ParsableCommand {
         let list: TokenListResponse = try connection.client().call("GET", "/v1/tokens")
         if output.json { return try Terminal.printJSON(list.tokens) }
         let rows = list.tokens.map {
-            [$0.accessor, $0.role, "\($0.user ?? "?")(\($0.uid))", String($0.pid), $0.bound ? "process" : "-", $0.expiresAt, $0.state.rawValue]
+            [$0.accessor, $0.role, "\($0.user ?? "?")(\($0.uid))", String($0.pid), $0.bound ? "process" : "-", $0.expiresAt, $0.state.rawValue, $0.node ?? ""]
         }
-        Terminal.out(Table.render(header: ["ACCESSOR", "ROLE", "USER", "PID", "BOUND", "EXPIRES", "STATE"], rows: rows))
+        Terminal.out(Table.render(header: ["ACCESSOR", "ROLE", "USER", "PID", "BOUND", "EXPIRES", "STATE", "NODE"], rows: rows))
     }
 }
 

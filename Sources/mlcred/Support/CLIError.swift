@@ -124,6 +124,8 @@ struct CLIError: Error {
             "use a phi role on a phi daemon, or store the secret without --phi"
         case .tokenOtherUID:
             "a token works only for the user who obtained it"
+        case .tokenOtherNode:
+            "a token works only on the node that issued it: get one from this node's daemon"
         case .wrongPassphrase, .wrongKeyFile:
             "check the passphrase or key file; each failure doubles the wait"
         case .secretMissing:

@@ -1,0 +1,76 @@
+import GRDB
+
+/// The single-node store (SPEC §3): one SQLite database, WAL, `synchronous=FULL` on the
+/// writing connection, a pool of two readers, and a point reader for hot lookups.
+final class SQLiteBackend: StoreBackend {
+    let pool: DatabasePool
+    /// A read-only connection of its own for `readNow`, outside the pool: a thread blocked on
+    /// the pool's readers could wait on an async read whose release needs that very thread.
+    let pointReader: DatabaseQueue
+    let writer: StoreWriter
+    var dialect: SQLDialect { .sqlite }
+
+    init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        // Two readers match the two cores this runs on; each holds its own page cache (RSS).
+        configuration.maximumReaderCount = 2
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            // GRDB's WAL set-up sets synchronous=NORMAL on the writer after `prepareDatabase`
+            // runs, so FULL is set here, afterwards, on the one connection that writes.
+            // Threat: NORMAL in WAL mode can lose the last commits on power loss, i.e. an
+            // acknowledged secret or an audit record that vouched for a credential.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            try StoreSchema.sqliteMigrator.migrate(pool)
+            var readOnly = Configuration()
+            readOnly.readonly = true
+            readOnly.busyMode = .timeout(5)
+            pointReader = try DatabaseQueue(path: path, configuration: readOnly)
+        } catch {
+            throw StoreError.openFailed(String(describing: error))
+        }
+        let pool = self.pool
+        // SQLite answers from the local disk: no deadline (a full fsync is the promise).
+        writer = StoreWriter(transact: { _, body in
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try body(SQLiteSession(db: db))
+                    return .commit
+                }
+            }
+        })
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        do {
+            return try await pool.read { db in try body(SQLiteSession(db: db)) }
+        } catch {
+            throw SQLiteSession.wrap(error)
+        }
+    }
+
+    func readNow<T>(_ body: (any SQLSession) throws -> T) throws -> T {
+        do {
+            return try pointReader.read { db in try body(SQLiteSession(db: db)) }
+        } catch {
+            throw SQLiteSession.wrap(error)
+        }
+    }
+
+    func readNowBlocking<T>(_ body: (any SQLSession) throws -> T) throws -> T {
+        try readNow(body)
+    }
+
+    /// Runs `body` on the writing connection outside the writer thread, before it serves: the
+    /// store's own set-up at open (adopting rows for this node).
+    func setUp(_ body: (any SQLSession) throws -> Void) throws {
+        do {
+            try pool.write { db in try body(SQLiteSession(db: db)) }
+        } catch {
+            throw SQLiteSession.wrap(error)
+        }
+    }
+}

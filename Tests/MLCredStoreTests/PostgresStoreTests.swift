@@ -1,0 +1,78 @@
+@testable import MLCredStore
+import XCTest
+
+/// The parts of the PostgreSQL store that need no server: the URL, placeholders, DDL
+/// translation. The store itself runs against a real PostgreSQL in Tests/EndToEnd/test_fleet.py.
+final class PostgresStoreTests: XCTestCase {
+    func testAURLListsHostsInOrderWithTLSAndNoPassword() throws {
+        let url = "postgres://mlcred@db1:5432,db2:6543,[::1]/fleet?target_session_attrs=read-write&sslmode=verify-full&sslrootcert=/etc/mlcred/ca%20root.pem"
+        let parsed = try PostgresStoreConfiguration(url: url, password: "pw")
+        XCTAssertEqual(parsed.hosts.map(\.description), ["db1:5432", "db2:6543", "[::1]:5432"])
+        XCTAssertEqual(parsed.user, "mlcred")
+        XCTAssertEqual(parsed.database, "fleet")
+        XCTAssertEqual(parsed.sslMode, .verifyFull)
+        XCTAssertEqual(parsed.sslRootCert, "/etc/mlcred/ca root.pem")
+        XCTAssertFalse(parsed.redactedDescription.contains("pw"))
+    }
+
+    func testAPasswordInTheURLIsRefusedWithoutEchoingIt() {
+        for url in ["postgres://mlcred:s3cret@db/fleet", "postgres://mlcred@db/fleet?password=s3cret"] {
+            XCTAssertThrowsError(try PostgresStoreConfiguration(url: url, password: nil)) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.contains("password"), text)
+                XCTAssertFalse(text.contains("s3cret"), text)
+            }
+        }
+    }
+
+    func testBadURLsSayWhatIsWrong() {
+        let cases: [(String, String)] = [
+            ("mysql://db/x", "postgres://"),
+            ("postgres://mlcred@db", "names no database"),
+            ("postgres://mlcred@db:99999/x", "bad port"),
+            ("postgres://mlcred@db/x?sslmode=prefer", "sslmode must be"),
+            ("postgres://mlcred@db/x?sslmode=verify-full", "needs sslrootcert"),
+            ("postgres://mlcred@db/x?target_session_attrs=standby", "target_session_attrs"),
+            ("postgres://mlcred@db/x?application=1", "unknown store URL parameter"),
+        ]
+        for (url, expected) in cases {
+            XCTAssertThrowsError(try PostgresStoreConfiguration(url: url, password: nil), url) { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(url): \(error)")
+            }
+        }
+    }
+
+    func testPlaceholdersAreNumberedOutsideQuotes() {
+        XCTAssertEqual(PostgresPlaceholders.numbered("SELECT * FROM t WHERE a = ? AND b = '?' AND c IN (?, ?)"),
+                       "SELECT * FROM t WHERE a = $1 AND b = '?' AND c IN ($2, $3)")
+    }
+
+    func testMigrationsTranslateToPostgreSQLTypes() {
+        let tokens = StoreSchema.migrations.first { $0.id == "v2-tokens-leases" }!.statements(for: .postgres)[0]
+        XCTAssertTrue(tokens.contains("\"user\" TEXT"), tokens)
+        XCTAssertTrue(tokens.contains("uid BIGINT NOT NULL"), tokens)
+        XCTAssertTrue(tokens.contains("issued_at DOUBLE PRECISION"), tokens)
+        XCTAssertFalse(tokens.contains("STRICT"), tokens)
+        let audit = StoreSchema.migrations.first!.statements(for: .postgres)[2]
+        XCTAssertTrue(audit.contains("seq BIGINT NOT NULL"), audit)
+        // Engine-specific steps go only to their engine.
+        let fleet = StoreSchema.migrations.first { $0.id == "v9-fleet" }!
+        XCTAssertTrue(fleet.statements(for: .postgres).contains("ALTER TABLE audit ADD PRIMARY KEY (node, seq)"))
+        XCTAssertFalse(fleet.statements(for: .sqlite).contains("ALTER TABLE audit ADD PRIMARY KEY (node, seq)"))
+        XCTAssertEqual(Set(StoreSchema.migrations.map(\.id)).count, StoreSchema.migrations.count)
+    }
+
+    func testASQLiteStoreAdoptsItsRowsForARenamedNode() async throws {
+        let directory = NSTemporaryDirectory() + "mlcred-store-node-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try Store(path: directory + "/mlcred.db", node: "old-name")
+        let token = TokenRecord(accessor: "a1", tokenHash: "h1", role: "r", phi: false, uid: 1, user: nil, pid: 1, boundStartTime: 7,
+                                issuedAt: 0, expiresAt: 9e9, maxExpiresAt: 9e9)
+        try await first.write { try $0.insertToken(token) }
+        let renamed = try Store(path: directory + "/mlcred.db", node: "new-name")
+        let bound = try await renamed.read { try $0.boundLiveTokens() }
+        XCTAssertEqual(bound.map(\.accessor), ["a1"])
+        XCTAssertEqual(bound.first?.node, "new-name")
+    }
+}
