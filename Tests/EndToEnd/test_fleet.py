@@ -224,6 +224,37 @@ def test_a_killed_nodes_postgres_role_is_dropped_by_exactly_one_other_node(fleet
         drop_job_roles(postgres, PG_PREFIX)
 
 
+def test_fleet_status_shows_every_node_and_flags_policy_drift_within_an_environment(fleet_factory, users):
+    f = fleet_factory()
+    a = f.start("node-a", roles(), init=True)
+    b = f.start("node-b", roles())
+    extra_role = {**roles(), "extra.toml": role_toml("extra", ["uid:0"], {"secret": "hf", "type": "static", "env": {"X": "token"}})}
+    c = f.start("node-c", extra_role)
+    wait_for(lambda: len(json.loads(a.cli("fleet", "status", "--json", check=0).out)["nodes"]) == 3, 10, "three rows")
+    status = json.loads(a.cli("fleet", "status", "--json", check=0).out)
+    assert status["store"] == "postgres"
+    rows = {node["name"]: node for node in status["nodes"]}
+    assert rows["node-a"]["answering"] and not rows["node-b"]["answering"]
+    assert rows["node-a"]["sealed"] is False and rows["node-b"]["sealed"] is True  # b never unsealed
+    assert rows["node-a"]["policy_digest"] == rows["node-b"]["policy_digest"] != rows["node-c"]["policy_digest"]
+    assert all(row["drift"] for row in rows.values()) and all(row["environment"] == "dev" for row in rows.values())
+    assert len(status["drift"]) == 1 and "node-c" in status["drift"][0]
+    text = a.cli("fleet", "status", check=0).out
+    assert "DRIFT" in text and "this node" in text and "drift: environment 'dev'" in text
+    # Admin only, like every fleet-wide view.
+    refused = a.cli("fleet", "status", user=users["nonadmin"])
+    assert refused.returncode == 3 and "admin" in refused.err, refused.err
+    # Same policies again: no drift.
+    c.stop()
+    f.start("node-c", roles())
+    wait_for(lambda: not json.loads(a.cli("fleet", "status", "--json", check=0).out)["drift"], 10, "drift to clear")
+    # A single node's status names its store.
+    single = f.daemon_factory().start()
+    single.init()
+    alone = json.loads(single.cli("fleet", "status", "--json", check=0).out)
+    assert alone["store"] == "sqlite" and len(alone["nodes"]) == 1 and alone["nodes"][0]["answering"]
+
+
 def test_audit_verify_checks_every_nodes_chain_and_names_the_node_of_an_edited_record(fleet_factory):
     f = fleet_factory()
     a = f.start("node-a", roles(), init=True)
