@@ -9,7 +9,7 @@ import Synchronization
 /// effect is written with its audit record in one transaction before the answer leaves.
 public final class Broker: Sendable {
     let vault: Vault
-    let store: Store
+    public let store: Store
     /// The policy set in force.
     public let policies: PolicyStore
     let environment: String

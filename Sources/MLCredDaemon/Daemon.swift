@@ -41,6 +41,11 @@ public enum Daemon {
         if !store.isShared {
             for suffix in ["", "-wal", "-shm"] { chmod(databasePath + suffix, 0o600) }
         }
+        do {
+            try store.claimNodeName()
+        } catch {
+            throw StartupError("\(error)")
+        }
         let startedAt = WallClock.now()
         let fleet = Sweeper.FleetMembership(timeout: configuration.nodeTimeoutSeconds, startedAt: startedAt)
 

@@ -117,6 +117,9 @@ public final class Sweeper: Sendable {
                 reportedVaultProblem = problem
             }
             let now = WallClock.now()
+            if await !broker.store.keepNodeName() {
+                logger.critical("another mlcredd took this node's name on the store while this one was cut off: stop one of them")
+            }
             do {
                 try await broker.heartbeat(startedAt: fleet.startedAt, timeout: fleet.timeout)
                 if healthySince == nil {

@@ -1,3 +1,4 @@
+import Dispatch
 import GRDB
 import MLCredAPI
 import MLCredCrypto
@@ -120,6 +121,28 @@ public final class Store: Sendable {
     public func setAuditKey(_ key: SecureBytes?) async throws {
         let holder = auditKeyHolder
         _ = try await write { _ in holder.key = key }
+    }
+
+    /// Claims this node's name in a shared store (see `PostgresLink.holdNodeLock`); throws when
+    /// another running daemon holds it. Nothing to claim in a SQLite store (the state lock is it).
+    public func claimNodeName() throws {
+        guard let postgres = backend as? PostgresBackend else { return }
+        guard try postgres.link.holdNodeLock(node: node) else {
+            throw StoreError.openFailed("node name '\(node)' is in use by another running mlcredd on this store (it holds the node's lock): give this daemon its own --node")
+        }
+    }
+
+    /// Takes the node's lock again after its connection was lost (a failover, an outage).
+    /// Returns false when another daemon took the name meanwhile.
+    public func keepNodeName() async -> Bool {
+        guard let postgres = backend as? PostgresBackend, !postgres.link.holdsNodeLock else { return true }
+        let node = self.node
+        // Connecting blocks: on a thread made for it, not the cooperative pool.
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(returning: (try? postgres.link.holdNodeLock(node: node)) ?? true)
+            }
+        }
     }
 
     /// The SQLite engine, for what only it has (online backup, PRAGMAs); nil on PostgreSQL.

@@ -177,6 +177,18 @@ def test_a_token_works_only_on_the_node_that_issued_it(fleet_factory):
     assert len(refusals) == 1, refusals
     assert refusals[0]["node"] == "node-b"
 
+    # A second daemon under a name in use is refused at start (its chain and leases would mix).
+    twin = f.daemon_factory()
+    twin.policies = write_policies(twin.root, roles())
+    proc = subprocess.run(twin.command(extra=["--policies", twin.policies, "--store", f.url, "--store-password-file", f.password_file,
+                                              "--node", "node-a"]),
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ, MLCRED_UNSAFE_TEST_KDF="1"))
+    assert proc.returncode == 1 and "node name 'node-a' is in use" in proc.stderr, proc.stderr
+    # Once node-a's daemon is gone (even killed), its name is free again.
+    a.kill9()
+    restarted = f.restart(a)
+    assert json.loads(restarted.cli("status", "--json", check=0).out)["initialized"]
+
 
 def test_a_killed_nodes_postgres_role_is_dropped_by_exactly_one_other_node(fleet_factory, postgres, scratch):
     f = fleet_factory()

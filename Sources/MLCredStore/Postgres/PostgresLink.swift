@@ -13,7 +13,7 @@ import Synchronization
 /// waits a backoff (0.25 s doubling to 2 s) during which requests fail at once with
 /// `unavailable`: a store outage is answered quickly, never queued.
 final class PostgresLink: Sendable {
-    enum Role: Sendable { case writer, reader }
+    enum Role: Sendable { case writer, reader, nodeLock }
 
     private struct State {
         var connections: [Role: PostgresConnection] = [:]
@@ -129,6 +129,22 @@ final class PostgresLink: Sendable {
     /// connection is closed before it is released).
     static func close(_ connection: PostgresConnection) {
         connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+
+    /// Takes (or, after a reconnect, takes again) the session-level advisory lock named after
+    /// `node` on a connection of its own, held for the daemon's life: two daemons cannot run
+    /// under one node name (their chains and leases would mix). The server frees it when the
+    /// holder's session ends (a crashed daemon's included). Returns false when another session
+    /// holds it.
+    func holdNodeLock(node: String) throws -> Bool {
+        let connection = try connection(.nodeLock)
+        let session = PostgresSession(connection: connection, link: self, timeout: configuration.statementTimeout)
+        return try session.fetchScalar(Bool.self, "SELECT pg_try_advisory_lock(hashtextextended(?, 0))", "mlcred-node:" + node) ?? false
+    }
+
+    /// Whether the node lock's connection still lives (its lock with it).
+    var holdsNodeLock: Bool {
+        state.withLock { state in state.connections[.nodeLock].map { !$0.isClosed } ?? false }
     }
 
     /// Closes every connection (shutdown).
