@@ -98,15 +98,18 @@ extension StoreConnection {
     /// writer appends to it, one job at a time, so the head read here is the head.
     @discardableResult
     public func appendAudit(_ event: AuditEvent, time: Double) throws -> Int64 {
-        let head = try session.fetchOne("SELECT seq, mac FROM audit WHERE node = ? ORDER BY seq DESC LIMIT 1", node)
-        let seq: Int64 = (try head?.get("seq") as Int64? ?? 0) + 1
+        var head = auditKey?.head
+        if head == nil, let row = try session.fetchOne("SELECT seq, mac FROM audit WHERE node = ? ORDER BY seq DESC LIMIT 1", node) {
+            head = AuditKeyHolder.Head(seq: try row.get("seq"), mac: try row.get("mac"))
+        }
+        let seq: Int64 = (head?.seq ?? 0) + 1
         let principalJSON = event.principalJSON
         let timeText = Timestamp.format(epochSeconds: time)
         var prev: String?
         var mac: String?
         if let key = auditKey?.key {
             // A MAC'd record may only follow a MAC'd one; unseal chains pending records first.
-            let previous: String? = head == nil ? AuditChain.genesis : try head?.get("mac")
+            let previous: String? = head == nil ? AuditChain.genesis : head?.mac
             if let previous {
                 prev = previous
                 mac = Hex.encode(try MAC.blake2b(AuditChain.message(
@@ -120,6 +123,7 @@ extension StoreConnection {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, seq, timeText, principalJSON, event.action.rawValue, event.role, event.grant, event.result.rawValue,
             event.reason, event.accessor, prev, mac, node)
+        auditKey?.pendingHead = .init(seq: seq, mac: mac)
         return seq
     }
 
@@ -130,6 +134,8 @@ extension StoreConnection {
     @discardableResult
     public func chainPendingAudit(key explicitKey: SecureBytes? = nil, limit: Int = .max) throws -> Int {
         guard let key = explicitKey ?? auditKey?.key else { return 0 }
+        // The MACs of the head and records before it change here: read the head again afterwards.
+        auditKey?.forgetHead()
         var chained = 0
         // Pages of at most 1,000 rows, so memory stays bounded whatever `limit` is.
         while chained < limit {
