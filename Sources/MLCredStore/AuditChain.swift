@@ -118,7 +118,7 @@ extension StoreConnection {
                     prev: previous), key: key))
             }
         }
-        try session.execute("""
+        try session.send("""
             INSERT INTO audit(seq, time, principal, action, role, grant_name, result, reason, accessor, prev, mac, node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, seq, timeText, principalJSON, event.action.rawValue, event.role, event.grant, event.result.rawValue,

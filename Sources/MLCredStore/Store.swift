@@ -81,6 +81,9 @@ public final class Store: Sendable {
                 let head = holder.pendingHead
                 do {
                     box.value = try body(StoreConnection(session: session, auditKey: holder, node: node))
+                    // What the job sent (pipelined on PostgreSQL) is checked here, while a
+                    // failure still undoes the head it moved.
+                    try session.flush()
                 } catch {
                     holder.pendingHead = head
                     throw error

@@ -64,7 +64,7 @@ public struct NodeRecord: Sendable, Equatable {
 extension StoreConnection {
     /// Writes this node's heartbeat; `last_seen` is the store's clock.
     public func heartbeat(_ beat: NodeBeat) throws {
-        try session.execute("""
+        try session.send("""
             INSERT INTO nodes(name, last_seen, started_at, timeout, version, environment, phi, sealed, policy_digest, tokens, leases)
             VALUES (?, \(dialect.nowEpoch), ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(name) DO UPDATE SET last_seen = excluded.last_seen, started_at = excluded.started_at, timeout = excluded.timeout,

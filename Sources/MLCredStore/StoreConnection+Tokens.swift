@@ -111,7 +111,7 @@ public struct LeaseRecord: Sendable, Equatable {
 
 extension StoreConnection {
     public func insertToken(_ token: TokenRecord) throws {
-        try session.execute("""
+        try session.send("""
             INSERT INTO tokens(accessor, token_hash, role, phi, uid, "user", pid, bound_start_time, issued_at, expires_at, max_expires_at, node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, token.accessor, token.tokenHash, token.role, token.phi, Int64(token.uid), token.user, Int64(token.pid),
@@ -170,7 +170,7 @@ extension StoreConnection {
     }
 
     public func insertLease(_ lease: LeaseRecord) throws {
-        try session.execute("""
+        try session.send("""
             INSERT INTO leases(id, accessor, role, grant_name, type, secret, provider_id, created_at, expires_at, state, last_error,
                                revoked_at, provider_state, attempts, next_attempt_at, node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -27,9 +27,12 @@ final class PostgresBackend: StoreBackend {
         if let deadline, DispatchTime.now() >= deadline { throw StoreError.unavailable("the store did not answer in time") }
         let connection = try link.connection(role)
         let session = PostgresSession(connection: connection, link: link, timeout: timeout, deadline: deadline)
-        try session.execute("BEGIN", [])
+        try session.send("BEGIN", [])
         do {
             try body(session)
+            // COMMIT of a transaction a failed statement aborted answers ROLLBACK without an
+            // error: every statement is checked before.
+            try session.flush()
         } catch {
             // A connection whose transaction cannot be rolled back is not used again.
             if session.lost.error == nil && !connection.isClosed {

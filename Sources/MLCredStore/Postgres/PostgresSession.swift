@@ -16,7 +16,8 @@ struct PostgresSession: SQLSession {
     var deadline: DispatchTime? = nil
     /// Set once the connection failed: every later statement of the session fails at once with
     /// the same error (a lost connection is not retried statement by statement, each waiting out
-    /// its timeout: a batch's remaining jobs, their savepoint rollbacks).
+    /// its timeout: a batch's remaining jobs, their savepoint rollbacks). Also the statements
+    /// sent and not yet checked.
     let lost = LostConnection()
     var dialect: SQLDialect { .postgres }
 
@@ -35,7 +36,56 @@ struct PostgresSession: SQLSession {
         }
     }
 
-    private func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+    func send(_ sql: String, _ arguments: [SQLValue]) throws {
+        if let error = lost.error { throw error }
+        lost.pending.append(connection.query(Self.query(sql, arguments), logger: link.logger))
+    }
+
+    func flush() throws {
+        guard let last = lost.pending.last else { return }
+        // Answers come in order: once the last is in, all are.
+        do {
+            _ = try BlockingWait.result(of: last, within: wait)
+        } catch {
+            let own = judge(error)
+            if lost.error == nil { try checkSent() }
+            lost.pending = []
+            throw own
+        }
+        try checkSent()
+    }
+
+    /// Throws the first failure among the statements sent (all answered by now), and forgets them.
+    private func checkSent() throws {
+        let sent = lost.pending
+        lost.pending = []
+        if let error = lost.error, !sent.isEmpty { throw error }
+        for future in sent {
+            do {
+                _ = try BlockingWait.result(of: future, within: wait)
+            } catch {
+                throw judge(error)
+            }
+        }
+    }
+
+    private var wait: Double {
+        var wait = timeout
+        if let deadline {
+            let left = Double(Int64(deadline.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)) / 1e9
+            wait = min(wait, max(left, 0.05))
+        }
+        return wait
+    }
+
+    private func judge(_ error: Error) -> Error {
+        if let known = lost.error { return known }
+        let judged = link.failed(connection, error)
+        if judged.dropped { lost.error = judged.error }
+        return judged.error
+    }
+
+    static func query(_ sql: String, _ arguments: [SQLValue]) -> PostgresQuery {
         var binds = PostgresBindings(capacity: arguments.count)
         for argument in arguments {
             switch argument {
@@ -46,19 +96,23 @@ struct PostgresSession: SQLSession {
             case .blob(let v): binds.append(ByteBuffer(bytes: v))
             }
         }
-        let query = PostgresQuery(unsafeSQL: PostgresPlaceholders.numbered(sql), binds: binds)
+        return PostgresQuery(unsafeSQL: PostgresPlaceholders.numbered(sql), binds: binds)
+    }
+
+    private func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
         if let error = lost.error { throw error }
-        var wait = timeout
-        if let deadline {
-            let left = Double(Int64(deadline.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)) / 1e9
-            wait = min(wait, max(left, 0.05))
-        }
+        let future = connection.query(Self.query(sql, arguments), logger: link.logger)
         do {
-            return try BlockingWait.result(of: connection.query(query, logger: link.logger), within: wait)
+            let result = try BlockingWait.result(of: future, within: wait)
+            // A statement sent before this one failed: that failure is the one to report.
+            try checkSent()
+            return result
         } catch {
-            let judged = link.failed(connection, error)
-            if judged.dropped { lost.error = judged.error }
-            throw judged.error
+            let own = judge(error)
+            // An earlier statement's failure explains this one's (an aborted transaction).
+            if lost.error == nil { try checkSent() }
+            lost.pending = []
+            throw own
         }
     }
 
@@ -122,9 +176,11 @@ enum BlockingWait {
     }
 }
 
-/// A session's lost connection, once it is lost. Used by the one thread that runs the session.
+/// A session's lost connection, once it is lost, and its statements sent but not yet checked.
+/// Used by the one thread that runs the session.
 final class LostConnection: @unchecked Sendable {
     var error: Error?
+    var pending: [EventLoopFuture<PostgresQueryResult>] = []
 }
 
 /// Written once by the completing future before its semaphore is signalled, read after the wait.

@@ -32,12 +32,24 @@ public protocol SQLSession {
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int
     /// Runs a query and returns all its rows.
     func fetchAll(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
+    /// Sends a statement whose answer the job does not need now (an INSERT). PostgreSQL
+    /// pipelines it behind the others on the connection, saving a round trip; a failure
+    /// surfaces at the next `execute`, `fetchAll` or `flush`. SQLite runs it at once.
+    func send(_ sql: String, _ arguments: [SQLValue]) throws
+    /// Waits for every statement sent; throws the first failure. The writer flushes at the end
+    /// of each job, before its savepoint is released (so a failure rolls back only that job),
+    /// and before COMMIT.
+    func flush() throws
 }
 
 extension SQLSession {
     @discardableResult
     func execute(_ sql: String, _ arguments: any SQLBindable...) throws -> Int {
         try execute(sql, arguments.map(\.sqlValue))
+    }
+
+    func send(_ sql: String, _ arguments: any SQLBindable...) throws {
+        try send(sql, arguments.map(\.sqlValue))
     }
 
     func fetchAll(_ sql: String, _ arguments: any SQLBindable...) throws -> [SQLRow] {

@@ -13,6 +13,12 @@ struct SQLiteSession: SQLSession {
         return db.changesCount
     }
 
+    func send(_ sql: String, _ arguments: [SQLValue]) throws {
+        try execute(sql, arguments)
+    }
+
+    func flush() throws {}
+
     func fetchAll(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
         let statement = try db.cachedStatement(sql: sql)
         let columns = SQLColumns(statement.columnNames)
