@@ -125,10 +125,12 @@ final class StoreWriter: Sendable {
             try session.flush()
         } catch {
             try session.execute("ROLLBACK TO SAVEPOINT job", [])
-            try session.execute("RELEASE SAVEPOINT job", [])
+            try session.send("RELEASE SAVEPOINT job", [])
             throw error
         }
-        try session.execute("RELEASE SAVEPOINT job", [])
+        // Checked with the next job's statements (or before COMMIT): a RELEASE after a clean
+        // flush fails only with the connection, which fails the batch anyway.
+        try session.send("RELEASE SAVEPOINT job", [])
     }
 
     static func wrap(_ error: Error) -> Error {

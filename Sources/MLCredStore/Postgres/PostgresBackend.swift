@@ -18,6 +18,9 @@ final class PostgresBackend: StoreBackend {
             try Self.transaction(link: link, role: .writer, timeout: timeout, deadline: deadline, body)
         })
         try migrate()
+        // The point readers connect now: on the request path they never wait for a connect
+        // (a request would get 503 while one is made in the background).
+        for index in 0..<PostgresLink.pointReaders { _ = try? link.connection(.pointReader(index)) }
     }
 
     /// Runs `body` in one transaction on `role`'s connection and commits it. A failure rolls it
@@ -66,7 +69,7 @@ final class PostgresBackend: StoreBackend {
     func readNow<T>(_ body: (any SQLSession) throws -> T) throws -> T {
         // Point reads run on a server's event loop: they never wait for a connect (one round
         // trip per statement at most, bounded by the statement timeout).
-        let connection = try link.connection(.reader, inline: false)
+        let connection = try link.connection(link.pointReader(), inline: false)
         return try body(PostgresSession(connection: connection, link: link, timeout: link.configuration.statementTimeout))
     }
 

@@ -13,7 +13,19 @@ import Synchronization
 /// waits a backoff (0.25 s doubling to 2 s) during which requests fail at once with
 /// `unavailable`: a store outage is answered quickly, never queued.
 final class PostgresLink: Sendable {
-    enum Role: Sendable { case writer, reader, nodeLock }
+    /// A connection's use: the writer's, one of the point readers' (`pointReaders`, taken in
+    /// turn: a server's event loops blocked on one connection would wait for each other), the
+    /// scans', or the node lock's.
+    enum Role: Sendable, Hashable { case writer, pointReader(Int), reader, nodeLock }
+
+    /// Connections for point reads on the request path: one per core of this machine's size.
+    static let pointReaders = 2
+    private let nextPointReader = Atomic<Int>(0)
+
+    /// The next point reader, in turn.
+    func pointReader() -> Role {
+        .pointReader(nextPointReader.wrappingAdd(1, ordering: .relaxed).oldValue % Self.pointReaders)
+    }
 
     private struct State {
         var connections: [Role: PostgresConnection] = [:]
