@@ -59,7 +59,7 @@ final class PostgresBackend: StoreBackend {
             // A blocking wait belongs on a thread made for it, not the cooperative pool.
             DispatchQueue.global().async {
                 continuation.resume(with: Result {
-                    let connection = try link.connection(.reader)
+                    let connection = try link.connection(.reader, waitBackoff: true)
                     return try body(PostgresSession(connection: connection, link: link, timeout: timeout))
                 })
             }
@@ -74,7 +74,7 @@ final class PostgresBackend: StoreBackend {
     }
 
     func readNowBlocking<T>(_ body: (any SQLSession) throws -> T) throws -> T {
-        let connection = try link.connection(.reader)
+        let connection = try link.connection(.reader, waitBackoff: true)
         return try body(PostgresSession(connection: connection, link: link, timeout: 30))
     }
 
