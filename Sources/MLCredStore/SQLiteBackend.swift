@@ -10,7 +10,8 @@ final class SQLiteBackend: StoreBackend {
     let writer: StoreWriter
     var dialect: SQLDialect { .sqlite }
 
-    init(path: String) throws {
+    /// `optimisticWriter`: the writer mode PostgreSQL uses (unit tests run it on SQLite).
+    init(path: String, optimisticWriter: Bool = false) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         // Two readers match the two cores this runs on; each holds its own page cache (RSS).
@@ -34,7 +35,7 @@ final class SQLiteBackend: StoreBackend {
         }
         let pool = self.pool
         // SQLite answers from the local disk: no deadline (a full fsync is the promise).
-        writer = StoreWriter(transact: { _, body in
+        writer = StoreWriter(optimistic: optimisticWriter, transact: { _, body in
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     try body(SQLiteSession(db: db))

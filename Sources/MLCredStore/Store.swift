@@ -38,13 +38,15 @@ public final class Store: Sendable {
     }
 
     /// Opens the store at `location` for node `node`, running pending migrations.
-    public init(location: StoreLocation, stateDirectory: String, node: String, reserve: FreeSpaceReserve.Size = .automatic) throws {
+    /// `optimisticWriter` (tests): SQLite's writer in the mode PostgreSQL's runs in.
+    public init(location: StoreLocation, stateDirectory: String, node: String, reserve: FreeSpaceReserve.Size = .automatic,
+                optimisticWriter: Bool = false) throws {
         self.directory = stateDirectory
         self.node = node
         self.reserve = FreeSpaceReserve(directory: stateDirectory, size: reserve)
         switch location {
         case .sqlite(let path):
-            let backend = try SQLiteBackend(path: path)
+            let backend = try SQLiteBackend(path: path, optimisticWriter: optimisticWriter)
             self.backend = backend
             // A SQLite store belongs to exactly one daemon: whatever it was called before, every
             // row is this node's (a renamed host keeps its tokens, leases and chain).
@@ -75,17 +77,15 @@ public final class Store: Sendable {
         let box = ResultBox<T>()
         let holder = auditKeyHolder
         let node = self.node
+        // The chain head before this job, restored when its changes are rolled back.
+        let headBefore = HeadBox()
         backend.writer.submit(StoreWriter.Job(
             run: { session in
-                // A job that fails is rolled back to its savepoint: so is the chain head it moved.
-                let head = holder.pendingHead
+                headBefore.head = holder.pendingHead
                 do {
                     box.value = try body(StoreConnection(session: session, auditKey: holder, node: node))
-                    // What the job sent (pipelined on PostgreSQL) is checked here, while a
-                    // failure still undoes the head it moved.
-                    try session.flush()
                 } catch {
-                    holder.pendingHead = head
+                    holder.pendingHead = headBefore.head
                     throw error
                 }
             },
@@ -101,7 +101,8 @@ public final class Store: Sendable {
                 } else {
                     completion(.failure(StoreError.database("write produced no result")))
                 }
-            }))
+            },
+            undo: { holder.pendingHead = headBefore.head }))
     }
 
     /// Runs `body` in the next group commit (see `write(_:completion:)`) and returns once the
@@ -173,6 +174,11 @@ public final class Store: Sendable {
             try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
         }
     }
+}
+
+/// A job's chain head before it ran (writer thread only).
+final class HeadBox: @unchecked Sendable {
+    var head: AuditKeyHolder.Head?
 }
 
 /// The writer's own state: the audit key, and this node's chain head. Accessed only on the

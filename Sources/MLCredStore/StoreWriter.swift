@@ -17,6 +17,9 @@ final class StoreWriter: Sendable {
     struct Job: Sendable {
         let run: @Sendable (any SQLSession) throws -> Void
         let finish: @Sendable (Error?) -> Void
+        /// Undoes what `run` did outside the database (the chain head it moved), when its
+        /// changes are rolled back but the batch goes on.
+        var undo: @Sendable () -> Void = {}
         /// When it was queued: a batch's answer is due by its oldest job's time plus `answerWithin`.
         var queuedAt = DispatchTime.now()
     }
@@ -42,7 +45,13 @@ final class StoreWriter: Sendable {
     /// Signalled once per idle → busy transition, so the count never runs ahead of the work.
     private let wakeup = DispatchSemaphore(value: 0)
 
-    init(transact: @escaping Transact) {
+    /// Whether a batch first runs without savepoints, all its statements pipelined and checked
+    /// once before COMMIT (PostgreSQL: a savepoint and a check per job cost round trips); if any
+    /// job fails, nothing is committed and the batch runs again with a savepoint per job.
+    private let optimistic: Bool
+
+    init(optimistic: Bool = false, transact: @escaping Transact) {
+        self.optimistic = optimistic
         self.transact = transact
         Thread.detachNewThread { [self] in self.loop() }
     }
@@ -83,8 +92,26 @@ final class StoreWriter: Sendable {
     /// of it is durable. A batch of one needs no savepoint: its transaction is its boundary.
     private func commit(_ batch: [Job]) {
         var errors = [Error?](repeating: nil, count: batch.count)
+        let oldest = batch.map(\.queuedAt).min() ?? .now()
+        if optimistic && batch.count > 1 {
+            do {
+                try transact(oldest + Self.answerWithin) { session in
+                    for job in batch { try job.run(session) }
+                }
+                transactions.add(1, ordering: .relaxed)
+                jobs.add(batch.count, ordering: .relaxed)
+                for job in batch { job.finish(nil) }
+                return
+            } catch StoreError.unavailable(let message) {
+                for job in batch.reversed() { job.undo() }
+                for job in batch { job.finish(StoreError.unavailable(message)) }
+                return
+            } catch {
+                // A job failed and the whole attempt was rolled back: again, each job alone.
+                for job in batch.reversed() { job.undo() }
+            }
+        }
         do {
-            let oldest = batch.map(\.queuedAt).min() ?? .now()
             try transact(oldest + Self.answerWithin) { session in
                 if batch.count == 1 {
                     try batch[0].run(session)
@@ -98,6 +125,7 @@ final class StoreWriter: Sendable {
                         // The store is gone: the whole batch fails now, none of it committed.
                         throw StoreError.unavailable(message)
                     } catch {
+                        job.undo()
                         errors[index] = error
                     }
                 }

@@ -1,4 +1,9 @@
+import Dispatch
+import Foundation
+import MLCredAPI
+import MLCredCrypto
 @testable import MLCredStore
+import Synchronization
 import XCTest
 
 /// The parts of the PostgreSQL store that need no server: the URL, placeholders, DDL
@@ -74,5 +79,60 @@ final class PostgresStoreTests: XCTestCase {
         let bound = try await renamed.read { try $0.boundLiveTokens() }
         XCTAssertEqual(bound.map(\.accessor), ["a1"])
         XCTAssertEqual(bound.first?.node, "new-name")
+    }
+}
+
+/// The writer's optimistic mode (PostgreSQL's: a batch without savepoints first, then again
+/// with one per job if any failed), run here on SQLite where a batch can be made on purpose.
+final class OptimisticWriterTests: XCTestCase {
+    struct Refused: Error {}
+
+    func testAFailingJobInAnOptimisticBatchFailsAloneAndTheChainStaysWhole() async throws {
+        let directory = NSTemporaryDirectory() + "mlcred-optimistic-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(location: .sqlite(path: directory + "/mlcred.db"), stateDirectory: directory, node: "n1",
+                              reserve: .bytes(0), optimisticWriter: true)
+        try Sodium.initialize()
+        let key = try SecureBytes.random(count: 32)
+        try await store.setAuditKey(key)
+        let principal = Principal(uid: 0, gid: 0, user: "root", pid: 1, groups: [], unit: nil)
+        @Sendable func event(_ reason: String) -> AuditEvent { AuditEvent(principal: principal, action: .secretPut, result: .allowed, reason: reason) }
+        // A slow job holds the writer while the next five queue up: they form one batch.
+        let gate = DispatchSemaphore(value: 0)
+        let started = DispatchSemaphore(value: 0)
+        store.write({ connection in
+            started.signal()
+            gate.wait()
+            gate.signal()  // open for good (a job may run again)
+            return try connection.appendAudit(event("first"), time: 1)
+        }, completion: { _ in })
+        started.wait()
+        let results = Mutex<[Int: Result<Int64, Error>]>([:])
+        let done = DispatchGroup()
+        for index in 0..<5 {
+            done.enter()
+            store.write({ connection -> Int64 in
+                let seq = try connection.appendAudit(event("job \(index)"), time: 2)
+                if index == 2 { throw Refused() }  // after appending: its record must go with it
+                return seq
+            }, completion: { result in
+                results.withLock { $0[index] = result }
+                done.leave()
+            })
+        }
+        gate.signal()
+        done.wait()
+        let outcomes = results.withLock { $0 }
+        XCTAssertThrowsError(try outcomes[2]!.get())
+        let seqs = try [0, 1, 3, 4].map { try outcomes[$0]!.get() }
+        XCTAssertEqual(seqs, [2, 3, 4, 5], "the refused job's record is gone and the others follow without a gap")
+        let verdict = try await store.read { try $0.verifyAudit(key: key) }
+        XCTAssertTrue(verdict.ok, "\(verdict)")
+        XCTAssertEqual(verdict.checked, 5)
+        // And the writer goes on from the right head.
+        let next = try await store.write { try $0.appendAudit(event("after"), time: 3) }
+        XCTAssertEqual(next, 6)
+        XCTAssertEqual(store.commitStatistics.transactions, 4, "the audit key, the slow job, the batch (its second try), the last")
     }
 }

@@ -14,7 +14,7 @@ final class PostgresBackend: StoreBackend {
         let link = try PostgresLink(configuration: configuration, node: node)
         self.link = link
         let timeout = configuration.statementTimeout
-        writer = StoreWriter(transact: { deadline, body in
+        writer = StoreWriter(optimistic: true, transact: { deadline, body in
             try Self.transaction(link: link, role: .writer, timeout: timeout, deadline: deadline, body)
         })
         try migrate()
