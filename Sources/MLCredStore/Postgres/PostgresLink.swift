@@ -60,12 +60,19 @@ final class PostgresLink: Sendable {
     /// while a previous attempt's backoff runs or another thread is connecting the same role.
     /// With `inline` false (a caller that must not block for a connect: a server's event loop),
     /// a missing connection is made in the background and this call fails at once.
-    /// With `waitBackoff` (scans and admin reads off the request path), a backoff still running
-    /// is waited out (at most 2 s) instead of failing at once.
+    /// With `waitBackoff` (scans and admin reads off the request path), a backoff still running,
+    /// or another caller's connect, is waited out (at most 2 s each) instead of failing at once.
     func connection(_ role: Role, inline: Bool = true, waitBackoff: Bool = false) throws -> PostgresConnection {
-        if waitBackoff, let notBefore = state.withLock({ $0.notBefore[role] }), DispatchTime.now() < notBefore {
-            let left = Double(Int64(notBefore.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)) / 1e9
-            if left > 0 { Thread.sleep(forTimeInterval: min(left, 2)) }
+        if waitBackoff {
+            if let notBefore = state.withLock({ $0.notBefore[role] }), DispatchTime.now() < notBefore {
+                let left = Double(Int64(notBefore.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)) / 1e9
+                if left > 0 { Thread.sleep(forTimeInterval: min(left, 2)) }
+            }
+            // Another caller is connecting this role: wait for its outcome (at most 2 s more).
+            let until = DispatchTime.now() + 2
+            while state.withLock({ $0.connecting.contains(role) }), DispatchTime.now() < until {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
         }
         enum Decision { case use(PostgresConnection), connect, background, fail(String) }
         let decision = state.withLock { state -> Decision in
