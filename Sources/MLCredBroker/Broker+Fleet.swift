@@ -100,6 +100,6 @@ extension Broker {
             return "environment '\(environment)': live nodes run different policy sets (\(members.joined(separator: ", ")))"
         }
         await audit(AuditEvent(principal: principal, action: .fleetStatus, result: .allowed))
-        return FleetStatusResponse(store: store.isShared ? "postgres" : "sqlite", nodes: nodes, drift: drift)
+        return FleetStatusResponse(store: store.kind, nodes: nodes, drift: drift)
     }
 }

@@ -21,15 +21,15 @@ public enum Daemon {
 
         let databasePath = configuration.stateDirectory + "/" + Store.fileName
         let location: StoreLocation
-        if configuration.store == "sqlite" {
-            location = .sqlite(path: databasePath)
-        } else {
+        if let url = configuration.storeURL {
             let password = try StorePassword.read(file: configuration.storePasswordFile)
             do {
-                location = .postgres(try PostgresStoreConfiguration(url: configuration.store, password: password))
+                location = .postgres(try PostgresStoreConfiguration(url: url, password: password))
             } catch {
                 throw StartupError("--store: \(error)")
             }
+        } else {
+            location = .sqlite(path: databasePath)
         }
         let store: Store
         do {
@@ -119,7 +119,7 @@ public enum Daemon {
         logger.notice("mlcredd \(mlcredVersion) listening", metadata: [
             "socket": "\(passed == nil ? configuration.socketPath : "fd 3 (systemd)")", "environment": "\(configuration.environment)",
             "phi": "\(configuration.phi)", "initialized": "\(state.initialized)", "sealed": "\(state.sealed)",
-            "node": "\(configuration.node)", "store": "\(store.isShared ? "postgres" : "sqlite")",
+            "node": "\(configuration.node)", "store": "\(store.kind.rawValue)",
         ])
 
         notifier.notify("READY=1\nSTATUS=serving \(passed == nil ? configuration.socketPath : "the socket systemd passed")")
@@ -157,7 +157,7 @@ public enum Daemon {
     /// SQLite state into the fleet store as node `configuration.node`, checked on both sides.
     /// Takes the state lock of the SQLite file's directory: no daemon may run on it meanwhile.
     public static func importSQLite(_ configuration: DaemonConfiguration, from path: String) throws -> ImportSummary {
-        guard configuration.store != "sqlite" else {
+        guard let url = configuration.storeURL else {
             throw StartupError("--import-sqlite copies into a fleet store: give --store postgres://... (and --node, the name the node keeps)")
         }
         guard access(path, R_OK) == 0 else { throw StartupError("cannot read \(path): \(String(cString: strerror(errno)))") }
@@ -165,7 +165,7 @@ public enum Daemon {
         try StateLock.acquire(directory: directory.isEmpty ? "/" : directory)
         let password = try StorePassword.read(file: configuration.storePasswordFile)
         do {
-            let store = try Store(location: .postgres(try PostgresStoreConfiguration(url: configuration.store, password: password)),
+            let store = try Store(location: .postgres(try PostgresStoreConfiguration(url: url, password: password)),
                                   stateDirectory: directory, node: configuration.node, reserve: .bytes(0))
             return try store.importSQLite(path: path)
         } catch {

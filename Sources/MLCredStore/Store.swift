@@ -29,6 +29,8 @@ public final class Store: Sendable {
     /// Whether other nodes share this store (PostgreSQL): tokens are then node-bound, and dead
     /// nodes' leases are taken over.
     public var isShared: Bool { backend.dialect == .postgres }
+    /// Which engine it is.
+    public var kind: StoreKind { isShared ? .postgres : .sqlite }
 
     /// Opens (creating if needed) the SQLite database at `path` and runs pending migrations.
     /// `reserve` sizes the free space kept for revocations and admin audit (SPEC §3 `--min-free`).

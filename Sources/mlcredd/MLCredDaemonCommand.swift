@@ -109,7 +109,7 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
         if let node, !NodeName.isValid(node) {
             throw ValidationError("--node: \(NodeName.requirement)")
         }
-        if store != "sqlite" {
+        if store != StoreKind.sqlite.rawValue {
             do {
                 _ = try PostgresStoreConfiguration(url: store, password: nil)
             } catch StoreError.openFailed(let message) {
@@ -196,7 +196,7 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
             retentionSeconds: Double(PolicyDuration.parse(retention) ?? Int(Sweeper.defaultRetentionSeconds)),
             minimumFree: FreeSpaceReserve.parse(minFree) ?? .automatic)
         configuration.runGroup = runGroup
-        configuration.store = store
+        configuration.storeURL = store == StoreKind.sqlite.rawValue ? nil : store
         configuration.storePasswordFile = storePasswordFile
         configuration.node = node ?? Self.hostName()
         configuration.nodeTimeoutSeconds = Double(PolicyDuration.parse(nodeTimeout) ?? 60)

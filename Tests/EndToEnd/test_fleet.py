@@ -62,6 +62,12 @@ class Fleet:
         self.nodes[name] = d
         return d
 
+    def join(self, *nodes):
+        """Each node sees the vault another node initialized (by itself, at a heartbeat) and is unsealed."""
+        for d in nodes:
+            wait_for(lambda: json.loads(d.cli("status", "--json", check=0).out)["initialized"], 10, f"{d.node} to see the vault")
+            d.unseal()
+
     def restart(self, d):
         d.start(extra=d.store_args)
         return d
@@ -130,9 +136,7 @@ def test_one_vault_for_the_fleet_a_secret_put_on_a_is_used_on_c_and_listed_on_b(
     b = f.start("node-b", roles())
     c = f.start("node-c", roles())
     # init once, from any node; each node unseals itself (the others learn of the vault by themselves).
-    for d in (b, c):
-        wait_for(lambda: json.loads(d.cli("status", "--json", check=0).out)["initialized"], 10, f"{d.node} to see the vault")
-        d.unseal()
+    f.join(b, c)
     a.cli("secret", "put", "warehouse", "--type", "postgres", input=json.dumps(postgres.secret_fields()), check=0)
     a.cli("secret", "put", "hf", "--type", "static", input=json.dumps({"token": STATIC_VALUE}), check=0)
 
@@ -164,8 +168,7 @@ def test_a_token_works_only_on_the_node_that_issued_it(fleet_factory):
     f = fleet_factory()
     a = f.start("node-a", roles(), init=True)
     b = f.start("node-b", roles())
-    wait_for(lambda: json.loads(b.cli("status", "--json", check=0).out)["initialized"], 10, "node-b to see the vault")
-    b.unseal()
+    f.join(b)
     a.cli("secret", "put", "hf", "--type", "static", input=json.dumps({"token": STATIC_VALUE}), check=0)
     token = a.cli("token", "--role", "notebook", check=0).out.strip()
     status, body = a.http("POST", "/v1/credentials", token=token)
@@ -195,9 +198,7 @@ def test_a_killed_nodes_postgres_role_is_dropped_by_exactly_one_other_node(fleet
     a = f.start("node-a", roles(), init=True)
     b = f.start("node-b", roles())
     c = f.start("node-c", roles())
-    for d in (b, c):
-        wait_for(lambda: json.loads(d.cli("status", "--json", check=0).out)["initialized"], 10, f"{d.node} to see the vault")
-        d.unseal()
+    f.join(b, c)
     a.cli("secret", "put", "warehouse", "--type", "postgres", input=json.dumps(postgres.secret_fields()), check=0)
     job = Job(a, scratch)
     pg_user = job.pg_user
@@ -271,8 +272,7 @@ def test_audit_verify_checks_every_nodes_chain_and_names_the_node_of_an_edited_r
     f = fleet_factory()
     a = f.start("node-a", roles(), init=True)
     b = f.start("node-b", roles())
-    wait_for(lambda: json.loads(b.cli("status", "--json", check=0).out)["initialized"], 10, "node-b to see the vault")
-    b.unseal()
+    f.join(b)
     a.cli("secret", "put", "hf", "--type", "static", input=json.dumps({"token": STATIC_VALUE}), check=0)
     for d in (a, b):
         d.cli("run", "--role", "notebook", "--", "true", check=0)

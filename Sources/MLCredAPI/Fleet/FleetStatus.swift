@@ -46,15 +46,22 @@ public struct FleetNode: Codable, Sendable, Equatable {
     }
 }
 
+/// Where a daemon keeps its state (SPEC §12 `--store`).
+public enum StoreKind: String, Codable, Sendable {
+    /// One node: `STATE_DIR/mlcred.db`.
+    case sqlite
+    /// A fleet sharing one PostgreSQL database.
+    case postgres
+}
+
 /// `GET /v1/fleet`: every node's row, and policy drift in words.
 public struct FleetStatusResponse: Codable, Sendable, Equatable {
-    /// `sqlite` (one node) or `postgres` (a fleet).
-    public var store: String
+    public var store: StoreKind
     public var nodes: [FleetNode]
     /// One line per environment whose live nodes run different policy digests.
     public var drift: [String]
 
-    public init(store: String, nodes: [FleetNode], drift: [String]) {
+    public init(store: StoreKind, nodes: [FleetNode], drift: [String]) {
         self.store = store
         self.nodes = nodes
         self.drift = drift

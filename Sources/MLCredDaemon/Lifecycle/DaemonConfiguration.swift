@@ -17,8 +17,8 @@ public struct DaemonConfiguration: Sendable {
     public var retentionSeconds: Double
     /// The free-space reserve (`--min-free`).
     public var minimumFree: FreeSpaceReserve.Size
-    /// `--store`: `sqlite`, or a PostgreSQL URL shared by a fleet (SPEC §12).
-    public var store: String = "sqlite"
+    /// `--store`: the PostgreSQL URL a fleet shares (SPEC §12); nil for `--store sqlite`.
+    public var storeURL: String?
     /// `--store-password-file`: the PostgreSQL password (else `$CREDENTIALS_DIRECTORY/store-password`).
     public var storePasswordFile: String?
     /// `--node`: this node's name (default the host name).

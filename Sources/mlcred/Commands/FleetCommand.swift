@@ -36,7 +36,7 @@ struct FleetStatus: ParsableCommand {
         Terminal.out(Table.render(header: ["NODE", "LAST_SEEN", "SILENT_FOR", "VAULT", "ENVIRONMENT", "VERSION", "POLICY_DIGEST", "TOKENS", "LEASES", ""],
                                   rows: rows.map { $0.map(VisibleText.escaped) }))
         for line in status.drift { Terminal.out("drift: \(VisibleText.escaped(line))\n") }
-        if status.store == "sqlite" {
+        if status.store == .sqlite {
             Terminal.out("(a single node: this daemon's store is SQLite; see docs/fleet.md to share a PostgreSQL store)\n")
         }
     }
