@@ -133,7 +133,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MLCredProvidersTests", dependencies: ["MLCredProviders", "MLCredCrypto", "MLCredPolicy", "MLCredAPI"]),
-        .testTarget(name: "MLCredStoreTests", dependencies: ["MLCredStore", "MLCredCrypto", "MLCredAPI"]),
+        .testTarget(name: "MLCredStoreTests", dependencies: ["MLCredStore", "MLCredCrypto", "MLCredAPI",
+                                                            .product(name: "PostgresNIO", package: "postgres-nio")]),
         .testTarget(name: "MLCredVaultTests", dependencies: ["MLCredVault", "MLCredStore", "MLCredCrypto", "MLCredAPI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -51,7 +51,7 @@ extension Broker {
         // The token is checked again in the transaction that records the leases: a revocation
         // that landed while minting (a race with `token revoke`) ends what was just made.
         let stored = try await write { connection -> [LeaseRecord] in
-            let live = try connection.token(accessor: token.accessor).map { $0.revokedAt == nil } ?? false
+            let live = try connection.tokenIsLive(accessor: token.accessor)
             var leases = proposed.leases
             if !live {
                 for index in leases.indices where leases[index].state == .active {

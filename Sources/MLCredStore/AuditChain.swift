@@ -92,6 +92,9 @@ enum AuditChain {
 }
 
 extension StoreConnection {
+    static let auditInsert = SQLInsert("audit", ["seq", "time", "principal", "action", "role", "grant_name", "result", "reason", "accessor",
+                                                 "prev", "mac", "node"])
+
     /// Appends one audit record to this node's chain in the current transaction, MAC'd when the
     /// vault is unsealed. Throws if it cannot be written; callers let that fail their whole
     /// request (fail closed). Each node has its own gap-free chain (SPEC §12); only this node's
@@ -118,10 +121,7 @@ extension StoreConnection {
                     prev: previous), key: key))
             }
         }
-        try session.send("""
-            INSERT INTO audit(seq, time, principal, action, role, grant_name, result, reason, accessor, prev, mac, node)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, seq, timeText, principalJSON, event.action.rawValue, event.role, event.grant, event.result.rawValue,
+        try session.insert(Self.auditInsert, seq, timeText, principalJSON, event.action.rawValue, event.role, event.grant, event.result.rawValue,
             event.reason, event.accessor, prev, mac, node)
         auditKey?.pendingHead = .init(seq: seq, mac: mac)
         return seq

@@ -35,7 +35,7 @@ final class SQLiteBackend: StoreBackend {
         }
         let pool = self.pool
         // SQLite answers from the local disk: no deadline (a full fsync is the promise).
-        writer = StoreWriter(optimistic: optimisticWriter, transact: { _, body in
+        writer = StoreWriter(optimistic: optimisticWriter, transact: { _, _, body in
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     try body(SQLiteSession(db: db))

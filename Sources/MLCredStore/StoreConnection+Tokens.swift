@@ -110,11 +110,14 @@ public struct LeaseRecord: Sendable, Equatable {
 }
 
 extension StoreConnection {
+    static let tokenInsert = SQLInsert("tokens", ["accessor", "token_hash", "role", "phi", "uid", "\"user\"", "pid", "bound_start_time",
+                                                  "issued_at", "expires_at", "max_expires_at", "node"])
+    static let leaseInsert = SQLInsert("leases", ["id", "accessor", "role", "grant_name", "type", "secret", "provider_id", "created_at",
+                                                  "expires_at", "state", "last_error", "revoked_at", "provider_state", "attempts",
+                                                  "next_attempt_at", "node"])
+
     public func insertToken(_ token: TokenRecord) throws {
-        try session.send("""
-            INSERT INTO tokens(accessor, token_hash, role, phi, uid, "user", pid, bound_start_time, issued_at, expires_at, max_expires_at, node)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, token.accessor, token.tokenHash, token.role, token.phi, Int64(token.uid), token.user, Int64(token.pid),
+        try session.insert(Self.tokenInsert, token.accessor, token.tokenHash, token.role, token.phi, Int64(token.uid), token.user, Int64(token.pid),
             token.boundStartTime.map { Int64(bitPattern: $0) }, token.issuedAt, token.expiresAt, token.maxExpiresAt, node)
     }
 
@@ -123,8 +126,25 @@ extension StoreConnection {
     }
 
     public func token(accessor: String) throws -> TokenRecord? {
-        // Every credential fetch re-reads its token here, in the transaction that stores its leases.
         try session.fetchOne("SELECT * FROM tokens WHERE accessor = ?", accessor).map(TokenRecord.init(row:))
+    }
+
+    /// Whether the token is not revoked, checked in the transaction that stores its leases (a
+    /// revocation that lands while credentials are minted must end them).
+    /// PostgreSQL holds the row (`FOR SHARE`) until COMMIT, so a revocation on another node
+    /// waits and then sees the leases. In an optimistic batch it is asserted, not read (one
+    /// statement for the batch's tokens): a revoked token fails the batch, which runs again, and
+    /// this job reads it then; the common case costs no round trip.
+    public func tokenIsLive(accessor: String) throws -> Bool {
+        switch session.dialect {
+        case .sqlite:
+            return try session.fetchOne("SELECT 1 FROM tokens WHERE accessor = ? AND revoked_at IS NULL", accessor) != nil
+        case .postgres where session.optimistic:
+            try session.require(SQLRowCheck(table: "tokens", column: "accessor", condition: "revoked_at IS NULL", key: accessor))
+            return true
+        case .postgres:
+            return try session.fetchOne("SELECT 1 FROM tokens WHERE accessor = ? AND revoked_at IS NULL FOR SHARE", accessor) != nil
+        }
     }
 
     /// Tokens not revoked and not expired at `now`, of every node.
@@ -170,11 +190,7 @@ extension StoreConnection {
     }
 
     public func insertLease(_ lease: LeaseRecord) throws {
-        try session.send("""
-            INSERT INTO leases(id, accessor, role, grant_name, type, secret, provider_id, created_at, expires_at, state, last_error,
-                               revoked_at, provider_state, attempts, next_attempt_at, node)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, lease.id, lease.accessor, lease.role, lease.grant, lease.type, lease.secret, lease.providerID,
+        try session.insert(Self.leaseInsert, lease.id, lease.accessor, lease.role, lease.grant, lease.type, lease.secret, lease.providerID,
             lease.createdAt, lease.expiresAt, lease.state.rawValue, lease.lastError, lease.revokedAt, lease.providerState,
             lease.attempts, lease.nextAttemptAt, node)
     }

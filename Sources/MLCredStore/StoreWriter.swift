@@ -36,7 +36,8 @@ final class StoreWriter: Sendable {
 
     /// Runs its body inside one transaction on the engine's writing connection and commits it;
     /// throws if the transaction could not be committed.
-    typealias Transact = @Sendable (_ deadline: DispatchTime, _ body: (any SQLSession) throws -> Void) throws -> Void
+    /// `optimistic`: the batch's first attempt in the optimistic mode (see `SQLSession.optimistic`).
+    typealias Transact = @Sendable (_ deadline: DispatchTime, _ optimistic: Bool, _ body: (any SQLSession) throws -> Void) throws -> Void
     private let transact: Transact
     private let queue = Mutex(Queue())
     /// Transactions committed and jobs completed so far: their ratio is the group size.
@@ -45,9 +46,10 @@ final class StoreWriter: Sendable {
     /// Signalled once per idle → busy transition, so the count never runs ahead of the work.
     private let wakeup = DispatchSemaphore(value: 0)
 
-    /// Whether a batch first runs without savepoints, all its statements pipelined and checked
-    /// once before COMMIT (PostgreSQL: a savepoint and a check per job cost round trips); if any
-    /// job fails, nothing is committed and the batch runs again with a savepoint per job.
+    /// Whether a batch first runs without savepoints, all its statements pipelined with COMMIT
+    /// and checked once (PostgreSQL: a savepoint and a check per job cost round trips); if any
+    /// job fails, nothing is committed and the batch runs again with a savepoint per job (a
+    /// batch of one: again alone, reading what it asserted the first time).
     private let optimistic: Bool
 
     init(optimistic: Bool = false, transact: @escaping Transact) {
@@ -93,9 +95,9 @@ final class StoreWriter: Sendable {
     private func commit(_ batch: [Job]) {
         var errors = [Error?](repeating: nil, count: batch.count)
         let oldest = batch.map(\.queuedAt).min() ?? .now()
-        if optimistic && batch.count > 1 {
+        if optimistic {
             do {
-                try transact(oldest + Self.answerWithin) { session in
+                try transact(oldest + Self.answerWithin, true) { session in
                     for job in batch { try job.run(session) }
                 }
                 transactions.add(1, ordering: .relaxed)
@@ -112,10 +114,10 @@ final class StoreWriter: Sendable {
             }
         }
         do {
-            try transact(oldest + Self.answerWithin) { session in
+            try transact(oldest + Self.answerWithin, false) { session in
                 if batch.count == 1 {
+                    // Its statements are checked with COMMIT: a failure is its own.
                     try batch[0].run(session)
-                    try session.flush()
                     return
                 }
                 for (index, job) in batch.enumerated() {

@@ -193,6 +193,33 @@ def test_a_token_works_only_on_the_node_that_issued_it(fleet_factory):
     assert json.loads(restarted.cli("status", "--json", check=0).out)["initialized"]
 
 
+def test_a_token_revoked_while_its_credentials_are_made_ends_them_on_the_fleet_store(fleet_factory, postgres):
+    """The fetch's write asserts its token is live in SQL (an optimistic batch reads nothing): a
+    revocation that landed while the role was made fails that assertion, the batch runs again and
+    reads the token, and what was made is ended; the chain has no gap."""
+    f = fleet_factory()
+    slow = {"secret": "warehouse", "type": "postgres-role", "create": [CREATE[0], "SELECT pg_sleep(3)"]}
+    a = f.start("node-a", {"slow.toml": role_toml("slow", ["uid:0"], slow)}, init=True)
+    a.cli("secret", "put", "warehouse", "--type", "postgres", input=json.dumps(postgres.secret_fields()), check=0)
+    token = a.cli("token", "--role", "slow", check=0).out.strip()
+    answer = {}
+    fetch = threading.Thread(target=lambda: answer.update(result=a.http("POST", "/v1/credentials", body={}, token=token)))
+    fetch.start()
+    try:
+        wait_for(lambda: postgres.sql("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'") == [("1",)], 20,
+                 "the role's create statements to start")
+        status, body = a.http("POST", "/v1/tokens/revoke", token=token)
+        assert status == 200 and body["revoked"], body
+    finally:
+        fetch.join(30)
+    status, body = answer["result"]
+    assert status == 401 and body["error"]["code"] == "unauthenticated", body
+    leases = [lease for lease in a.leases() if lease["role"] == "slow"]
+    assert [lease["state"] for lease in leases] == ["revoked"], leases
+    assert postgres.roles("mlc_slow") == []
+    assert a.cli("audit", "verify", check=0).returncode == 0
+
+
 def test_a_killed_nodes_postgres_role_is_dropped_by_exactly_one_other_node(fleet_factory, postgres, scratch):
     f = fleet_factory()
     a = f.start("node-a", roles(), init=True)

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import MLCredAPI
 import MLCredCrypto
+import PostgresNIO
 @testable import MLCredStore
 import Synchronization
 import XCTest
@@ -50,6 +51,37 @@ final class PostgresStoreTests: XCTestCase {
     func testPlaceholdersAreNumberedOutsideQuotes() {
         XCTAssertEqual(PostgresPlaceholders.numbered("SELECT * FROM t WHERE a = ? AND b = '?' AND c IN (?, ?)"),
                        "SELECT * FROM t WHERE a = $1 AND b = '?' AND c IN ($2, $3)")
+    }
+
+    func testAnOptimisticBatchSendsEachTablesRowsAsOneInsertInTheOrderTheyFirstAppeared() {
+        let tokens = SQLInsert("tokens", ["accessor", "\"user\""])
+        let audit = SQLInsert("audit", ["seq"])
+        XCTAssertEqual(tokens.sql, "INSERT INTO tokens(accessor, \"user\") VALUES (?, ?)")
+        XCTAssertEqual(tokens.postgres(rows: 2), "INSERT INTO tokens(accessor, \"user\") VALUES ($1, $2), ($3, $4)")
+        let held = HeldStatements()
+        held.add(tokens, [.text("a1"), .null])
+        held.add(audit, [.int(1)])
+        held.add(SQLRowCheck(table: "tokens", column: "accessor", condition: "revoked_at IS NULL", key: "a0"))
+        held.add(tokens, [.text("a2"), .text("bob")])
+        held.add(audit, [.int(2)])
+        held.add(SQLRowCheck(table: "tokens", column: "accessor", condition: "revoked_at IS NULL", key: "a0"))
+        let queries = held.take()
+        XCTAssertEqual(queries.map(\.sql), [
+            "INSERT INTO tokens(accessor, \"user\") VALUES ($1, $2), ($3, $4)",
+            "INSERT INTO audit(seq) VALUES ($1), ($2)",
+            "SELECT 1 / (COUNT(*) = $1)::int FROM (SELECT 1 FROM tokens WHERE accessor = ANY($2) AND revoked_at IS NULL FOR SHARE) AS held",
+        ])
+        XCTAssertEqual(queries.map(\.binds.count), [4, 2, 2], "the check binds the count of distinct keys and the keys")
+        XCTAssertTrue(held.isEmpty)
+    }
+
+    func testAHeldInsertLargerThanTheParameterLimitIsSentInChunks() {
+        let wide = SQLInsert("audit", (0..<12).map { "c\($0)" })
+        let held = HeldStatements()
+        for row in 0..<6_000 { held.add(wide, (0..<12).map { .int(Int64(row * 12 + $0)) }) }
+        let queries = held.take()
+        XCTAssertEqual(queries.map(\.binds.count), [65_532, 6_000 * 12 - 65_532])
+        XCTAssertTrue(queries.allSatisfy { $0.binds.count <= HeldStatements.maximumParameters })
     }
 
     func testMigrationsTranslateToPostgreSQLTypes() {

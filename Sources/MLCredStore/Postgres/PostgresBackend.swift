@@ -14,8 +14,8 @@ final class PostgresBackend: StoreBackend {
         let link = try PostgresLink(configuration: configuration, node: node)
         self.link = link
         let timeout = configuration.statementTimeout
-        writer = StoreWriter(optimistic: true, transact: { deadline, body in
-            try Self.transaction(link: link, role: .writer, timeout: timeout, deadline: deadline, body)
+        writer = StoreWriter(optimistic: true, transact: { deadline, optimistic, body in
+            try Self.transaction(link: link, role: .writer, timeout: timeout, deadline: deadline, optimistic: optimistic, body)
         })
         try migrate()
         // The point readers connect now: on the request path they never wait for a connect
@@ -25,18 +25,17 @@ final class PostgresBackend: StoreBackend {
 
     /// Runs `body` in one transaction on `role`'s connection and commits it. A failure rolls it
     /// back (when the connection still lives); a lost connection is `unavailable`.
+    /// `optimistic`: the writer's first attempt at a batch (`SQLSession.optimistic`).
     static func transaction(link: PostgresLink, role: PostgresLink.Role, timeout: Double, deadline: DispatchTime? = nil,
-                            _ body: (any SQLSession) throws -> Void) throws {
+                            optimistic: Bool = false, _ body: (any SQLSession) throws -> Void) throws {
         if let deadline, DispatchTime.now() >= deadline { throw StoreError.unavailable("the store did not answer in time") }
         let connection = try link.connection(role)
-        let session = PostgresSession(connection: connection, link: link, timeout: timeout, deadline: deadline)
+        let session = PostgresSession(connection: connection, link: link, timeout: timeout, deadline: deadline, optimistic: optimistic)
         try session.send("BEGIN", [])
         do {
             try body(session)
-            // COMMIT of a transaction a failed statement aborted answers ROLLBACK without an
-            // error: every statement is checked before.
-            try session.flush()
         } catch {
+            session.held.discard()
             // A connection whose transaction cannot be rolled back is not used again.
             if session.lost.error == nil && !connection.isClosed {
                 do {
@@ -49,7 +48,7 @@ final class PostgresBackend: StoreBackend {
         }
         // A COMMIT whose answer is lost may or may not have committed: the request fails (503),
         // never the other way round (nothing answered before it is committed).
-        try session.execute("COMMIT", [])
+        try session.commit()
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {

@@ -19,11 +19,39 @@ struct PostgresSession: SQLSession {
     /// its timeout: a batch's remaining jobs, their savepoint rollbacks). Also the statements
     /// sent and not yet checked.
     let lost = LostConnection()
+    var optimistic = false
+    /// Rows and checks an optimistic batch holds back, to send merged (`insert`, `require`).
+    let held = HeldStatements()
     var dialect: SQLDialect { .postgres }
 
     @discardableResult
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
         try run(sql, arguments).metadata.rows ?? 0
+    }
+
+    func insert(_ insert: SQLInsert, _ values: [SQLValue]) throws {
+        guard optimistic else { return try send(insert.sql, values) }
+        if let error = lost.error { throw error }
+        held.add(insert, values)
+    }
+
+    func require(_ check: SQLRowCheck) throws {
+        guard optimistic else {
+            let rows = try fetchAll("SELECT 1 FROM \(check.table) WHERE \(check.column) = ? AND \(check.condition) FOR SHARE", [.text(check.key)])
+            if rows.isEmpty { throw SQLRowCheck.Failed(check: check.kind) }
+            return
+        }
+        if let error = lost.error { throw error }
+        held.add(check)
+    }
+
+    /// Sends what is held, merged, in the order each kind first appeared: before any other
+    /// statement, so nothing is reordered across a statement that could see it.
+    private func release() {
+        guard !held.isEmpty else { return }
+        for statement in held.take() {
+            lost.pending.append(connection.query(statement, logger: link.logger))
+        }
     }
 
     func fetchAll(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
@@ -38,10 +66,12 @@ struct PostgresSession: SQLSession {
 
     func send(_ sql: String, _ arguments: [SQLValue]) throws {
         if let error = lost.error { throw error }
+        release()
         lost.pending.append(connection.query(Self.query(sql, arguments), logger: link.logger))
     }
 
     func flush() throws {
+        if lost.error == nil { release() }
         guard let last = lost.pending.last else { return }
         // Answers come in order: once the last is in, all are.
         do {
@@ -53,6 +83,18 @@ struct PostgresSession: SQLSession {
             throw own
         }
         try checkSent()
+    }
+
+    /// Sends COMMIT behind the transaction's statements and waits for all of them: one round trip
+    /// for the batch's check and its commit. When a statement failed, the server aborted the
+    /// transaction and answers COMMIT with ROLLBACK (no error): that statement's failure is thrown
+    /// and nothing was committed. Throws unless the answer is COMMIT.
+    func commit() throws {
+        try send("COMMIT", [])
+        guard let commit = lost.pending.last else { return }
+        try flush()
+        let answer = try BlockingWait.result(of: commit, within: wait).metadata.command
+        guard answer == "COMMIT" else { throw StoreError.unavailable("the store answered COMMIT with \(answer)") }
     }
 
     /// Throws the first failure among the statements sent (all answered by now), and forgets them.
@@ -87,20 +129,23 @@ struct PostgresSession: SQLSession {
 
     static func query(_ sql: String, _ arguments: [SQLValue]) -> PostgresQuery {
         var binds = PostgresBindings(capacity: arguments.count)
-        for argument in arguments {
-            switch argument {
-            case .null: binds.appendNull()
-            case .int(let v): binds.append(v)
-            case .double(let v): binds.append(v)
-            case .text(let v): binds.append(v)
-            case .blob(let v): binds.append(ByteBuffer(bytes: v))
-            }
-        }
+        for argument in arguments { bind(argument, into: &binds) }
         return PostgresQuery(unsafeSQL: PostgresPlaceholders.numbered(sql), binds: binds)
+    }
+
+    static func bind(_ value: SQLValue, into binds: inout PostgresBindings) {
+        switch value {
+        case .null: binds.appendNull()
+        case .int(let v): binds.append(v)
+        case .double(let v): binds.append(v)
+        case .text(let v): binds.append(v)
+        case .blob(let v): binds.append(ByteBuffer(bytes: v))
+        }
     }
 
     private func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
         if let error = lost.error { throw error }
+        release()
         let future = connection.query(Self.query(sql, arguments), logger: link.logger)
         do {
             let result = try BlockingWait.result(of: future, within: wait)
@@ -181,6 +226,79 @@ enum BlockingWait {
 final class LostConnection: @unchecked Sendable {
     var error: Error?
     var pending: [EventLoopFuture<PostgresQueryResult>] = []
+}
+
+/// What an optimistic batch holds back: rows per insert kind and keys per check kind, in the
+/// order each kind first appeared. Used by the one thread that runs the session.
+final class HeldStatements: @unchecked Sendable {
+    private enum Held {
+        case insert(SQLInsert, rows: [[SQLValue]])
+        case check(SQLRowCheck, keys: [String])
+    }
+    private var held: [Held] = []
+    private var index: [String: Int] = [:]
+    /// PostgreSQL's limit on a statement's parameters.
+    static let maximumParameters = 65_535
+
+    var isEmpty: Bool { held.isEmpty }
+
+    /// Forgets what is held (its transaction is rolled back).
+    func discard() {
+        held = []
+        index = [:]
+    }
+
+    func add(_ insert: SQLInsert, _ values: [SQLValue]) {
+        let key = "I " + insert.key
+        if let at = index[key], case .insert(let kind, var rows) = held[at] {
+            held[at] = .insert(kind, rows: [])  // keeps `rows` uniquely referenced
+            rows.append(values)
+            held[at] = .insert(kind, rows: rows)
+        } else {
+            index[key] = held.count
+            held.append(.insert(insert, rows: [values]))
+        }
+    }
+
+    func add(_ check: SQLRowCheck) {
+        let key = "C " + check.kind
+        if let at = index[key], case .check(let kind, var keys) = held[at] {
+            held[at] = .check(kind, keys: [])
+            keys.append(check.key)
+            held[at] = .check(kind, keys: keys)
+        } else {
+            index[key] = held.count
+            held.append(.check(check, keys: [check.key]))
+        }
+    }
+
+    /// The held statements, merged (an insert of many rows in chunks under the parameter limit),
+    /// and forgets them.
+    func take() -> [PostgresQuery] {
+        defer { discard() }
+        var queries: [PostgresQuery] = []
+        for entry in held {
+            switch entry {
+            case .insert(let insert, let rows):
+                let perStatement = max(1, Self.maximumParameters / max(insert.columns.count, 1))
+                var start = 0
+                while start < rows.count {
+                    let chunk = rows[start..<min(start + perStatement, rows.count)]
+                    var binds = PostgresBindings(capacity: chunk.count * insert.columns.count)
+                    for row in chunk { for value in row { PostgresSession.bind(value, into: &binds) } }
+                    queries.append(PostgresQuery(unsafeSQL: insert.postgres(rows: chunk.count), binds: binds))
+                    start += chunk.count
+                }
+            case .check(let check, let keys):
+                let distinct = Array(Set(keys))
+                var binds = PostgresBindings(capacity: 2)
+                binds.append(Int64(distinct.count))
+                binds.append(distinct)
+                queries.append(PostgresQuery(unsafeSQL: check.postgresQuery, binds: binds))
+            }
+        }
+        return queries
+    }
 }
 
 /// Written once by the completing future before its semaphore is signalled, read after the wait.

@@ -40,6 +40,20 @@ public protocol SQLSession {
     /// of each job, before its savepoint is released (so a failure rolls back only that job),
     /// and before COMMIT.
     func flush() throws
+    /// Inserts one row. SQLite runs it at once; PostgreSQL sends it like `send`, and in an
+    /// optimistic batch holds it back: each table's rows go as one multi-row INSERT (tables in the
+    /// order they first appeared) before the next statement of another kind, at the latest with
+    /// COMMIT. A batch then costs a round trip per table, not per row.
+    func insert(_ insert: SQLInsert, _ values: [SQLValue]) throws
+    /// Asserts `check`: throws `SQLRowCheck.Failed`, or (an optimistic batch on PostgreSQL, where
+    /// checks of a kind merge into one statement) fails the transaction at COMMIT.
+    func require(_ check: SQLRowCheck) throws
+    /// True in a batch's first, optimistic attempt on PostgreSQL (`StoreWriter`): its statements
+    /// are checked only at COMMIT, and any failure runs the batch again with a savepoint per job.
+    /// A job may then assert in SQL what it would otherwise read and decide on
+    /// (`StoreConnection.tokenIsLive`): the assertion costs no round trip, and when it fails the
+    /// job runs again, reading.
+    var optimistic: Bool { get }
 }
 
 extension SQLSession {
@@ -50,6 +64,10 @@ extension SQLSession {
 
     func send(_ sql: String, _ arguments: any SQLBindable...) throws {
         try send(sql, arguments.map(\.sqlValue))
+    }
+
+    func insert(_ insert: SQLInsert, _ arguments: any SQLBindable...) throws {
+        try self.insert(insert, arguments.map(\.sqlValue))
     }
 
     func fetchAll(_ sql: String, _ arguments: any SQLBindable...) throws -> [SQLRow] {

@@ -6,6 +6,8 @@ import GRDB
 struct SQLiteSession: SQLSession {
     let db: Database
     var dialect: SQLDialect { .sqlite }
+    /// SQLite runs every statement at once: a job reads what it needs, never asserts it.
+    var optimistic: Bool { false }
 
     @discardableResult
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
@@ -18,6 +20,14 @@ struct SQLiteSession: SQLSession {
     }
 
     func flush() throws {}
+
+    func insert(_ insert: SQLInsert, _ values: [SQLValue]) throws {
+        try execute(insert.sql, values)
+    }
+
+    func require(_ check: SQLRowCheck) throws {
+        if try fetchAll(check.sqliteQuery, [.text(check.key)]).isEmpty { throw SQLRowCheck.Failed(check: check.kind) }
+    }
 
     func fetchAll(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
         let statement = try db.cachedStatement(sql: sql)

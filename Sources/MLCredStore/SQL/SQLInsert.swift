@@ -1,0 +1,66 @@
+/// A plain one-row INSERT into a table (no `ON CONFLICT`, no expression), which a batch may
+/// merge with the other rows for the same table and columns: PostgresNIO sends one statement
+/// per round trip, so an optimistic batch on PostgreSQL sends each table's rows as one
+/// multi-row INSERT (`SQLSession.insert`).
+public struct SQLInsert: Sendable {
+    let table: String
+    let columns: [String]
+    /// The one-row statement, with `?` placeholders.
+    let sql: String
+    /// What rows of this insert are merged under: table and columns.
+    let key: String
+
+    init(_ table: String, _ columns: [String]) {
+        self.table = table
+        self.columns = columns
+        let list = columns.joined(separator: ", ")
+        sql = "INSERT INTO \(table)(\(list)) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+        key = "\(table)(\(list))"
+    }
+
+    /// The PostgreSQL statement for `rows` rows: `$1 ... $n` numbered row by row.
+    func postgres(rows: Int) -> String {
+        var out = "INSERT INTO \(table)(\(columns.joined(separator: ", "))) VALUES "
+        var number = 0
+        for row in 0..<rows {
+            out += row == 0 ? "(" : ", ("
+            for column in 0..<columns.count {
+                number += 1
+                out += column == 0 ? "$\(number)" : ", $\(number)"
+            }
+            out += ")"
+        }
+        return out
+    }
+}
+
+/// An assertion that a row of `table` whose `column` is `key` matches `condition`, held
+/// (`FOR SHARE` on PostgreSQL) until the transaction ends. It fails the transaction when no such
+/// row exists: in an optimistic batch the batch then runs again, job by job, and the job reads
+/// instead of asserting (`SQLSession.optimistic`). Checks of one kind in a batch merge into one
+/// statement.
+public struct SQLRowCheck: Sendable {
+    let table: String
+    let column: String
+    /// SQL over the table's columns, the program's own text (no value of a request).
+    let condition: String
+    let key: String
+
+    /// The SQLite statement: the row, if it matches.
+    var sqliteQuery: String { "SELECT 1 FROM \(table) WHERE \(column) = ? AND \(condition)" }
+
+    /// The PostgreSQL statement for every key of the batch (`$1`: how many distinct keys, `$2`:
+    /// them as an array): a division by zero unless each names a matching row.
+    var postgresQuery: String {
+        "SELECT 1 / (COUNT(*) = $1)::int FROM (SELECT 1 FROM \(table) WHERE \(column) = ANY($2) AND \(condition) FOR SHARE) AS held"
+    }
+
+    /// What checks of a batch are merged under.
+    var kind: String { "\(table).\(column) \(condition)" }
+
+    /// Why a check failed: an error the optimistic writer answers by running the batch again.
+    struct Failed: Error, CustomStringConvertible {
+        let check: String
+        var description: String { "no row matches \(check)" }
+    }
+}
