@@ -99,9 +99,10 @@ public enum Daemon {
         if runGroup == nil {
             logger.warning("run group '\(configuration.runGroup)' does not exist: no phi token or credential can be issued (create the group, as the sysusers snippet does, and install mlcred setgid to it)")
         }
+        let metrics = Metrics()
         let router = Router(vault: vault, broker: broker, sweeper: sweeper, store: store, names: names, adminGroup: adminGroup,
                             adminGroupName: configuration.adminGroup, runGroup: runGroup,
-                            metrics: Metrics(), logger: logger, fleet: fleet)
+                            metrics: metrics, logger: logger, fleet: fleet)
         let notifier = SystemdNotifier()
         let passed = try SystemdActivation.passedSocket()
         // A socket systemd passed stays systemd's: the daemon neither binds nor removes it.
@@ -124,6 +125,7 @@ public enum Daemon {
 
         notifier.notify("READY=1\nSTATUS=serving \(passed == nil ? configuration.socketPath : "the socket systemd passed")")
         let watchdog = Task { await notifier.runWatchdog() }
+        let trimming = Task { await IdleTrim.run(metrics: metrics, logger: logger) }
         await SignalWaiter.waitForTermination(logger: logger) {
             Task {
                 notifier.notify("RELOADING=1")
@@ -133,6 +135,7 @@ public enum Daemon {
         }
         notifier.notify("STOPPING=1")
         watchdog.cancel()
+        trimming.cancel()
         sweeping.cancel()
         logger.notice("shutting down: draining requests in flight")
         await server.shutdown()

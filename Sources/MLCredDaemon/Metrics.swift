@@ -28,6 +28,10 @@ public final class Metrics: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Requests answered so far (what `IdleTrim` watches to tell an idle daemon).
+    let answered = Atomic<Int>(0)
+    /// Times the idle daemon gave memory back (`IdleTrim`).
+    let idleTrims = Atomic<Int>(0)
 
     public init() {}
 
@@ -36,6 +40,7 @@ public final class Metrics: Sendable {
         let row = route?.rawValue ?? Route.allCases.count
         let column = Self.statuses.firstIndex(of: status) ?? (Self.statuses.count - 1)
         state.withLock { $0.requests[row * Self.statuses.count + column] += 1 }
+        answered.add(1, ordering: .relaxed)
     }
 
     /// Records the latency of an issuance that succeeded.
@@ -77,6 +82,7 @@ public final class Metrics: Sendable {
             + "# TYPE mlcred_leases_revocation_pending gauge\nmlcred_leases_revocation_pending \(revocationsPending)\n"
         out += "# HELP mlcred_store_transactions_total Store transactions committed (group commits).\n# TYPE mlcred_store_transactions_total counter\nmlcred_store_transactions_total \(commits.transactions)\n"
         out += "# HELP mlcred_store_writes_total Writes carried by those transactions.\n# TYPE mlcred_store_writes_total counter\nmlcred_store_writes_total \(commits.writes)\n"
+        out += "# HELP mlcred_idle_trims_total Times the idle daemon returned free heap pages and dropped its code mappings.\n# TYPE mlcred_idle_trims_total counter\nmlcred_idle_trims_total \(idleTrims.load(ordering: .relaxed))\n"
         out += "# HELP mlcred_vault_initialized 1 when the vault is initialized.\n# TYPE mlcred_vault_initialized gauge\nmlcred_vault_initialized \(initialized ? 1 : 0)\n"
         out += "# HELP mlcred_vault_sealed 1 when the vault is sealed.\n# TYPE mlcred_vault_sealed gauge\nmlcred_vault_sealed \(sealed ? 1 : 0)\n"
         return out

@@ -3,8 +3,9 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 
-from conftest import PASSPHRASE, as_user, wait_serving
+from conftest import PASSPHRASE, as_user, exchange, wait_serving
 
 
 def test_restart_with_another_environment_or_phi_refuses_to_start(daemon_factory):
@@ -97,3 +98,29 @@ def test_a_daemon_without_roles_says_so_at_start_and_denies(daemon_factory, work
     os.makedirs(missing)
     empty = daemon_factory(extra=["--policies", missing]).start()
     assert "the policy directory holds no role" in empty.read_log()
+
+
+def rss_kib(pid, field):
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def test_an_idle_daemon_gives_back_its_start_up_code_and_serves_as_before(daemon, bins):
+    """IdleTrim: 5 s without a request, the daemon drops its code mappings (clean pages, mapped
+    again from the page cache on use) and returns free heap pages; nothing it holds is lost."""
+    daemon.cli("secret", "generate", "signer", "--type", "jwt-signer", check=0)
+    pid = daemon.proc.pid
+    busy = rss_kib(pid, "RssFile")
+    # Watched through /proc, not the API: a request would start the idle period again.
+    deadline = time.monotonic() + 20
+    while rss_kib(pid, "RssFile") > busy * 3 // 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    trimmed = rss_kib(pid, "RssFile")
+    assert trimmed <= busy * 3 // 4, (busy, trimmed)
+    answer = exchange(daemon.socket, b"GET /v1/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").decode()
+    assert answer.startswith("HTTP/1.1 200") and "mlcred_idle_trims_total 1\n" in answer, answer
+    # Everything still works: the vault's keys, the store, signing.
+    listed = daemon.cli("secret", "list", check=0).out.splitlines()
+    assert listed[1].split()[:2] == ["signer", "jwt-signer"] and listed[1].split()[-1] == "ok", listed
+    assert daemon.cli("audit", "verify", check=0).returncode == 0
+    assert daemon.proc.poll() is None

@@ -69,4 +69,12 @@ int mlc_dgram_bind(const char *path);
 /// Sends one datagram to the Unix datagram socket at `path`. 0, or -1 with errno set.
 int mlc_dgram_send(const char *path, const void *bytes, size_t length);
 
+/// Gives back memory an idle process holds but does not use: the heap's free pages
+/// (malloc_trim) and this process's mappings of its code (MADV_DONTNEED on every private,
+/// read-only, executable file mapping: clean pages, still in the page cache, mapped again from it
+/// on first use). Skipped while a tracer is attached (a debugger's breakpoints are written into
+/// those pages). Returns the bytes of code mappings dropped, or -1 (errno set; -1 with errno
+/// EBUSY when traced).
+long mlc_trim_idle_memory(void);
+
 #endif
