@@ -104,6 +104,8 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
     case accessorMissing = "accessor_missing"
     /// No loaded role of this name is marked `emergency = true`.
     case emergencyRoleMissing = "emergency_role_missing"
+    /// No node of this name has a row in the store (`DELETE /v1/fleet/nodes/{name}`).
+    case nodeMissing = "node_missing"
 
     // MARK: conflict
 
@@ -113,6 +115,12 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
     case vaultBusy = "vault_busy"
     /// `DELETE /v1/secrets/{name}` while live leases need the secret to be revoked (use `force`).
     case secretInUse = "secret_in_use"
+    /// `DELETE /v1/fleet/nodes/{name}` of a node that is not silent past its timeout (or of the
+    /// answering node itself).
+    case nodeLive = "node_live"
+    /// `DELETE /v1/fleet/nodes/{name}` while leases of that node still wait for a live node to
+    /// take them over.
+    case nodeHasLeases = "node_has_leases"
     /// A grant names a secret of another type than its grant type needs.
     case secretTypeMismatch = "secret_type_mismatch"
     /// A PostgreSQL secret now points at another server than the one a lease's role was made on.
@@ -198,9 +206,9 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
         case .notAdmin, .roleDenied, .roleUnknown, .emergencyClosed, .rolePhiRunOnly, .roleRemoved, .staticInPhi, .secretPhiOnly, .tokenOtherUID,
              .wrongPassphrase, .wrongKeyFile, .shareInvalid:
             .denied
-        case .unknownRoute, .secretMissing, .grantMissing, .leaseMissing, .accessorMissing, .emergencyRoleMissing:
+        case .unknownRoute, .secretMissing, .grantMissing, .leaseMissing, .accessorMissing, .emergencyRoleMissing, .nodeMissing:
             .notFound
-        case .alreadyInitialized, .vaultBusy, .secretInUse, .secretTypeMismatch, .secretMoved, .variableConflict, .emergencySameAdmin, .shareRepeated:
+        case .alreadyInitialized, .vaultBusy, .secretInUse, .nodeLive, .nodeHasLeases, .secretTypeMismatch, .secretMoved, .variableConflict, .emergencySameAdmin, .shareRepeated:
             .conflict
         case .headersTooLarge, .bodyTooLarge:
             .tooLarge

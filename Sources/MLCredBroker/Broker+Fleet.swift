@@ -102,4 +102,38 @@ extension Broker {
         await audit(AuditEvent(principal: principal, action: .fleetStatus, result: .allowed))
         return FleetStatusResponse(store: store.kind, nodes: nodes, drift: drift)
     }
+
+    /// Forgets a node retired for good (`fleet forget`): its row leaves `fleet status`, its
+    /// tokens still live are revoked (they worked only on it). Refused while it is not silent past
+    /// its timeout, for the answering node itself, and while a live node has not yet taken over
+    /// its leases. Its audit chain stays (`audit verify` checks it, `audit show --node` shows it);
+    /// a node started again under that name writes its row again.
+    public func forgetNode(_ name: String, principal: Principal) async throws -> FleetForgetResponse {
+        guard NodeName.isValid(name) else { throw APIError(.invalidName, "invalid node name: \(NodeName.requirement)") }
+        let now = WallClock.now()
+        let outcome = try await write { connection -> StoreConnection.ForgetOutcome in
+            let outcome = try connection.forgetNode(name, reason: "node \(name) forgotten by an admin", at: now)
+            if case .forgotten(let tokens) = outcome {
+                try connection.appendAudit(AuditEvent(
+                    principal: principal, action: .fleetForget, result: .allowed,
+                    reason: "node \(name) forgotten; \(Plural.count(tokens, "live token")) of it revoked; its audit chain stays"), time: now)
+            }
+            return outcome
+        }
+        let refusal: APIError
+        switch outcome {
+        case .forgotten(let tokens):
+            return FleetForgetResponse(node: name, revokedTokens: tokens)
+        case .missing:
+            refusal = APIError(.nodeMissing, "no node '\(name)' in the store (see 'mlcred fleet status')")
+        case .live(let silentFor, let timeout):
+            refusal = APIError(.nodeLive, name == store.node
+                ? "node '\(name)' is the node answering: forget it from another node once it is stopped"
+                : "node '\(name)' is live: last seen \(Int(silentFor)) s ago, within its timeout of \(Int(timeout)) s; stop it first")
+        case .hasLeases(let count):
+            refusal = APIError(.nodeHasLeases, "\(Plural.count(count, "lease")) of node '\(name)' still wait for a live, unsealed node to take them over; try again after that")
+        }
+        await audit(AuditEvent(principal: principal, action: .fleetForget, result: .denied, reason: refusal.message))
+        throw refusal
+    }
 }

@@ -111,4 +111,33 @@ extension StoreConnection {
             UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE node = ? AND revoked_at IS NULL AND bound_start_time IS NOT NULL
             """, time, reason, silent)
     }
+
+    /// What `forgetNode` found.
+    public enum ForgetOutcome: Sendable, Equatable {
+        case forgotten(revokedTokens: Int)
+        case missing
+        /// Not silent past its timeout (or this node itself).
+        case live(silentFor: Double, timeout: Double)
+        /// Leases of it still wait for a live node to take them over.
+        case hasLeases(Int)
+    }
+
+    /// Removes the row of `name`, a node silent past its timeout whose leases were all taken
+    /// over, and revokes its tokens still live (they worked only there). Its audit chain, tokens
+    /// and leases stay as history. The row is locked while judged (PostgreSQL), so a heartbeat
+    /// that comes meanwhile waits and then writes the row again.
+    public func forgetNode(_ name: String, reason: String, at time: Double) throws -> ForgetOutcome {
+        let lock = dialect == .postgres ? " FOR UPDATE" : ""
+        guard let row = try session.fetchOne("SELECT *, \(dialect.nowEpoch) - last_seen AS silent_for FROM nodes WHERE name = ?\(lock)", name)
+        else { return .missing }
+        let record = try NodeRecord(row: row)
+        guard record.isSilent, name != node else { return .live(silentFor: record.silentFor, timeout: record.timeout) }
+        let owed = try session.fetchScalar(Int.self, "SELECT COUNT(*) FROM leases WHERE node = ? AND state IN ('active', 'revoking', 'revoke_failed')",
+                                           name) ?? 0
+        guard owed == 0 else { return .hasLeases(owed) }
+        let tokens = try session.execute("UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE node = ? AND revoked_at IS NULL",
+                                         time, reason, name)
+        try session.execute("DELETE FROM nodes WHERE name = ?", name)
+        return .forgotten(revokedTokens: tokens)
+    }
 }

@@ -295,6 +295,53 @@ def test_fleet_status_shows_every_node_and_flags_policy_drift_within_an_environm
     assert alone["store"] == "sqlite" and len(alone["nodes"]) == 1 and alone["nodes"][0]["answering"]
 
 
+def test_a_retired_node_is_forgotten_only_once_silent_and_taken_over_and_its_chain_stays(fleet_factory):
+    f = fleet_factory()
+    a = f.start("node-a", roles(), init=True)
+    b = f.start("node-b", roles())
+    f.join(b)
+    a.cli("secret", "put", "hf", "--type", "static", input=json.dumps({"token": STATIC_VALUE}), check=0)
+    token = a.cli("token", "--role", "notebook", check=0).out.strip()
+    status, body = a.http("POST", "/v1/credentials", body={}, token=token)
+    assert status == 200, body  # node-a now holds a live token and an active lease
+
+    refused = b.cli("fleet", "forget", "node-a")
+    assert refused.returncode == 1 and "node 'node-a' is live" in refused.err, refused.err
+    assert "stop that node's daemon" in refused.err  # the hint follows the reason
+    own = b.cli("fleet", "forget", "node-b")
+    assert own.returncode == 1 and "is the node answering" in own.err, own.err
+    missing = b.cli("fleet", "forget", "node-z")
+    assert missing.returncode == 1 and "no node 'node-z'" in missing.err, missing.err
+    assert b.http("DELETE", "/v1/fleet/nodes/node-a")[1]["error"]["reason"] == "node_live"
+
+    # Silent, but its lease not yet taken over (the only other node is sealed): refused.
+    b.cli("vault", "seal", check=0)
+    a.kill9()
+    wait_for(lambda: b.http("DELETE", "/v1/fleet/nodes/node-a")[1]["error"]["reason"] == "node_has_leases", NODE_TIMEOUT + 10,
+             "node-a to go silent with its lease still owed", interval=0.5)
+    # Unsealed, node-b takes the lease over; then node-a can be forgotten, and its token ends.
+    b.unseal()
+    forgotten = wait_for(lambda: (lambda r: r.returncode == 0 and r)(b.cli("fleet", "forget", "node-a", "--json")), NODE_TIMEOUT + 10,
+                         "node-b to take over node-a's lease", interval=0.5)
+    assert json.loads(forgotten.out) == {"node": "node-a", "revoked_tokens": 1}
+    nodes = json.loads(b.cli("fleet", "status", "--json", check=0).out)["nodes"]
+    assert [n["name"] for n in nodes] == ["node-b"], nodes
+    assert [t for t in b.tokens() if t.get("node") == "node-a" and t["state"] == "active"] == []
+    records = audit_records(b, "node-b")
+    forgets = [r for r in records if r["action"] == "fleet.forget"]
+    results = [r["result"] for r in forgets]
+    assert results.count("allowed") == 1 and results[-1] == "allowed" and results.count("denied") >= 5, forgets
+    assert "node node-a forgotten" in forgets[-1]["reason"], forgets[-1]
+    verify = b.cli("audit", "verify", check=0)
+    assert "node-a" in verify.out, verify.out  # its chain stays, and is checked
+
+    # A daemon started again under that name writes its row again.
+    f.restart(a)
+    a.unseal()
+    wait_for(lambda: "node-a" in [n["name"] for n in json.loads(b.cli("fleet", "status", "--json", check=0).out)["nodes"]], 10,
+             "node-a's row to come back")
+
+
 def test_audit_verify_checks_every_nodes_chain_and_names_the_node_of_an_edited_record(fleet_factory):
     f = fleet_factory()
     a = f.start("node-a", roles(), init=True)

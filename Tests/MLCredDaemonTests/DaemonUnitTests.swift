@@ -38,7 +38,9 @@ final class DaemonUnitTests: XCTestCase {
                 .replacingOccurrences(of: "{accessor}", with: "abc").replacingOccurrences(of: "{id}", with: "lease1")
             let matched = Route.match(method: route.method, path: path)
             XCTAssertEqual(matched?.route, route, path)
-            XCTAssertEqual(matched?.parameter, route.template.contains("{") ? String(path.split(separator: "/")[2]) : nil, path)
+            // The parameter is the path's segment where the template has `{…}`.
+            let at = route.template.split(separator: "/").firstIndex { $0.hasPrefix("{") }
+            XCTAssertEqual(matched?.parameter, at.map { String(path.split(separator: "/")[$0]) }, path)
         }
         XCTAssertNil(Route.match(method: "GET", path: "/v1/anything/\(UUID().uuidString)"))
         XCTAssertNil(Route.match(method: "DELETE", path: "/v1/status"), "a known path with another method")

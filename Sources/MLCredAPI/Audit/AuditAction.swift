@@ -29,6 +29,8 @@ public enum AuditAction: String, Codable, Sendable, CaseIterable, CustomStringCo
     /// A live node ended a lease of a node silent past its timeout (SPEC §12); one record per lease.
     case leaseTakeover = "lease.takeover"
     case fleetStatus = "fleet.status"
+    /// An admin removed the row of a node silent past its timeout (`fleet forget`).
+    case fleetForget = "fleet.forget"
     case providerRenew = "provider.renew"
     case providerRevoke = "provider.revoke"
     case policyLoad = "policy.load"
@@ -73,6 +75,7 @@ public enum AuditAction: String, Codable, Sendable, CaseIterable, CustomStringCo
         case .leaseExpire: "expiring a lease"
         case .leaseTakeover: "taking over a silent node's lease"
         case .fleetStatus: "reading the fleet's status"
+        case .fleetForget: "forgetting a node"
         case .providerRenew: "renewing at a provider"
         case .providerRevoke: "revoking at a provider"
         case .policyLoad: "loading policies"

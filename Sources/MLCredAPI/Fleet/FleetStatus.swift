@@ -67,3 +67,20 @@ public struct FleetStatusResponse: Codable, Sendable, Equatable {
         self.drift = drift
     }
 }
+
+/// `DELETE /v1/fleet/nodes/{name}`: the node forgotten, and how many of its live tokens were
+/// revoked with it.
+public struct FleetForgetResponse: Codable, Sendable, Equatable {
+    public var node: String
+    public var revokedTokens: Int
+
+    enum CodingKeys: String, CodingKey {
+        case node
+        case revokedTokens = "revoked_tokens"
+    }
+
+    public init(node: String, revokedTokens: Int) {
+        self.node = node
+        self.revokedTokens = revokedTokens
+    }
+}

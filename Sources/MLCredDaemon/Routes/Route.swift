@@ -37,13 +37,14 @@ enum Route: Int, CaseIterable, Sendable {
     case emergencyClose
     case emergencyList
     case fleetStatus
+    case fleetForget
 
     /// The HTTP method.
     var method: String {
         switch self {
         case .status, .whoami, .secretList, .tokenList, .leaseList, .jwks, .policyList, .auditShow, .metrics, .emergencyList, .fleetStatus: "GET"
         case .secretPut: "PUT"
-        case .secretRemove: "DELETE"
+        case .secretRemove, .fleetForget: "DELETE"
         default: "POST"
         }
     }
@@ -81,6 +82,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .emergencyClose: "/v1/emergency/close"
         case .emergencyList: "/v1/emergency"
         case .fleetStatus: "/v1/fleet"
+        case .fleetForget: "/v1/fleet/nodes/{name}"
         }
     }
 
@@ -114,6 +116,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .emergencyClose: .emergencyClose
         case .emergencyList: .emergencyList
         case .fleetStatus: .fleetStatus
+        case .fleetForget: .fleetForget
         }
     }
 

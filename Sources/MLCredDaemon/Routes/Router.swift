@@ -151,6 +151,8 @@ public final class Router: Sendable {
                                 contentType: "text/plain; version=0.0.4")
         case .fleetStatus:
             return .json(try await broker.fleetStatus(principal: peer.principal, startedAt: fleet.startedAt, timeout: fleet.timeout))
+        case .fleetForget:
+            return .json(try await broker.forgetNode(parameter, principal: peer.principal))
         case .leaseList:
             return .json(LeaseListResponse(leases: try await broker.listLeases(scope: LeaseListScope(query: request.query))))
         case .leaseRevoke:

@@ -136,6 +136,12 @@ struct CLIError: Error {
             "'mlcred lease list' shows what exists"
         case .accessorMissing:
             "'mlcred token list' shows what exists"
+        case .nodeMissing:
+            "'mlcred fleet status' lists the nodes"
+        case .nodeLive:
+            "stop that node's daemon and wait past its --node-timeout, then forget it from another node"
+        case .nodeHasLeases:
+            "a live, unsealed node takes them over within a few seconds: unseal one if none is, then try again"
         case .alreadyInitialized:
             "unseal it with 'mlcred vault unseal'"
         case .vaultBusy:
