@@ -236,6 +236,18 @@ public struct JSONObjectReader {
     }
 
     /// An optional string field (absent or null: nil).
+    /// An optional field whose string is one of `Value`'s raw values; any other string is refused,
+    /// naming the ones accepted.
+    public func optionalEnum<Value: RawRepresentable & CaseIterable>(_ key: String, _ type: Value.Type) throws(JSONBodyError) -> Value?
+        where Value.RawValue == String {
+        guard let text = try optionalString(key) else { return nil }
+        guard let value = Value(rawValue: text) else {
+            let accepted = Value.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+            throw JSONBodyError("field '\(key)' must be one of \(accepted)")
+        }
+        return value
+    }
+
     public func optionalString(_ key: String) throws(JSONBodyError) -> String? {
         switch fields[key] {
         case nil, .null?: return nil

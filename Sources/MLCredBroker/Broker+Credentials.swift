@@ -26,7 +26,7 @@ extension Broker {
                                    accessor: token.accessor))
             throw APIError(.rolePhiRunOnly, reason)
         }
-        let awsMode = try Self.awsMode(request.aws)
+        let awsMode = request.aws ?? .mint
         // The decision is taken again: a reload that removed this caller ends its access now.
         let decision = decide(role: token.role, subject: subject)
         guard decision.allowed, let role = policies.set.roles[token.role] else {
@@ -37,7 +37,7 @@ extension Broker {
         var emergency: EmergencyRecord?
         if role.emergency {
             do {
-                emergency = try requireOpenEmergency(role)
+                emergency = try await requireOpenEmergency(role)
             } catch let error as APIError {
                 await audit(AuditEvent(principal: principal, action: .credentialIssue, role: role.name, result: .denied, reason: error.message,
                                        accessor: token.accessor))
@@ -73,15 +73,6 @@ extension Broker {
             throw APIError(.tokenRevoked, "token revoked while its credentials were being made; they were ended")
         }
         return minted.response
-    }
-
-    /// Reads the `aws` field of a request.
-    static func awsMode(_ text: String?) throws -> AWSGrantMode {
-        guard let text else { return .mint }
-        guard let mode = AWSGrantMode(rawValue: text) else {
-            throw APIError(.invalidBody, "'aws' must be \"mint\", \"defer\" or \"only\"")
-        }
-        return mode
     }
 
     /// Credentials minted for a token, not yet stored: the caller writes leases and audit

@@ -94,16 +94,17 @@ extension Broker {
     }
 
     /// Emergency roles open now, from a point read (for `status`, which any caller may ask).
-    public func openEmergencies() -> [EmergencyInfo] {
+    public func openEmergencies() async -> [EmergencyInfo] {
         let now = WallClock.now()
-        let records = (try? readNow { try $0.emergencies() }) ?? []
+        let records = (try? await pointRead { try $0.emergencies() }) ?? []
         return records.filter { $0.isOpen(at: now) }.map { Self.info($0, now: now) }
     }
 
     /// The open emergency of `role`, or 403 `emergency_closed` (checked at every issuance).
-    func requireOpenEmergency(_ role: Role) throws -> EmergencyRecord {
+    func requireOpenEmergency(_ role: Role) async throws -> EmergencyRecord {
         let now = WallClock.now()
-        guard let record = try readNow({ try $0.emergency(role: role.name) }), record.isOpen(at: now) else {
+        let name = role.name
+        guard let record = try await pointRead({ try $0.emergency(role: name) }), record.isOpen(at: now) else {
             throw APIError(.emergencyClosed, "emergency role '\(role.name)' is closed: two different admins must run 'mlcred emergency open --role \(role.name) --reason TEXT' within 10 minutes")
         }
         return record

@@ -92,7 +92,7 @@ public final class Broker: Sendable {
         var emergency: EmergencyRecord?
         if role.emergency {
             do {
-                emergency = try requireOpenEmergency(role)
+                emergency = try await requireOpenEmergency(role)
             } catch let error as APIError {
                 await audit(AuditEvent(principal: principal, action: .tokenIssue, role: role.name, result: .denied, reason: error.message))
                 throw error
@@ -119,7 +119,7 @@ public final class Broker: Sendable {
             + (emergency.map { "; emergency: \($0.reason)" } ?? "")
         // With `credentials`, the role's credentials are minted now and stored with the token in
         // one transaction: one round trip and one commit fewer for `mlcred run`.
-        let awsMode = try Self.awsMode(request.aws)
+        let awsMode = request.aws ?? .mint
         var mintedNow = request.credentials == true
             ? try await mint(role: role, token: record, principal: principal, subject: subject, wanted: nil, aws: awsMode) : nil
         if let emergency, var made = mintedNow {
@@ -164,7 +164,7 @@ public final class Broker: Sendable {
             throw APIError(.tokenMalformed, "malformed token")
         }
         let hash = try vault.hashToken(token)
-        guard let record = try readNow({ try $0.token(hash: hash) }) else {
+        guard let record = try await pointRead({ try $0.token(hash: hash) }) else {
             throw APIError(.tokenUnknown, "unknown token")
         }
         if store.isShared && record.node != store.node {
@@ -199,8 +199,8 @@ public final class Broker: Sendable {
         let now = WallClock.now()
         let expiresAt = max(record.expiresAt, min(now + Double(ttl), record.maxExpiresAt))
         // Leases that follow the token move with it, at their provider first (PostgreSQL's VALID UNTIL).
-        // A point read by accessor (indexed): microseconds, cheaper than a hop to a reader thread.
-        let leases = try readNow { try $0.leases(accessor: record.accessor) }.filter { $0.state == .active }
+        let accessor = record.accessor
+        let leases = try await pointRead { try $0.leases(accessor: accessor) }.filter { $0.state == .active }
         let followers = await renewAtProviders(leases, expiresAt: expiresAt, principal: principal)
         try await write { connection in
             try connection.setTokenExpiry(accessor: record.accessor, expiresAt: expiresAt)
@@ -347,10 +347,10 @@ public final class Broker: Sendable {
         }
     }
 
-    /// A point lookup on the calling thread (see `Store.readNow`).
-    func readNow<T>(_ body: (StoreConnection) throws -> T) throws -> T {
+    /// A point lookup for a request (see `Store.pointRead`).
+    func pointRead<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
         do {
-            return try store.readNow(body)
+            return try await store.pointRead(body)
         } catch {
             throw StoreError.apiError(for: error)
         }

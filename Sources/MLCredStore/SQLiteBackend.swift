@@ -65,6 +65,12 @@ final class SQLiteBackend: StoreBackend {
         try readNow(body)
     }
 
+    /// On the calling thread: tens of microseconds in WAL mode, which never waits for the
+    /// writer; a hop to a reader thread would cost more than the lookup.
+    func pointRead<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try readNow(body)
+    }
+
     /// Runs `body` on the writing connection outside the writer thread, before it serves: the
     /// store's own set-up at open (adopting rows for this node).
     func setUp(_ body: (any SQLSession) throws -> Void) throws {

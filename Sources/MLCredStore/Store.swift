@@ -127,12 +127,19 @@ public final class Store: Sendable {
         return try await backend.read { session in try body(StoreConnection(session: session, auditKey: nil, node: node)) }
     }
 
-    /// Runs `body` on a read-only connection on the calling thread. For point lookups on hot
-    /// paths (a token by hash, a secret by name: tens of microseconds in SQLite's WAL mode, which
-    /// never waits for the writer; one round trip with PostgreSQL): an async read costs two thread
-    /// hand-offs, more than the lookup. Not for scans: it holds the calling thread.
+    /// Runs `body` on a read-only connection on the calling thread, which it holds: tens of
+    /// microseconds in SQLite's WAL mode, a network round trip with PostgreSQL. Not on an event
+    /// loop (requests use `pointRead`), not for scans.
     public func readNow<T>(_ body: (StoreConnection) throws -> T) throws -> T {
         try backend.readNow { session in try body(StoreConnection(session: session, auditKey: nil, node: node)) }
+    }
+
+    /// A point lookup for a request (a token by hash, a secret by name, an emergency): on the
+    /// calling thread with SQLite (see `readNow`), on a reader thread with PostgreSQL, where it is
+    /// a network round trip that must not hold the event loop the request runs on.
+    public func pointRead<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
+        let node = self.node
+        return try await backend.pointRead { session in try body(StoreConnection(session: session, auditKey: nil, node: node)) }
     }
 
     /// Installs or removes the audit-chain key. Runs as a writer job so every write queued before

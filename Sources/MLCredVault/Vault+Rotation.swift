@@ -78,10 +78,10 @@ extension Vault {
     }
 
     /// The current key generation and the records not yet under it (nil while sealed).
-    public nonisolated func rotationStatus() -> (generation: Int, pending: Int)? {
+    public nonisolated func rotationStatus() async -> (generation: Int, pending: Int)? {
         guard let ring = try? hotKeys().ring else { return nil }
         let generation = ring.current.generation
-        let pending = (try? store.readNow { try $0.secretsPendingReencryption(generation: generation) }) ?? 0
+        let pending = (try? await store.pointRead { try $0.secretsPendingReencryption(generation: generation) }) ?? 0
         return (generation, pending)
     }
 

@@ -137,7 +137,7 @@ extension Vault {
     /// `secret_missing`, or `secret_corrupt` naming the secret when its record fails to decrypt.
     public nonisolated func openSecret(name: String) async throws -> (type: String, phi: Bool, fields: [String: String]) {
         let ring = try hotKeys().ring
-        guard let record = try store.readNow({ try $0.currentSecret(name) }) else {
+        guard let record = try await store.pointRead({ try $0.currentSecret(name) }) else {
             throw APIError.secretMissing(name)
         }
         if ring.key(generation: record.generation) == nil, store.isShared {

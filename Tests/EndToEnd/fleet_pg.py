@@ -27,6 +27,7 @@ but 127.0.0.1.
     finally:
         cluster.stop()
 """
+import contextlib
 import os
 import secrets
 import shutil
@@ -100,6 +101,39 @@ class Server:
         if result.returncode != 0 and self.running():
             raise RuntimeError(f"pg_ctl stop -m {mode} of the {self.name} (port {self.port}) failed: "
                                f"{_decode(result.stderr)}{_tail(self.log_path)}")
+
+    def pids(self):
+        """The postmaster and its children (backends, walsender, background workers)."""
+        with open(os.path.join(self.data_dir, "postmaster.pid")) as f:
+            postmaster = int(f.readline().strip())
+        children = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                children.append(int(entry))
+        return [postmaster, *children]
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """The server stopped dead (SIGSTOP to it and its children): connections stay open, nothing
+        answers, until the block ends."""
+        pids = self.pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except OSError:
+                    pass
 
     def kill(self):
         """Last resort at clean-up: SIGKILL to the postmaster (its children exit with it)."""

@@ -412,6 +412,34 @@ def test_the_store_is_reached_with_tls_verify_full_and_a_wrong_ca_or_an_exposed_
     refused_start(f.url, password_file=wrong, expect=("password authentication failed",))
 
 
+def test_a_stalled_store_never_holds_an_event_loop(fleet_factory, cluster):
+    """Point reads wait on PostgreSQL off the event loops: while the store answers nothing,
+    requests waiting on it hold no loop, and one that needs no store is answered at once."""
+    f = fleet_factory()
+    a = f.start("node-a", roles(), init=True)
+    a.cli("secret", "put", "hf", "--type", "static", input=json.dumps({"token": STATIC_VALUE}), check=0)
+    tokens = [a.cli("token", "--role", "notebook", check=0).out.strip() for _ in range(4)]
+    answers = []
+    with cluster.primary.frozen():
+        waiting = [threading.Thread(target=lambda t=t: answers.append(a.http("POST", "/v1/credentials", body={}, token=t)))
+                   for t in tokens]
+        for thread in waiting:
+            thread.start()
+        time.sleep(0.3)  # each is waiting on the store now (two event loops, four requests)
+        for _ in range(4):  # as many connections: the daemon spreads them over its loops
+            started = time.monotonic()
+            status, body = a.http("POST", "/v1/credentials", body={}, token="not-a-token")
+            took = time.monotonic() - started
+            assert status == 401 and body["error"]["reason"] == "token_malformed", body
+            assert took < 0.5, f"an answer that needs no store took {took:.2f} s behind requests waiting on it"
+    for thread in waiting:
+        thread.join(30)
+    # Answered once the store thawed, or 503 store_unavailable after the statement timeout.
+    assert len(answers) == 4 and all(status in (200, 503) for status, _ in answers), answers
+    status, body = a.http("POST", "/v1/credentials", body={}, token=tokens[0])
+    assert status == 200, body
+
+
 def test_a_dump_of_the_store_holds_no_secret_passphrase_or_token(fleet_factory, cluster, workdir):
     f = fleet_factory()
     a = f.start("node-a", roles(), init=True)

@@ -12,11 +12,25 @@ final class JSONBodyTests: XCTestCase {
         let text = #"{"role":"train","ttl":"30m","bind":"process","credentials":true,"aws":"defer","unknown":[1,{"x":null}]}"#
         let fast = try parse(TokenRequest.self, text)
         let slow = try APIJSON.decode(TokenRequest.self, from: Array(text.utf8))
-        XCTAssertEqual([fast.role, fast.ttl, fast.bind, fast.aws], [slow.role, slow.ttl, slow.bind, slow.aws])
+        XCTAssertEqual([fast.role, fast.ttl], [slow.role, slow.ttl])
+        XCTAssertEqual(fast.bind, .process)
+        XCTAssertEqual(slow.bind, .process)
+        XCTAssertEqual(fast.aws, .defer)
+        XCTAssertEqual(slow.aws, .defer)
         XCTAssertEqual(fast.credentials, slow.credentials)
         let minimal = try parse(TokenRequest.self, #" { "role" : "r\u00e9le\n\"x\"" , "ttl": null } "#)
         XCTAssertEqual(minimal.role, "rôle\n\"x\"".replacingOccurrences(of: "ô", with: "é"))
         XCTAssertNil(minimal.ttl)
+    }
+
+    func testAnUnknownModeIsRefusedNamingTheOnesAccepted() {
+        XCTAssertThrowsError(try parse(TokenRequest.self, #"{"role":"r","bind":"thread"}"#)) { error in
+            XCTAssertEqual((error as? JSONBodyError)?.description, #"field 'bind' must be one of "none", "process""#)
+        }
+        XCTAssertThrowsError(try parse(CredentialsRequest.self, #"{"aws":"later"}"#)) { error in
+            XCTAssertEqual((error as? JSONBodyError)?.description, #"field 'aws' must be one of "mint", "defer", "only""#)
+        }
+        XCTAssertEqual(try parse(TokenRequest.self, #"{"role":"r","bind":"none"}"#).bind, TokenBinding.unbound)
     }
 
     func testMissingAndMistypedFieldsAreNamedWithoutQuotingValues() {
@@ -71,7 +85,7 @@ final class JSONBodyTests: XCTestCase {
     }
 
     func testTheClientsRequestsAndAnswersRoundTripLikeTheCodableCoders() throws {
-        let request = TokenRequest(role: "train", ttl: "30m", bind: "process", credentials: true, aws: "defer")
+        let request = TokenRequest(role: "train", ttl: "30m", bind: .process, credentials: true, aws: .defer)
         XCTAssertEqual(JSONWriter.encode(request), try APIJSON.encode(request))
         let bare = TokenRequest(role: "train", ttl: nil, bind: nil)
         XCTAssertEqual(JSONWriter.encode(bare), try APIJSON.encode(bare))

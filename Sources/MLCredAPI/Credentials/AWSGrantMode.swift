@@ -1,5 +1,5 @@
 /// How a credentials request treats AWS grants.
-public enum AWSGrantMode: String, Codable, Sendable {
+public enum AWSGrantMode: String, Codable, Sendable, CaseIterable {
     /// Mint STS credentials now, like any other grant (`mlcred env`).
     case mint
     /// Mint nothing for AWS grants now; describe them instead, so the caller can write an AWS

@@ -3,11 +3,11 @@ public struct CredentialsRequest: Codable, Sendable {
     /// Grant names to fetch; nil = every grant of the role in this environment.
     public var grants: [String]?
     /// How AWS grants are handled (`AWSGrantMode`); default `mint`.
-    public var aws: String?
+    public var aws: AWSGrantMode?
 
     public init(grants: [String]?, aws: AWSGrantMode? = nil) {
         self.grants = grants
-        self.aws = aws?.rawValue
+        self.aws = aws
     }
 }
 
@@ -16,8 +16,7 @@ public struct CredentialsRequest: Codable, Sendable {
 // The daemon reads it.
 extension CredentialsRequest: JSONBodyDecodable {
     public init(json: JSONObjectReader) throws(JSONBodyError) {
-        self.init(grants: try json.optionalStrings("grants"))
-        aws = try json.optionalString("aws")
+        self.init(grants: try json.optionalStrings("grants"), aws: try json.optionalEnum("aws", AWSGrantMode.self))
     }
 }
 
@@ -25,7 +24,7 @@ extension CredentialsRequest: JSONBodyDecodable {
 extension CredentialsRequest: JSONBodyEncodable {
     public func write(to writer: inout JSONWriter) {
         writer.beginObject()
-        writer.field("aws", aws)
+        writer.field("aws", aws?.rawValue)
         if let grants {
             writer.beginArray("grants")
             for grant in grants { writer.element(grant) }

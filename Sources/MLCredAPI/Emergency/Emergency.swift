@@ -59,6 +59,22 @@ public struct EmergencyInfo: Codable, Sendable, Equatable {
 }
 
 /// `GET /v1/emergency`.
+/// `POST /v1/emergency/close`: the role closed, and how many of its live tokens were revoked.
+public struct EmergencyCloseResponse: Codable, Sendable, Equatable {
+    public var role: String
+    public var revokedTokens: Int
+
+    enum CodingKeys: String, CodingKey {
+        case role
+        case revokedTokens = "revoked_tokens"
+    }
+
+    public init(role: String, revokedTokens: Int) {
+        self.role = role
+        self.revokedTokens = revokedTokens
+    }
+}
+
 public struct EmergencyListResponse: Codable, Sendable {
     public var emergencies: [EmergencyInfo]
 

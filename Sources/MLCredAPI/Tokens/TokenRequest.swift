@@ -3,15 +3,14 @@ public struct TokenRequest: Codable, Sendable {
     public var role: String
     /// A duration such as `30m`; capped at the role's ttl.
     public var ttl: String?
-    /// `process`: bind the token to the calling process (what `mlcred run` asks for); the daemon
-    /// revokes it when that process is gone. Required for phi roles.
-    public var bind: String?
+    /// What the token is bound to (`TokenBinding`); nil is `none`.
+    public var bind: TokenBinding?
     /// Also mint the role's credentials, stored with the token in one transaction.
     public var credentials: Bool?
     /// With `credentials`: how AWS grants are handled (`AWSGrantMode`); default `mint`.
-    public var aws: String?
+    public var aws: AWSGrantMode?
 
-    public init(role: String, ttl: String?, bind: String?, credentials: Bool? = nil, aws: String? = nil) {
+    public init(role: String, ttl: String?, bind: TokenBinding?, credentials: Bool? = nil, aws: AWSGrantMode? = nil) {
         self.role = role
         self.ttl = ttl
         self.bind = bind
@@ -25,8 +24,8 @@ public struct TokenRequest: Codable, Sendable {
 // The daemon reads it.
 extension TokenRequest: JSONBodyDecodable {
     public init(json: JSONObjectReader) throws(JSONBodyError) {
-        self.init(role: try json.string("role"), ttl: try json.optionalString("ttl"), bind: try json.optionalString("bind"),
-                  credentials: try json.optionalBool("credentials"), aws: try json.optionalString("aws"))
+        self.init(role: try json.string("role"), ttl: try json.optionalString("ttl"), bind: try json.optionalEnum("bind", TokenBinding.self),
+                  credentials: try json.optionalBool("credentials"), aws: try json.optionalEnum("aws", AWSGrantMode.self))
     }
 }
 
@@ -34,8 +33,8 @@ extension TokenRequest: JSONBodyDecodable {
 extension TokenRequest: JSONBodyEncodable {
     public func write(to writer: inout JSONWriter) {
         writer.beginObject()
-        writer.field("aws", aws)
-        writer.field("bind", bind)
+        writer.field("aws", aws?.rawValue)
+        writer.field("bind", bind?.rawValue)
         if let credentials { writer.field("credentials", credentials) }
         writer.field("role", role)
         writer.field("ttl", ttl)

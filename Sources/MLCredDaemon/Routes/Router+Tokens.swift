@@ -17,17 +17,15 @@ extension Router {
     func issueToken(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {
         let body = try decode(TokenRequest.self, request)
         var startTime: UInt64?
-        switch body.bind {
-        case nil, "none":
+        switch body.bind ?? .unbound {
+        case .unbound:
             break
-        case "process":
+        case .process:
             // Bound to the process on the other end of this connection, as the kernel names it.
             guard let start = PeerAttestation.boundStartTime(of: peer) else {
                 throw APIError(.bindUnavailable, "cannot bind the token to the calling process (it exited, or this kernel lacks SO_PEERPIDFD)")
             }
             startTime = start
-        case let other?:
-            throw APIError(.invalidBody, "unknown bind '\(other)' (expected 'process')")
         }
         let answer = try await broker.issueToken(principal: peer.principal, subject: subject(peer), request: body, boundStartTime: startTime,
                                                  fromRun: { PeerAttestation.isRunClient(peer) })

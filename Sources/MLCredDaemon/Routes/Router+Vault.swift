@@ -8,12 +8,12 @@ import MLCredVault
 extension Router {
     func status() async throws -> HTTPResponse {
         let state = await vault.status
-        let open = broker.openEmergencies()
+        let open = await broker.openEmergencies()
         var answer = StatusResponse(
             initialized: state.initialized, sealed: state.sealed, environment: vault.settings.environment,
             phi: vault.settings.phi, version: mlcredVersion, emergencies: open.isEmpty ? nil : open)
         answer.unsealProgress = await vault.shareProgress()
-        if let rotation = vault.rotationStatus(), rotation.generation > 1 {
+        if let rotation = await vault.rotationStatus(), rotation.generation > 1 {
             answer.keyGeneration = rotation.generation
             answer.reencryptPending = rotation.pending
         }

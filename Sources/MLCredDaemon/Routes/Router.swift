@@ -171,7 +171,7 @@ public final class Router: Sendable {
         case .emergencyClose:
             let body = try decode(EmergencyCloseRequest.self, request)
             let revoked = try await broker.closeEmergency(role: body.role, principal: peer.principal)
-            return .json(["role": body.role, "revoked_tokens": String(revoked)])
+            return .json(EmergencyCloseResponse(role: body.role, revokedTokens: revoked))
         case .emergencyList:
             return .json(EmergencyListResponse(emergencies: try await broker.listEmergencies()))
         }

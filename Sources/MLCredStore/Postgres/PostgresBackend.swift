@@ -66,10 +66,21 @@ final class PostgresBackend: StoreBackend {
     }
 
     func readNow<T>(_ body: (any SQLSession) throws -> T) throws -> T {
-        // Point reads run on a server's event loop: they never wait for a connect (one round
-        // trip per statement at most, bounded by the statement timeout).
+        // Never waits for a connect (a request gets 503 while one is made in the background);
+        // one round trip per statement, bounded by the statement timeout.
         let connection = try link.connection(link.pointReader(), inline: false)
         return try body(PostgresSession(connection: connection, link: link, timeout: link.configuration.statementTimeout))
+    }
+
+    /// Threat: a slow or stalled server holding an event loop (every connection on it) for up
+    /// to the statement timeout. A round trip never runs on an event loop: the lookup runs on a
+    /// thread made for waiting while the request's task is suspended.
+    func pointRead<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try self.readNow(body) })
+            }
+        }
     }
 
     func readNowBlocking<T>(_ body: (any SQLSession) throws -> T) throws -> T {

@@ -58,9 +58,9 @@ struct EmergencyClose: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let answer: [String: String] = try connection.client().call("POST", "/v1/emergency/close", body: EmergencyCloseRequest(role: role))
+        let answer: EmergencyCloseResponse = try connection.client().call("POST", "/v1/emergency/close", body: EmergencyCloseRequest(role: role))
         if output.json { return try Terminal.printJSON(answer) }
-        Terminal.out("closed emergency role '\(role)'; \(Plural.count(Int(answer["revoked_tokens"] ?? "0") ?? 0, "live token")) revoked\n")
+        Terminal.out("closed emergency role '\(role)'; \(Plural.count(answer.revokedTokens, "live token")) revoked\n")
     }
 }
 

@@ -118,8 +118,8 @@ struct RoleSet {
             do {
                 let token: TokenResponse = try client.call(
                     "POST", "/v1/tokens",
-                    body: TokenRequest(role: role, ttl: ttl, bind: bind ? "process" : nil, credentials: fetchCredentials ? true : nil,
-                                       aws: aws.rawValue))
+                    body: TokenRequest(role: role, ttl: ttl, bind: bind ? .process : nil, credentials: fetchCredentials ? true : nil,
+                                       aws: aws))
                 set.members.append(Member(token: token, credentials: token.credentials))
             } catch {
                 set.revokeAll(client: client)

@@ -67,12 +67,7 @@ enum KeyFileIO {
     /// Creates `path` with 32 fresh random bytes, mode 0400, failing if it exists.
     static func create(_ path: String) throws -> [UInt8] {
         let key = try Terminal.readRandom(count: 32)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
-        guard fd >= 0 else {
-            throw CLIError("cannot create \(path): \(String(cString: strerror(errno)))", hint: "choose a new path in a private directory")
-        }
-        defer { close(fd) }
-        guard write(fd, key, 32) == 32, fsync(fd) == 0 else { throw CLIError("cannot write \(path)") }
+        try NewFile.write(key[...], to: path, mode: 0o400, hint: "choose a new path in a private directory")
         return key
     }
 }
@@ -140,14 +135,9 @@ struct VaultInit: ParsableCommand {
                                                         body: VaultKeyRequest(passphrase: text, key: key.map(Base64.encode),
                                                                               shares: shares, threshold: threshold))
         let shareTexts = state.shares ?? []
-        if !files.isEmpty {
-            for (file, share) in zip(files, shareTexts) {
-                let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-                guard fd >= 0 else { throw CLIError("cannot create \(file): \(String(cString: strerror(errno))); the vault is initialized: its shares are lost, start over with a new state directory") }
-                let bytes = Array((share + "\n").utf8)
-                guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else { close(fd); throw CLIError("cannot write \(file)") }
-                close(fd)
-            }
+        for (file, share) in zip(files, shareTexts) {
+            try NewFile.write(Array((share + "\n").utf8)[...], to: file,
+                              lost: "the vault is initialized: its shares are lost, start over with a new state directory")
         }
         if output.json {
             var shown = state
@@ -304,11 +294,7 @@ struct VaultRekey: ParsableCommand {
             body: VaultRekeyRequest(passphrase: current, key: key.map(Base64.encode), newPassphrase: newText, newKey: newKey.map(Base64.encode),
                                     shares: currentShares, newShares: shares, newThreshold: threshold))
         for (file, share) in zip(newFiles, answer.shares ?? []) {
-            let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            guard fd >= 0 else { throw CLIError("cannot create \(file): \(String(cString: strerror(errno))); the vault was rekeyed: rekey again to make new shares") }
-            let bytes = Array((share + "\n").utf8)
-            guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else { close(fd); throw CLIError("cannot write \(file)") }
-            close(fd)
+            try NewFile.write(Array((share + "\n").utf8)[...], to: file, lost: "the vault was rekeyed: rekey again to make new shares")
         }
         if output.json {
             var shown = answer
@@ -368,19 +354,7 @@ struct VaultBackup: ParsableCommand {
               answer.count - newline - 1 == summary.bytes else {
             throw CLIError("the daemon's backup answer is malformed", hint: "check that the socket belongs to mlcredd of the same version")
         }
-        let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw CLIError("cannot create \(file): \(String(cString: strerror(errno)))") }
-        var offset = newline + 1
-        while offset < answer.count {
-            let n = answer[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else {
-                close(fd)
-                unlink(file)
-                throw CLIError("cannot write \(file): \(String(cString: strerror(errno)))")
-            }
-            offset += n
-        }
-        guard fsync(fd) == 0, close(fd) == 0 else { throw CLIError("cannot write \(file): \(String(cString: strerror(errno)))") }
+        try NewFile.write(answer[(newline + 1)...], to: file)
         if output.json { return try Terminal.printJSON(Written(file: file, summary: summary)) }
         let head = summary.head.map { "audit head seq \($0.seq) mac \($0.mac)" } ?? "no audit head yet"
         Terminal.out("wrote \(file): \(summary.bytes) bytes, \(Plural.count(Int(summary.records), "audit record")); \(head)\n")

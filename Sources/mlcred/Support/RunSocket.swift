@@ -258,10 +258,10 @@ final class RunSocket {
         let grant: String?
         switch asked.grants {
         case let names? where names.count == 1: grant = names[0]
-        case nil where asked.aws == AWSGrantMode.only.rawValue: grant = defaultAWSGrant
+        case nil where asked.aws == .only: grant = defaultAWSGrant
         default: grant = nil
         }
-        let mode = asked.aws.flatMap(AWSGrantMode.init(rawValue:)) ?? .mint
+        let mode = asked.aws ?? .mint
         guard let grant, awsGrants.contains(grant), grantTokens[grant] == bearer, mode != .defer else { return nil }
         return grant
     }
