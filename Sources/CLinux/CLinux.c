@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -42,25 +43,54 @@ long mlc_trim_idle_memory(void) {
         if (traced > 0) errno = EBUSY;
         return -1;
     }
-    FILE *maps = fopen("/proc/self/maps", "re");
-    if (maps == NULL) return -1;
-    // Read whole first: madvise while reading could change what the next read returns.
-    struct { unsigned long start, end; } ranges[256];
+    // Only code that stays mapped while the process lives: this executable's, and libraries
+    // pinned first (RTLD_NODELETE on one already loaded; RTLD_NOLOAD loads nothing): a library
+    // that could be dlclose'd might have its addresses reused between the read below and the
+    // madvise, and MADV_DONTNEED would then zero live memory.
+    char exe[4096];
+    ssize_t length = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (length <= 0) return -1;
+    exe[length] = '\0';
+    FILE *smaps = fopen("/proc/self/smaps", "re");
+    if (smaps == NULL) return -1;
+    struct { unsigned long start, end; } ranges[64];
     size_t count = 0;
+    int candidate = 0;
+    unsigned long start = 0, end = 0;
     char line[4096 + 128];
-    while (fgets(line, sizeof line, maps) != NULL && count < sizeof ranges / sizeof ranges[0]) {
-        unsigned long start, end;
+    while (fgets(line, sizeof line, smaps) != NULL) {
+        unsigned long low, high;
         char perms[5];
         int path_at = 0;
-        if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %n", &start, &end, perms, &path_at) != 3) continue;
-        // Only private code mapped from a file: never a writable or anonymous mapping, whose
-        // contents MADV_DONTNEED would lose.
-        if (strcmp(perms, "r-xp") != 0 || path_at <= 0 || line[path_at] != '/') continue;
-        ranges[count].start = start;
-        ranges[count].end = end;
-        count++;
+        if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %n", &low, &high, perms, &path_at) == 3) {
+            // A mapping's header: private, read-only, executable, mapped from this executable.
+            line[strcspn(line, "\n")] = '\0';
+            const char *path = line + path_at;
+            candidate = strcmp(perms, "r-xp") == 0 && path_at > 0 && path[0] == '/';
+            if (candidate && strcmp(path, exe) != 0) {
+                void *library = dlopen(path, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+                if (library == NULL) {
+                    candidate = 0;
+                } else {
+                    dlclose(library);
+                }
+            }
+            start = low;
+            end = high;
+            continue;
+        }
+        unsigned long anonymous;
+        if (candidate && sscanf(line, "Anonymous: %lu kB", &anonymous) == 1) {
+            // Pages copied on write (a uprobe's or a debugger's breakpoint) would be lost: skip.
+            if (anonymous == 0 && count < sizeof ranges / sizeof ranges[0]) {
+                ranges[count].start = start;
+                ranges[count].end = end;
+                count++;
+            }
+            candidate = 0;
+        }
     }
-    fclose(maps);
+    fclose(smaps);
     long dropped = 0;
     for (size_t i = 0; i < count; i++) {
         if (madvise((void *)ranges[i].start, ranges[i].end - ranges[i].start, MADV_DONTNEED) == 0) {

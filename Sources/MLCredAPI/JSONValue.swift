@@ -235,7 +235,6 @@ public struct JSONObjectReader {
         return value
     }
 
-    /// An optional string field (absent or null: nil).
     /// An optional field whose string is one of `Value`'s raw values; any other string is refused,
     /// naming the ones accepted.
     public func optionalEnum<Value: RawRepresentable & CaseIterable>(_ key: String, _ type: Value.Type) throws(JSONBodyError) -> Value?
@@ -248,6 +247,7 @@ public struct JSONObjectReader {
         return value
     }
 
+    /// An optional string field (absent or null: nil).
     public func optionalString(_ key: String) throws(JSONBodyError) -> String? {
         switch fields[key] {
         case nil, .null?: return nil

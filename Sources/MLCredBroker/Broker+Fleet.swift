@@ -130,6 +130,8 @@ extension Broker {
             refusal = APIError(.nodeLive, name == store.node
                 ? "node '\(name)' is the node answering: forget it from another node once it is stopped"
                 : "node '\(name)' is live: last seen \(Int(silentFor)) s ago, within its timeout of \(Int(timeout)) s; stop it first")
+        case .holdsName:
+            refusal = APIError(.nodeLive, "node '\(name)' is silent but its daemon still holds its name on the store (stalled or cut off, not stopped): stop it first")
         case .hasLeases(let count):
             refusal = APIError(.nodeHasLeases, "\(Plural.count(count, "lease")) of node '\(name)' still wait for a live, unsealed node to take them over; try again after that")
         }

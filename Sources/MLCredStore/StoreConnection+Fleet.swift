@@ -118,6 +118,9 @@ extension StoreConnection {
         case missing
         /// Not silent past its timeout (or this node itself).
         case live(silentFor: Double, timeout: Double)
+        /// Silent, but its daemon's session still holds the node's name (stalled or cut off from
+        /// the store, not stopped).
+        case holdsName
         /// Leases of it still wait for a live node to take them over.
         case hasLeases(Int)
     }
@@ -132,6 +135,12 @@ extension StoreConnection {
         else { return .missing }
         let record = try NodeRecord(row: row)
         guard record.isSilent, name != node else { return .live(silentFor: record.silentFor, timeout: record.timeout) }
+        if dialect == .postgres {
+            // The lock `PostgresLink.holdNodeLock` holds for a running daemon, tried for this
+            // transaction only: taken, no daemon of that name is connected.
+            let free = try session.fetchScalar(Bool.self, "SELECT pg_try_advisory_xact_lock(hashtextextended(?, 0))", "mlcred-node:" + name)
+            guard free == true else { return .holdsName }
+        }
         let owed = try session.fetchScalar(Int.self, "SELECT COUNT(*) FROM leases WHERE node = ? AND state IN ('active', 'revoking', 'revoke_failed')",
                                            name) ?? 0
         guard owed == 0 else { return .hasLeases(owed) }

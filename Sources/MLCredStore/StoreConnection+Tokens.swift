@@ -112,9 +112,10 @@ public struct LeaseRecord: Sendable, Equatable {
 extension StoreConnection {
     static let tokenInsert = SQLInsert("tokens", ["accessor", "token_hash", "role", "phi", "uid", "\"user\"", "pid", "bound_start_time",
                                                   "issued_at", "expires_at", "max_expires_at", "node"])
+    /// Level 1: `leases.accessor` references `tokens`.
     static let leaseInsert = SQLInsert("leases", ["id", "accessor", "role", "grant_name", "type", "secret", "provider_id", "created_at",
                                                   "expires_at", "state", "last_error", "revoked_at", "provider_state", "attempts",
-                                                  "next_attempt_at", "node"])
+                                                  "next_attempt_at", "node"], level: 1)
 
     public func insertToken(_ token: TokenRecord) throws {
         try session.insert(Self.tokenInsert, token.accessor, token.tokenHash, token.role, token.phi, Int64(token.uid), token.user, Int64(token.pid),

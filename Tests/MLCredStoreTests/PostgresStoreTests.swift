@@ -69,10 +69,22 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(queries.map(\.sql), [
             "INSERT INTO tokens(accessor, \"user\") VALUES ($1, $2), ($3, $4)",
             "INSERT INTO audit(seq) VALUES ($1), ($2)",
-            "SELECT 1 / (COUNT(*) = $1)::int FROM (SELECT 1 FROM tokens WHERE accessor = ANY($2) AND revoked_at IS NULL FOR SHARE) AS held",
+            "SELECT 1 / (COUNT(*) = $1)::int FROM (SELECT 1 FROM tokens WHERE accessor = ANY($2) AND revoked_at IS NULL ORDER BY accessor FOR SHARE) AS held",
         ])
         XCTAssertEqual(queries.map(\.binds.count), [4, 2, 2], "the check binds the count of distinct keys and the keys")
         XCTAssertTrue(held.isEmpty)
+    }
+
+    func testARowNeverPrecedesTheRowItReferencesInTheSameBatch() {
+        // A fetch (a lease of an earlier token), then a token issued with its credentials: the
+        // merged leases INSERT must follow the tokens INSERT (leases.accessor references tokens).
+        let held = HeldStatements()
+        held.add(StoreConnection.leaseInsert, Array(repeating: .text("l1"), count: StoreConnection.leaseInsert.columns.count))
+        held.add(StoreConnection.auditInsert, Array(repeating: .int(1), count: StoreConnection.auditInsert.columns.count))
+        held.add(StoreConnection.tokenInsert, Array(repeating: .text("t2"), count: StoreConnection.tokenInsert.columns.count))
+        held.add(StoreConnection.leaseInsert, Array(repeating: .text("l2"), count: StoreConnection.leaseInsert.columns.count))
+        let tables = held.take().map { $0.sql.split(separator: "(")[0] }
+        XCTAssertEqual(tables, ["INSERT INTO audit", "INSERT INTO tokens", "INSERT INTO leases"])
     }
 
     func testAHeldInsertLargerThanTheParameterLimitIsSentInChunks() {

@@ -70,11 +70,12 @@ int mlc_dgram_bind(const char *path);
 int mlc_dgram_send(const char *path, const void *bytes, size_t length);
 
 /// Gives back memory an idle process holds but does not use: the heap's free pages
-/// (malloc_trim) and this process's mappings of its code (MADV_DONTNEED on every private,
-/// read-only, executable file mapping: clean pages, still in the page cache, mapped again from it
-/// on first use). Skipped while a tracer is attached (a debugger's breakpoints are written into
-/// those pages). Returns the bytes of code mappings dropped, or -1 (errno set; -1 with errno
-/// EBUSY when traced).
+/// (malloc_trim) and this process's mappings of code (MADV_DONTNEED on the private, read-only,
+/// executable mappings of its executable and of loaded libraries, each pinned first so it can
+/// never be unloaded: clean pages, still in the page cache, mapped again from it on first use).
+/// A mapping holding any page copied on write (a uprobe's or debugger's breakpoint) is left
+/// alone, and nothing is done while a tracer is attached. Returns the bytes
+/// of code mappings dropped, or -1 (errno set; EBUSY when traced).
 long mlc_trim_idle_memory(void);
 
 #endif

@@ -58,7 +58,6 @@ public struct EmergencyInfo: Codable, Sendable, Equatable {
     }
 }
 
-/// `GET /v1/emergency`.
 /// `POST /v1/emergency/close`: the role closed, and how many of its live tokens were revoked.
 public struct EmergencyCloseResponse: Codable, Sendable, Equatable {
     public var role: String
@@ -75,6 +74,7 @@ public struct EmergencyCloseResponse: Codable, Sendable, Equatable {
     }
 }
 
+/// `GET /v1/emergency`.
 public struct EmergencyListResponse: Codable, Sendable {
     public var emergencies: [EmergencyInfo]
 

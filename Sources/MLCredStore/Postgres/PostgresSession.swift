@@ -242,6 +242,13 @@ final class HeldStatements: @unchecked Sendable {
 
     var isEmpty: Bool { held.isEmpty }
 
+    private static func level(_ entry: Held) -> Int {
+        switch entry {
+        case .insert(let insert, _): insert.level
+        case .check: 0
+        }
+    }
+
     /// Forgets what is held (its transaction is rolled back).
     func discard() {
         held = []
@@ -273,11 +280,15 @@ final class HeldStatements: @unchecked Sendable {
     }
 
     /// The held statements, merged (an insert of many rows in chunks under the parameter limit),
-    /// and forgets them.
+    /// by foreign-key level and then in the order each kind first appeared, and forgets them.
     func take() -> [PostgresQuery] {
         defer { discard() }
         var queries: [PostgresQuery] = []
-        for entry in held {
+        let ordered = held.enumerated().sorted { first, second in
+            let levels = (Self.level(first.element), Self.level(second.element))
+            return levels.0 != levels.1 ? levels.0 < levels.1 : first.offset < second.offset
+        }.map(\.element)
+        for entry in ordered {
             switch entry {
             case .insert(let insert, let rows):
                 let perStatement = max(1, Self.maximumParameters / max(insert.columns.count, 1))

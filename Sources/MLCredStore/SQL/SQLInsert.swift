@@ -9,10 +9,16 @@ public struct SQLInsert: Sendable {
     let sql: String
     /// What rows of this insert are merged under: table and columns.
     let key: String
+    /// Where the table sits under foreign keys: 0 for a table that references none, else one more
+    /// than the tables it references. Merged rows go out by level (then in the order each kind
+    /// first appeared), so a row never precedes the row it references in the same batch (a
+    /// token issued with its credentials: its leases reference it).
+    let level: Int
 
-    init(_ table: String, _ columns: [String]) {
+    init(_ table: String, _ columns: [String], level: Int = 0) {
         self.table = table
         self.columns = columns
+        self.level = level
         let list = columns.joined(separator: ", ")
         sql = "INSERT INTO \(table)(\(list)) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
         key = "\(table)(\(list))"
@@ -50,9 +56,10 @@ public struct SQLRowCheck: Sendable {
     var sqliteQuery: String { "SELECT 1 FROM \(table) WHERE \(column) = ? AND \(condition)" }
 
     /// The PostgreSQL statement for every key of the batch (`$1`: how many distinct keys, `$2`:
-    /// them as an array): a division by zero unless each names a matching row.
+    /// them as an array): a division by zero unless each names a matching row. Rows are locked
+    /// in key order, the order least likely to deadlock with another node locking several.
     var postgresQuery: String {
-        "SELECT 1 / (COUNT(*) = $1)::int FROM (SELECT 1 FROM \(table) WHERE \(column) = ANY($2) AND \(condition) FOR SHARE) AS held"
+        "SELECT 1 / (COUNT(*) = $1)::int FROM (SELECT 1 FROM \(table) WHERE \(column) = ANY($2) AND \(condition) ORDER BY \(column) FOR SHARE) AS held"
     }
 
     /// What checks of a batch are merged under.

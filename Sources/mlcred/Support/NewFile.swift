@@ -14,6 +14,7 @@ enum NewFile {
         while offset < bytes.endIndex {
             let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if written < 0 && errno == EINTR { continue }
+            if written == 0 { errno = EIO }  // a regular file that takes no byte: no errno of its own
             guard written > 0 else {
                 let error = failure("cannot write \(path)", lost: lost, hint: hint)
                 close(fd)
@@ -28,7 +29,11 @@ enum NewFile {
             unlink(path)
             throw error
         }
-        guard close(fd) == 0 else { throw failure("cannot write \(path)", lost: lost, hint: hint) }
+        guard close(fd) == 0 else {
+            let error = failure("cannot write \(path)", lost: lost, hint: hint)
+            unlink(path)
+            throw error
+        }
     }
 
     private static func failure(_ what: String, lost: String?, hint: String?) -> CLIError {
