@@ -115,8 +115,8 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
     case vaultBusy = "vault_busy"
     /// `DELETE /v1/secrets/{name}` while live leases need the secret to be revoked (use `force`).
     case secretInUse = "secret_in_use"
-    /// `DELETE /v1/fleet/nodes/{name}` of a node that is not silent past its timeout (or of the
-    /// answering node itself).
+    /// `DELETE /v1/fleet/nodes/{name}` of a node that is not silent past its timeout, whose daemon
+    /// still holds its name on the store, or of the answering node itself.
     case nodeLive = "node_live"
     /// `DELETE /v1/fleet/nodes/{name}` while leases of that node still wait for a live node to
     /// take them over.
