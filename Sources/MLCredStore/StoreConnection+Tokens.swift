@@ -137,15 +137,12 @@ extension StoreConnection {
     /// statement for the batch's tokens): a revoked token fails the batch, which runs again, and
     /// this job reads it then; the common case costs no round trip.
     public func tokenIsLive(accessor: String) throws -> Bool {
-        switch session.dialect {
-        case .sqlite:
-            return try session.fetchOne("SELECT 1 FROM tokens WHERE accessor = ? AND revoked_at IS NULL", accessor) != nil
-        case .postgres where session.optimistic:
-            try session.require(SQLRowCheck(table: "tokens", column: "accessor", condition: "revoked_at IS NULL", key: accessor))
+        let check = SQLRowCheck(table: "tokens", column: "accessor", condition: "revoked_at IS NULL", key: accessor)
+        if session.optimistic {
+            try session.require(check)
             return true
-        case .postgres:
-            return try session.fetchOne("SELECT 1 FROM tokens WHERE accessor = ? AND revoked_at IS NULL FOR SHARE", accessor) != nil
         }
+        return try session.fetchOne(check.query(for: dialect), accessor) != nil
     }
 
     /// Tokens not revoked and not expired at `now`, of every node.

@@ -37,7 +37,7 @@ struct PostgresSession: SQLSession {
 
     func require(_ check: SQLRowCheck) throws {
         guard optimistic else {
-            let rows = try fetchAll("SELECT 1 FROM \(check.table) WHERE \(check.column) = ? AND \(check.condition) FOR SHARE", [.text(check.key)])
+            let rows = try fetchAll(check.query(for: .postgres), [.text(check.key)])
             if rows.isEmpty { throw SQLRowCheck.Failed(check: check.kind) }
             return
         }

@@ -26,7 +26,7 @@ struct SQLiteSession: SQLSession {
     }
 
     func require(_ check: SQLRowCheck) throws {
-        if try fetchAll(check.sqliteQuery, [.text(check.key)]).isEmpty { throw SQLRowCheck.Failed(check: check.kind) }
+        if try fetchAll(check.query(for: .sqlite), [.text(check.key)]).isEmpty { throw SQLRowCheck.Failed(check: check.kind) }
     }
 
     func fetchAll(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
