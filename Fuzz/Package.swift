@@ -24,7 +24,7 @@ let package = Package(
         // One role file through the policy loader's per-file entry point, then the evaluator and the diff.
         .executableTarget(
             name: "fuzz-policy",
-            dependencies: ["FuzzSupport", .product(name: "MLCredPolicy", package: "mlcred")],
+            dependencies: ["FuzzSupport", .product(name: "MLCredPolicy", package: "mlcred"), .product(name: "MLCredTOML", package: "mlcred")],
             swiftSettings: fuzzTarget
         ),
         // Raw bytes through NIO's HTTP/1.1 decoder and the daemon's HTTPConnectionHandler, the

@@ -5,7 +5,7 @@ import Foundation
 #endif
 import Glibc
 import MLCredAPI
-import TOMLKit
+import MLCredTOML
 
 /// Loads and validates a policy directory: one role per TOML file at any depth (`tests/` and
 /// hidden entries excluded). Reports every problem of every file at once.
@@ -37,13 +37,8 @@ public enum PolicyLoader {
                 diagnostics.append(PolicyDiagnostic(file: file, line: 1, message: refusal.message))
             }
         }
-        let crashing = TOMLCanary.crashing(read.map(\.source))
-        for (index, (file, source)) in read.enumerated() {
+        for (file, source) in read {
             digestInput += Array(file.utf8) + [0] + Array(source.utf8) + [0]
-            if crashing.contains(index) {
-                diagnostics.append(PolicyDiagnostic(file: file, line: 1, message: TOMLCanary.crashMessage))
-                continue
-            }
             sources.append((file, source))
             let (role, problems) = parseRole(source: source, file: file, directory: policyDirectory)
             diagnostics += problems
@@ -70,18 +65,14 @@ public enum PolicyLoader {
         var problems: [PolicyDiagnostic] = []
         let table: TOMLTable
         do {
-            table = try TOMLTable(string: source)
-        } catch let error as TOMLParseError {
-            return (nil, [PolicyDiagnostic(file: file, line: error.source.begin.line, column: error.source.begin.column,
-                                           message: "TOML syntax: \(error.description)")])
+            table = try TOML.parse(source)
         } catch {
-            return (nil, [PolicyDiagnostic(file: file, line: 1, message: "TOML syntax error")])
+            return (nil, [PolicyDiagnostic(file: file, line: error.line, column: error.column, message: "TOML syntax: \(error.message)")])
         }
-        let index = SourceIndex(source: source)
         func problem(_ line: Int, _ message: String) {
             problems.append(PolicyDiagnostic(file: file, line: line, message: message))
         }
-        func top(_ key: String) -> Int { index.line(ofTopLevel: key) }
+        func top(_ key: String) -> Int { table.line(of: key) ?? 1 }
 
         for key in table.keys where !roleKeys.contains(key) {
             problem(top(key), "unknown key '\(key)' (allowed: \(roleKeys.sorted().joined(separator: ", ")))")
@@ -129,15 +120,17 @@ public enum PolicyLoader {
         }
 
         var grants: [Grant] = []
+        var grantTables: [TOMLTable] = []
         if let value = table["grant"] {
             if let array = value.array {
-                for (position, element) in array.enumerated() {
+                for element in array {
                     guard let grantTable = element.table else {
-                        problem(index.line(ofGrant: position), "each [[grant]] must be a table")
+                        problem(top("grant"), "each [[grant]] must be a table")
                         continue
                     }
-                    if let grant = parseGrant(grantTable, position: position, index: index, directory: directory, problem: problem) {
+                    if let grant = parseGrant(grantTable, directory: directory, problem: problem) {
                         grants.append(grant)
+                        grantTables.append(grantTable)
                     }
                 }
             } else {
@@ -145,7 +138,7 @@ public enum PolicyLoader {
             }
         }
         var seen: [String: Int] = [:]
-        for grant in grants {
+        for (grant, grantTable) in zip(grants, grantTables) {
             if let first = seen[grant.name] {
                 problem(grant.line, "duplicate grant name '\(grant.name)' (first at line \(first)); set 'name' to tell them apart")
             }
@@ -155,7 +148,7 @@ public enum PolicyLoader {
             }
             if let narrowed = grant.environments, let roleEnvironments = environments {
                 for environment in narrowed where !roleEnvironments.contains(environment) {
-                    problem(index.line(ofGrant: grants.firstIndex(of: grant) ?? 0, key: "environments"),
+                    problem(grantTable.line(of: "environments") ?? grant.line,
                             "grant '\(grant.name)' names environment '\(environment)', which the role does not allow")
                 }
             }
@@ -168,10 +161,9 @@ public enum PolicyLoader {
                      ttlSeconds: ttl, maxTTLSeconds: maxTTL, grants: grants, file: file, emergency: emergency), [])
     }
 
-    static func parseGrant(_ table: TOMLTable, position: Int, index: SourceIndex, directory: PolicyDirectory,
-                           problem: (Int, String) -> Void) -> Grant? {
-        let header = index.line(ofGrant: position)
-        func line(_ key: String) -> Int { index.line(ofGrant: position, key: key) }
+    static func parseGrant(_ table: TOMLTable, directory: PolicyDirectory, problem: (Int, String) -> Void) -> Grant? {
+        let header = table.line
+        func line(_ key: String) -> Int { table.line(of: key) ?? header }
         var failed = false
         func fail(_ lineNumber: Int, _ message: String) {
             failed = true
@@ -216,13 +208,13 @@ public enum PolicyLoader {
             }
         }
         let schema = GrantSchemas.schema(for: type)
-        var context = GrantContext(index: index, position: position, directory: directory)
+        var context = GrantContext(table: table, directory: directory)
         schema.read(table, into: &grant, context: &context)
         for found in context.problems { fail(found.line, found.message) }
         return failed ? nil : grant
     }
 
-    static func stringList(_ value: TOMLValueConvertible?, key: String, line: Int, problem: (Int, String) -> Void) -> [String]? {
+    static func stringList(_ value: TOMLValue?, key: String, line: Int, problem: (Int, String) -> Void) -> [String]? {
         guard let value else { return nil }
         guard let array = value.array else {
             problem(line, "'\(key)' must be an array of strings")
@@ -239,7 +231,7 @@ public enum PolicyLoader {
         return out
     }
 
-    static func duration(_ value: TOMLValueConvertible?, key: String, line: Int, problem: (Int, String) -> Void) -> Int? {
+    static func duration(_ value: TOMLValue?, key: String, line: Int, problem: (Int, String) -> Void) -> Int? {
         guard let value else { return nil }
         guard let text = value.string, let seconds = PolicyDuration.parse(text) else {
             problem(line, "bad duration for '\(key)': use e.g. \"90s\", \"30m\", \"1h\", \"1h30m\", \"2d\"")
@@ -248,7 +240,7 @@ public enum PolicyLoader {
         return seconds
     }
 
-    static func policyValue(_ value: TOMLValueConvertible) -> PolicyValue? {
+    static func policyValue(_ value: TOMLValue) -> PolicyValue? {
         if let text = value.string { return .string(text) }
         if let number = value.int { return .integer(number) }
         // JSON has no inf or nan: such a claim would pass here and fail at every mint.
@@ -278,8 +270,8 @@ public enum PolicyLoader {
         // Names of files that failed validation still count.
         var byName: [String: [(file: String, line: Int)]] = [:]
         for (file, source) in sources {
-            guard let table = try? TOMLTable(string: source), let name = table["name"]?.string else { continue }
-            byName[name, default: []].append((file, SourceIndex(source: source).line(ofTopLevel: "name")))
+            guard let table = try? TOML.parse(source), let name = table["name"]?.string else { continue }
+            byName[name, default: []].append((file, table.line(of: "name") ?? 1))
         }
         var out: [PolicyDiagnostic] = []
         for (name, places) in byName where places.count > 1 {

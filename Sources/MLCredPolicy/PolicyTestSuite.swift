@@ -1,5 +1,5 @@
 import Glibc
-import TOMLKit
+import MLCredTOML
 
 /// One case of a policy test file (`tests/*.toml`): a simulated caller, a role, an expectation.
 public struct PolicyTestCase: Sendable, Equatable {
@@ -89,25 +89,19 @@ public enum PolicyTestSuite {
                 problems.append(PolicyDiagnostic(file: file, line: 1, message: "cannot read the file"))
                 continue
             }
-            if !TOMLCanary.crashing([source]).isEmpty {
-                problems.append(PolicyDiagnostic(file: file, line: 1, message: TOMLCanary.crashMessage))
-                continue
-            }
             let table: TOMLTable
             do {
-                table = try TOMLTable(string: source)
-            } catch let error as TOMLParseError {
-                problems.append(PolicyDiagnostic(file: file, line: error.source.begin.line, column: error.source.begin.column,
-                                                 message: "TOML syntax: \(error.description)"))
+                table = try TOML.parse(source)
+            } catch {
+                problems.append(PolicyDiagnostic(file: file, line: error.line, column: error.column, message: "TOML syntax: \(error.message)"))
                 continue
             }
-            let lines = caseLines(source)
             guard let array = table["case"]?.array else {
                 problems.append(PolicyDiagnostic(file: file, line: 1, message: "a policy test file holds [[case]] tables"))
                 continue
             }
-            for (index, element) in array.enumerated() {
-                let line = index < lines.count ? lines[index] : 1
+            for element in array {
+                let line = element.table?.line ?? table.line(of: "case") ?? 1
                 func problem(_ message: String) { problems.append(PolicyDiagnostic(file: file, line: line, message: message)) }
                 guard let entry = element.table else { problem("each [[case]] must be a table"); continue }
                 for key in entry.keys where !caseKeys.contains(key) { problem("unknown key '\(key)' in a case") }
@@ -128,17 +122,5 @@ public enum PolicyTestSuite {
         }
         guard problems.isEmpty else { throw PolicyLoadError(diagnostics: problems.sorted()) }
         return cases
-    }
-
-    /// Line of each `[[case]]` header.
-    static func caseLines(_ source: String) -> [Int] {
-        var lines: [Int] = []
-        for (number, line) in source.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
-            let trimmed = line.trimmingLeadingWhitespace()
-            if trimmed.hasPrefix("[[") && trimmed.dropFirst(2).prefix(while: { $0 != "]" }).trimmingWhitespace() == "case" {
-                lines.append(number + 1)
-            }
-        }
-        return lines
     }
 }

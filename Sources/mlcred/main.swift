@@ -31,8 +31,6 @@ func runReportingErrors(_ body: () throws -> Void) -> Never {
 
 // Entry point. `--socket`/`--json` typed before the verb are moved after it (GlobalOptions);
 // `run` and `credential-process` in their plain forms then skip ArgumentParser (FastPath).
-TOMLCanary.serveIfAsked(CommandLine.arguments)
-TOMLCanary.enable()
 signal(SIGPIPE, SIG_IGN)
 let arguments = GlobalOptions.hoisted(CommandLine.arguments)
 // The installed mlcred is setgid to the run group, which the daemon takes as "this is mlcred

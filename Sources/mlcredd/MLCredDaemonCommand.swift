@@ -73,23 +73,6 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
     @Option(help: "Silence after which the other nodes of the fleet revoke this node's leases, e.g. 60s or 2m.")
     var nodeTimeout: String = "60s"
 
-    /// ArgumentParser's entry point, after the TOML canary (a child copy of this binary that
-    /// parses policy files first: see `TOMLCanary`) had its turn.
-    static func main() async {
-        TOMLCanary.serveIfAsked(CommandLine.arguments)
-        TOMLCanary.enable()
-        do {
-            var command = try parseAsRoot()
-            if var asynchronous = command as? AsyncParsableCommand {
-                try await asynchronous.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
-    }
-
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown --log-level '\(logLevel)'")

@@ -18,12 +18,6 @@ MIN_RUNS = 1000
 FUZZ_TIMEOUT = 3600
 TARGETS = subprocess.run([os.path.join(REPO, "scripts", "fuzz"), "--list"], capture_output=True, text=True,
                          check=True).stdout.split()
-# Known, not fixed yet (docs/fuzzing.md; the seeds named known-* reproduce them). Strict: once
-# fixed, the target passes and its mark must go.
-KNOWN_CRASHES = {
-    "policy": "toml++ (TOMLKit) asserts and aborts on malformed TOML such as '[*' or 'a = [}' in the process that "
-              "parses it; mlcredd and mlcred parse in a child first (TOMLCanary), so they report an error instead",
-}
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +40,7 @@ def fuzz_run(request, workdir):
 
 
 @pytest.mark.fuzz
-@pytest.mark.parametrize("target", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_CRASHES[name])) if name in KNOWN_CRASHES else name
-    for name in TARGETS
-])
+@pytest.mark.parametrize("target", TARGETS)
 def test_fuzz_target_runs_its_seed_corpus_and_mutations_without_a_crash(fuzz_run, target):
     status, results, tail = fuzz_run
     assert target in results, f"scripts/fuzz exited {status} without a line for {target}:\n" + "\n".join(tail)

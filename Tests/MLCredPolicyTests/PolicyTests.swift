@@ -73,8 +73,18 @@ final class PolicyTests: XCTestCase {
         XCTAssertTrue(found.contains { $0.hasPrefix("a.toml:8: claim 'sub' is set by mlcred") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("b.toml:3: jwt grant needs 'audience'") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("c.toml:6: unknown key 'extra'") }, "\(found)")
-        XCTAssertTrue(found.contains { $0.hasPrefix("d.toml:2:23: TOML syntax") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("d.toml:2:14: TOML syntax: unclosed array") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("e.toml:7: session_policy_file 'missing.json' does not exist") }, "\(found)")
+    }
+
+    /// Lines come from the parser, so any way of writing a grant points at the right one.
+    func testDiagnosticsPointAtGrantsHoweverTheyAreWritten() throws {
+        let found = try diagnostics([
+            "inline.toml": "name = \"i\"\nprincipals = [\n  \"uid:0\",\n]\ngrant = [\n  { secret = \"t\", type = \"static\" },\n  { secret = \"u\", type = \"jwt\" },\n]\n",
+            "dotted.toml": "name = \"d\"\nprincipals = [\"uid:0\"]\n[[grant]]\nsecret = \"t\"\ntype = \"jwt\"\naudience = \"a\"\n\nclaims.sub = \"me\"\n",
+        ])
+        XCTAssertTrue(found.contains { $0.hasPrefix("inline.toml:7: jwt grant needs 'audience'") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasPrefix("dotted.toml:8: claim 'sub' is set by mlcred") }, "\(found)")
     }
 
     func testAWSGrantsRefuseEnvTablesAndPostgresCreateMustMakeTheRole() throws {

@@ -2,14 +2,6 @@
 import Glibc
 #endif
 
-/// Whether the targets step around the crashes already found and reported, to keep fuzzing
-/// what lies past them (`MLCRED_FUZZ_SKIP_KNOWN=1`, `scripts/fuzz --skip-known`): each target
-/// says which it skips. Off by default, so a known crash fails the run until it is fixed.
-public let skipsKnownCrashes: Bool = {
-    guard let value = getenv("MLCRED_FUZZ_SKIP_KNOWN") else { return false }
-    return String(cString: value) == "1"
-}()
-
 /// The fuzzer's bytes, read front to back as the small decisions a target needs (how many
 /// values, which alphabet, where to cut). Reading past the end yields zeros, so every input,
 /// however short, describes some case and the fuzzer's mutations stay meaningful.

@@ -1,5 +1,6 @@
 import FuzzSupport
 @testable import MLCredPolicy
+import MLCredTOML
 
 #if canImport(Glibc)
 import Glibc
@@ -7,10 +8,12 @@ import Glibc
 
 /// The policy loader on one role file. The input is the file's bytes; as `PolicyLoader.load`
 /// does for each file it finds, bytes that are not UTF-8 are refused and the rest goes to
-/// `parseRole` (TOML through TOMLKit, then every check of the role and its grants), in a policy
+/// `parseRole` (TOML through `MLCredTOML`, then every check of the role and its grants), in a policy
 /// directory that holds session-policy files, so `session_policy_file` can succeed. A role that
 /// validates then goes through the evaluator and the diff. Properties:
 /// - nothing traps, whatever the file (errors are expected: they are diagnostics);
+/// - TOML: every key's line is one of the file's; a document that parses, written back out as
+///   TOML (`TOMLWriter`), parses to the same value (strings, escapes, numbers, dates, tables);
 /// - either a role or at least one diagnostic, never both, every diagnostic naming this file
 ///   and a line from 1 to the file's last line (FILE:LINE is what admins act on);
 /// - a role that validates has a valid name, ttl <= max_ttl, grant names unique within it;
@@ -44,13 +47,12 @@ public func fuzzPolicy(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = FuzzInput(data, size)
     // PolicyLoader.readFile: larger than 1 MiB or not UTF-8 is "cannot read the file".
     guard input.bytes.count <= 1 << 20, let source = String(validating: input.bytes, as: UTF8.self) else { return 0 }
-    if skipsKnownCrashes && (abortsTOMLTableHeader(source) || abortsTOMLArrayValue(source) || abortsTOMLDateTime(source)
-                              || abortsTOMLMalformedDate(source)) { return 0 }
-    let file = "fuzz.toml"
-    let (role, problems) = PolicyLoader.parseRole(source: source, file: file, directory: directory)
-
     // Lines as TOML counts them: "\r\n" is one Character to Swift, so count the bytes.
     let lineCount = 1 + input.bytes.lazy.filter { $0 == 0x0A }.count
+    checkTOML(source, lineCount: lineCount)
+
+    let file = "fuzz.toml"
+    let (role, problems) = PolicyLoader.parseRole(source: source, file: file, directory: directory)
     guard (role == nil) != problems.isEmpty else {
         propertyFailed("role \(role?.name ?? "nil") with \(problems.count) diagnostics")
     }
@@ -78,92 +80,92 @@ public func fuzzPolicy(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-/// Known crash (docs/fuzzing.md; Fuzz/Corpus/policy/known-abort-date-time): toml++ asserts in
-/// parse_time() when a date's `T` (or blank) is followed by something else than a digit, as in
-/// `t=1979-05-27T:`. True for a source with four digits, `-`, two digits, `-`, two digits, `T`,
-/// `t` or a blank, then anything but a digit (wider than the trigger).
-func abortsTOMLDateTime(_ source: String) -> Bool {
-    let bytes = Array(source.utf8)
-    let shape: [UInt8?] = [nil, nil, nil, nil, UInt8(ascii: "-"), nil, nil, UInt8(ascii: "-"), nil, nil]  // nil: a digit
-    guard bytes.count > shape.count + 1 else { return false }
-    for start in 0..<(bytes.count - shape.count - 1) {
-        let matches = shape.indices.allSatisfy { offset in
-            let byte = bytes[start + offset]
-            return shape[offset].map { byte == $0 } ?? (0x30...0x39).contains(byte)
-        }
-        let separator = bytes[start + shape.count]
-        if matches, separator == UInt8(ascii: "T") || separator == UInt8(ascii: "t") || separator == 0x20,
-           !(0x30...0x39).contains(bytes[start + shape.count + 1]) {
-            return true
-        }
+/// The TOML properties: lines in range, and a parsed document written out parses to itself.
+func checkTOML(_ source: String, lineCount: Int) {
+    let table: TOMLTable
+    do {
+        table = try TOML.parse(source)
+    } catch {
+        guard (1...lineCount).contains(error.line), error.column >= 1 else { propertyFailed("syntax error outside the file: \(error)") }
+        return
     }
-    return false
+    checkLines(table, lineCount: lineCount)
+    let written = TOMLWriter.document(table)
+    do {
+        let again = try TOML.parse(written)
+        guard TOMLWriter.same(.table(table), .table(again)) else {
+            propertyFailed("written out and read back, the document changed:\n\(written)")
+        }
+    } catch {
+        // Written as nested inline tables, a deep document may pass the nesting limit; nothing else may fail.
+        guard error.message.hasPrefix("nested deeper") else { propertyFailed("written out, the document is refused: \(error)\n\(written)") }
+    }
 }
 
-/// Known crash (docs/fuzzing.md; Fuzz/Corpus/policy/known-abort-date-malformed-*): toml++ asserts
-/// as well when a date's month or day is cut short, as in `a=0000-06--e` or `a=[0000-01-1i`
-/// (found by a 10 M-run policy fuzz). True for four digits and `-` not followed by two digits,
-/// `-` and two digits (wider than the trigger).
-func abortsTOMLMalformedDate(_ source: String) -> Bool {
-    let bytes = Array(source.utf8)
-    func digit(_ index: Int) -> Bool { index < bytes.count && (0x30...0x39).contains(bytes[index]) }
-    func dash(_ index: Int) -> Bool { index < bytes.count && bytes[index] == UInt8(ascii: "-") }
-    guard bytes.count >= 5 else { return false }
-    for start in 0...(bytes.count - 5) where digit(start) && digit(start + 1) && digit(start + 2) && digit(start + 3) && dash(start + 4) {
-        if start > 0 && digit(start - 1) { continue }  // not the start of a year
-        let month = start + 5
-        if !(digit(month) && digit(month + 1) && dash(month + 2) && digit(month + 3) && digit(month + 4)) { return true }
+func checkLines(_ table: TOMLTable, lineCount: Int) {
+    guard (1...lineCount).contains(table.line) else { propertyFailed("a table at line \(table.line) of \(lineCount)") }
+    for key in table.keys {
+        guard let line = table.line(of: key), (1...lineCount).contains(line), let value = table[key] else {
+            propertyFailed("key \(key.debugDescription) without a line in the file")
+        }
+        checkLines(value, lineCount: lineCount)
     }
-    return false
 }
 
-/// Known crash (docs/fuzzing.md; Fuzz/Corpus/policy/known-abort-array-value): toml++ asserts in
-/// parse_value() when an array's next value starts with a value terminator, as in `a = [}` or
-/// `create = ["...",}`. True for a source with `[` or `,`, then blanks, line breaks and comments
-/// only, then `}` (wider than the trigger: inside strings too).
-func abortsTOMLArrayValue(_ source: String) -> Bool {
-    let bytes = Array(source.utf8)
-    var index = 0
-    while index < bytes.count {
-        defer { index += 1 }
-        guard bytes[index] == UInt8(ascii: "[") || bytes[index] == UInt8(ascii: ",") else { continue }
-        var next = index + 1
-        while next < bytes.count {
-            switch bytes[next] {
-            case 0x20, 0x09, 0x0A, 0x0D: next += 1
-            case UInt8(ascii: "#"): while next < bytes.count, bytes[next] != 0x0A { next += 1 }
-            default: if bytes[next] == UInt8(ascii: "}") { return true }; next = bytes.count
+func checkLines(_ value: TOMLValue, lineCount: Int) {
+    switch value {
+    case .table(let table): checkLines(table, lineCount: lineCount)
+    case .array(let elements): for element in elements { checkLines(element, lineCount: lineCount) }
+    default: break
+    }
+}
+
+/// Writes a parsed document back out as TOML: every table inline, every key quoted, every
+/// string escaped, floats in Swift's shortest round-trip form.
+enum TOMLWriter {
+    static func document(_ table: TOMLTable) -> String {
+        table.keys.map { "\(key($0)) = \(value(table[$0]!))\n" }.joined()
+    }
+
+    static func value(_ value: TOMLValue) -> String {
+        switch value {
+        case .string(let text): return key(text)
+        case .integer(let number): return String(number)
+        case .float(let number):
+            if number.isNaN { return "nan" }
+            if number.isInfinite { return number < 0 ? "-inf" : "inf" }
+            return number.description
+        case .boolean(let flag): return String(flag)
+        case .dateTime(let date): return date.text
+        case .array(let elements): return "[" + elements.map(Self.value).joined(separator: ", ") + "]"
+        case .table(let table): return "{" + table.keys.map { "\(key($0)) = \(Self.value(table[$0]!))" }.joined(separator: ", ") + "}"
+        }
+    }
+
+    /// A basic string: quotes, backslashes and control characters escaped.
+    static func key(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                let digits = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+            default: out.unicodeScalars.append(scalar)
             }
         }
+        return out + "\""
     }
-    return false
-}
 
-/// Known crash (docs/fuzzing.md; Fuzz/Corpus/policy/known-abort-table-header): toml++ 3 (inside
-/// TOMLKit) asserts, and aborts the process, on a table header whose key starts with a character
-/// that cannot start a key, e.g. the two bytes `[*`: its parse_key() assumes the caller checked.
-/// SwiftPM builds C++ without NDEBUG, so the assertion is live in release builds too. True for a
-/// source with a line that starts (after blanks) with `[` or `[[`, blanks, then anything but a
-/// bare-key character, a quote, `]` or the end of the source: a little wider than the trigger.
-func abortsTOMLTableHeader(_ source: String) -> Bool {
-    // Split on the byte: to Swift "\r\n" is one Character, which a split on "\n" does not see.
-    var bytes = Array(source.utf8)
-    if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }  // toml++ skips a byte-order mark
-    let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
-    for (number, line) in lines.enumerated() {
-        var rest = line.drop { $0 == 0x20 || $0 == 0x09 }
-        guard rest.first == UInt8(ascii: "[") else { continue }
-        rest = rest.dropFirst()
-        if rest.first == UInt8(ascii: "[") { rest = rest.dropFirst() }
-        rest = rest.drop { $0 == 0x20 || $0 == 0x09 }
-        guard let next = rest.first else {
-            if number < lines.count - 1 { return true }  // the newline follows
-            continue
+    /// Equal values, nan equal to nan, key order ignored.
+    static func same(_ a: TOMLValue, _ b: TOMLValue) -> Bool {
+        switch (a, b) {
+        case (.float(let x), .float(let y)): return x == y || (x.isNaN && y.isNaN)
+        case (.array(let x), .array(let y)): return x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
+        case (.table(let x), .table(let y)):
+            return Set(x.keys) == Set(y.keys) && x.keys.allSatisfy { same(x[$0]!, y[$0]!) }
+        default: return a == b
         }
-        let startsKey = (0x41...0x5A).contains(next) || (0x61...0x7A).contains(next) || (0x30...0x39).contains(next)
-            || next == UInt8(ascii: "_") || next == UInt8(ascii: "-") || next == UInt8(ascii: "\"") || next == UInt8(ascii: "'")
-            || next == UInt8(ascii: "]")
-        if !startsKey { return true }
     }
-    return false
 }

@@ -1,4 +1,4 @@
-import TOMLKit
+import MLCredTOML
 
 /// `aws-assume-role`, `aws-session-token` and `aws-federation-token` grants (provider:
 /// MLCredProviders/AWS/AWSProvider.swift): a role ARN, a session length, session policies that

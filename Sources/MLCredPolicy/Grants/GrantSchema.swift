@@ -1,4 +1,4 @@
-import TOMLKit
+import MLCredTOML
 
 /// One grant type's keys and checks (Vault's `path_roles.go` habit: each engine validates its
 /// own fields). `PolicyLoader` reads the keys every grant shares, then hands the table to the
@@ -25,23 +25,22 @@ extension GrantSchema {
 
 /// Where a grant is in its file, and the problems found reading it.
 struct GrantContext {
-    let index: SourceIndex
-    let position: Int
+    /// The grant's table, which knows the line of each of its keys.
+    let table: TOMLTable
     /// The policy directory (session policy files are read relative to it).
     let directory: PolicyDirectory
     private(set) var problems: [(line: Int, message: String)] = []
 
-    init(index: SourceIndex, position: Int, directory: PolicyDirectory) {
-        self.index = index
-        self.position = position
+    init(table: TOMLTable, directory: PolicyDirectory) {
+        self.table = table
         self.directory = directory
     }
 
     /// The line of the grant's `[[grant]]` header.
-    var header: Int { index.line(ofGrant: position) }
+    var header: Int { table.line }
 
     /// The line of `key` in the grant (its header when the key is absent).
-    func line(_ key: String) -> Int { index.line(ofGrant: position, key: key) }
+    func line(_ key: String) -> Int { table.line(of: key) ?? header }
 
     /// The line of `key` when the table has it, else the header (for "needs 'key'" problems).
     func line(_ key: String, in table: TOMLTable) -> Int { table[key] == nil ? header : line(key) }

@@ -1,4 +1,4 @@
-import TOMLKit
+import MLCredTOML
 
 /// `jwt` grants (provider: MLCredProviders/JWTProvider.swift): `audience`, and `claims` that may
 /// not set what mlcred sets.

@@ -1,4 +1,4 @@
-import TOMLKit
+import MLCredTOML
 
 /// `postgres-role` grants (provider: MLCredProviders/Postgres/PostgresProvider.swift): `create`
 /// statements that make `{{name}}` with an expiry, optional `revoke` statements, both checked by

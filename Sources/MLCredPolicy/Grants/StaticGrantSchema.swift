@@ -1,4 +1,4 @@
-import TOMLKit
+import MLCredTOML
 
 /// `static` grants (provider: MLCredProviders/StaticProvider.swift): no keys of their own; never
 /// in a phi role.
