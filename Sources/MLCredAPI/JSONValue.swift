@@ -206,6 +206,10 @@ public struct JSONParser {
         index += 1  // the closing quote
         // Invalid UTF-8 is refused, not repaired: a name must reach the audit log as sent.
         guard let text = String(validating: scalars, as: UTF8.self) else { throw .notJSON }
+        // After the escapes: `\u0301` is as much a combining mark as its bytes (StreamSafeText).
+        guard StreamSafeText.check(scalars) else {
+            throw JSONBodyError("a string has more than \(StreamSafeText.maximumCombiningMarks) combining marks in a row (Unicode's stream-safe limit)")
+        }
         return text
     }
 }

@@ -3,6 +3,8 @@ enum TOMLNumber {
     enum Result {
         case value(TOMLValue)
         case outOfRange
+        /// A finite literal too large for a 64-bit float (`1e400`); `inf` is written `inf`.
+        case floatOutOfRange
         case malformed
     }
 
@@ -43,6 +45,7 @@ enum TOMLNumber {
             rest = rest.dropFirst(rest.count)
         }
         guard rest.isEmpty, let value = Double(cleaned) else { return .malformed }
+        guard value.isFinite else { return .floatOutOfRange }
         return .value(.float(value))
     }
 

@@ -11,11 +11,11 @@ extension TOMLParser {
         case UInt8(ascii: "'"):
             if peek(1) == UInt8(ascii: "'"), peek(2) == UInt8(ascii: "'") { return .string(try multilineLiteralString()) }
             return .string(try literalString())
-        case UInt8(ascii: "t"):
-            try word("true")
+        case UInt8(ascii: "t") where matches("true"):
+            advance(4)
             return .boolean(true)
-        case UInt8(ascii: "f"):
-            try word("false")
+        case UInt8(ascii: "f") where matches("false"):
+            advance(5)
             return .boolean(false)
         case UInt8(ascii: "["):
             return try array(depth: depth + 1)
@@ -24,16 +24,29 @@ extension TOMLParser {
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "i"), UInt8(ascii: "n"):
             return try numberOrDate()
         default:
+            if let word = bareWord() { throw error(Self.notAValue(word)) }
             throw error("expected a value (a string, number, true, false, date, array or inline table), found \(found())")
         }
     }
 
-    private mutating func word(_ text: StaticString) throws(TOMLSyntaxError) {
-        let expected = UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
-        guard position + expected.count <= bytes.count, bytes[position..<(position + expected.count)].elementsEqual(expected) else {
-            throw error("expected a value (did you mean true or false, or forget the quotes of a string?), found \(found())")
+    /// The letters, digits, `_` and `-` at the current position when they start with a letter.
+    private func bareWord() -> String? {
+        guard let first = peek(), (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first | 0x20) else { return nil }
+        var end = position
+        while end < bytes.count, end - position < 64, Self.isBareKeyByte(bytes[end]) { end += 1 }
+        return String(decoding: bytes[position..<end], as: UTF8.self)
+    }
+
+    static func notAValue(_ word: String) -> String {
+        switch word {
+        case "null", "nil", "none", "None", "NULL": "'\(word)' is not a value: TOML has no null (leave the key out)"
+        default: "'\(word)' is not a value: a string needs quotes (\"\(word)\")"
         }
-        advance(expected.count)
+    }
+
+    private func matches(_ word: StaticString) -> Bool {
+        let expected = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
+        return position + expected.count <= bytes.count && bytes[position..<(position + expected.count)].elementsEqual(expected)
     }
 
     // MARK: Arrays and inline tables
@@ -111,9 +124,11 @@ extension TOMLParser {
             switch byte {
             case UInt8(ascii: "\""):
                 advance()
-                return String(decoding: out, as: UTF8.self)
+                return try text(out)
             case UInt8(ascii: "\\"):
                 try escape(into: &out)
+            case UInt8(ascii: "\r") where peek(1) != UInt8(ascii: "\n"):
+                throw error("a carriage return alone (U+000D) in a string: write it as \\r")
             case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
                 throw error("a string must end on its line: add the closing '\"' (or use \"\"\" for several lines)")
             default:
@@ -132,9 +147,11 @@ extension TOMLParser {
             guard let byte = peek() else { throw error("unterminated string: add the closing \"'\"") }
             switch byte {
             case UInt8(ascii: "'"):
-                let text = String(decoding: bytes[start..<position], as: UTF8.self)
+                let value = try text(bytes[start..<position])
                 advance()
-                return text
+                return value
+            case UInt8(ascii: "\r") where peek(1) != UInt8(ascii: "\n"):
+                throw error("a carriage return alone (U+000D) in a string")
             case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
                 throw error("a string must end on its line: add the closing \"'\" (or use ''' for several lines)")
             default:
@@ -154,7 +171,7 @@ extension TOMLParser {
             guard let byte = peek() else { throw error("unterminated string: add the '\"\"\"' that closes this one", at: opening) }
             switch byte {
             case UInt8(ascii: "\""):
-                if try closesMultiline(quote: byte, into: &out) { return String(decoding: out, as: UTF8.self) }
+                if try closesMultiline(quote: byte, into: &out) { return try text(out) }
             case UInt8(ascii: "\\"):
                 var next = position + 1
                 while next < bytes.count, bytes[next] == UInt8(ascii: " ") || bytes[next] == UInt8(ascii: "\t") { next += 1 }
@@ -190,7 +207,7 @@ extension TOMLParser {
             guard let byte = peek() else { throw error("unterminated string: add the \"'''\" that closes this one", at: opening) }
             switch byte {
             case UInt8(ascii: "'"):
-                if try closesMultiline(quote: byte, into: &out) { return String(decoding: out, as: UTF8.self) }
+                if try closesMultiline(quote: byte, into: &out) { return try text(out) }
             case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
                 try newline()
                 out.append(UInt8(ascii: "\n"))
@@ -201,6 +218,30 @@ extension TOMLParser {
             }
         }
     }
+
+    /// The text of a string's bytes, refused when it has more than
+    /// `maximumCombiningMarks` combining marks in a row.
+    ///
+    /// Threat: Swift compares and hashes a `String` after normalizing it, and putting a long run
+    /// of combining marks of mixed classes in canonical order takes time quadratic in its
+    /// length: one 1 MiB key or role name would hold the loader for minutes, wherever the string
+    /// is compared later. Unicode's stream-safe format (UAX #15) bounds such a run at 30; no
+    /// real text has more.
+    private func text<C: Collection>(_ utf8: C) throws(TOMLSyntaxError) -> String where C.Element == UInt8 {
+        let value = String(decoding: utf8, as: UTF8.self)
+        guard utf8.contains(where: { $0 >= 0x80 }) else { return value }
+        var run = 0
+        for scalar in value.unicodeScalars {
+            run = scalar.properties.canonicalCombiningClass == .notReordered ? 0 : run + 1
+            if run > Self.maximumCombiningMarks {
+                throw error("more than \(Self.maximumCombiningMarks) combining marks in a row in a string (Unicode's stream-safe limit)")
+            }
+        }
+        return value
+    }
+
+    /// Unicode's stream-safe limit on combining marks in a row (UAX #15).
+    static let maximumCombiningMarks = 30
 
     private mutating func dropFirstNewline() throws(TOMLSyntaxError) {
         if let byte = peek(), byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") { try newline() }
@@ -247,8 +288,12 @@ extension TOMLParser {
         switch letter {
         case UInt8(ascii: "u"): width = 4
         case UInt8(ascii: "U"): width = 8
-        default:
+        case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+            throw error("a backslash at the end of a line joins lines only in a \"\"\" string")
+        case 0x21..<0x7F:
             throw error("unknown escape '\\\(found().trimmingQuotes)' (TOML has \\b \\t \\n \\f \\r \\\" \\\\ \\uXXXX \\UXXXXXXXX)")
+        default:
+            throw error("a backslash before \(found()) is no escape (TOML has \\b \\t \\n \\f \\r \\\" \\\\ \\uXXXX \\UXXXXXXXX; \\\\ for a backslash)")
         }
         advance()
         var value: UInt32 = 0
@@ -299,8 +344,12 @@ extension TOMLParser {
         case .outOfRange:
             position = start
             throw error("'\(Self.printable(token))' does not fit in a 64-bit integer")
+        case .floatOutOfRange:
+            position = start
+            throw error("'\(Self.printable(token))' is beyond the largest 64-bit float (about 1.8e308)")
         case .malformed:
             position = start
+            if let word = bareWord(), !word.hasPrefix("inf"), !word.hasPrefix("nan") { throw error(Self.notAValue(word)) }
             throw error("'\(Self.printable(token))' is not a TOML number (integers like 42, -7, 1_000, 0x2A; floats like 3.14, 1e6, inf)")
         }
     }
@@ -347,7 +396,10 @@ extension TOMLParser {
         let hours = try digits(2)
         try expect(UInt8(ascii: ":"))
         let minutes = try digits(2)
-        try expect(UInt8(ascii: ":"))
+        guard peek() == UInt8(ascii: ":") else {
+            throw error("a time needs seconds in TOML 1.0.0 (07:32:00, not 07:32), found \(found())")
+        }
+        advance()
         let seconds = try digits(2)
         // 60: a leap second, as RFC 3339 allows.
         guard hours < 24, minutes < 60, seconds <= 60 else { throw error("no such time: hours run to 23, minutes to 59, seconds to 60") }

@@ -45,6 +45,7 @@ struct TOMLParser {
     /// `[a.b]` or `[[a.b]]`: finds or makes the table, checking it was not defined before.
     private mutating func header() throws(TOMLSyntaxError) {
         let headerLine = line
+        let start = mark
         advance()
         let isArray = peek() == UInt8(ascii: "[")
         if isArray { advance() }
@@ -75,8 +76,7 @@ struct TOMLParser {
             case .tables(let elements):
                 parent = elements[elements.count - 1]
             case .value(let value):
-                throw error("'\(dotted(keys.prefix(index + 1)))' is already \(value.typeNameWithArticle) (line \(parent.line(of: part) ?? 1)), not a table",
-                            line: headerLine)
+                throw error(Self.closed(dotted(keys.prefix(index + 1)), value, line: parent.line(of: part)), at: start)
             }
         }
         let last = keys[keys.count - 1]
@@ -89,10 +89,9 @@ struct TOMLParser {
             case .tables:
                 parent.appendTable(element, to: last)
             case .table(let existing):
-                throw error("'\(name)' is a table (line \(existing.line)): [[\(name)]] cannot make it an array of tables", line: headerLine)
+                throw error("'\(name)' is a table (line \(existing.line)): [[\(name)]] cannot make it an array of tables", at: start)
             case .value(let value):
-                throw error("'\(name)' is already \(value.typeNameWithArticle) (line \(parent.line(of: last) ?? 1)): [[\(name)]] cannot add to it",
-                            line: headerLine)
+                throw error(Self.closed(name, value, line: parent.line(of: last)) + ": [[\(name)]] cannot add to it", at: start)
             }
             section = element
         } else {
@@ -103,16 +102,15 @@ struct TOMLParser {
                 section = table
             case .table(let existing):
                 guard existing.origin == .implicit else {
-                    throw error("table [\(name)] is defined twice (first at line \(existing.line))", line: headerLine)
+                    throw error("table [\(name)] is defined twice (first at line \(existing.line))", at: start)
                 }
                 existing.origin = .defined
                 existing.line = headerLine
                 section = existing
             case .tables:
-                throw error("'\(name)' is an array of tables (line \(parent.line(of: last) ?? 1)): write [[\(name)]] to add an element",
-                            line: headerLine)
+                throw error("'\(name)' is an array of tables (line \(parent.line(of: last) ?? 1)): write [[\(name)]] to add an element", at: start)
             case .value(let value):
-                throw error("'\(name)' is already \(value.typeNameWithArticle) (line \(parent.line(of: last) ?? 1)), not a table", line: headerLine)
+                throw error(Self.closed(name, value, line: parent.line(of: last)), at: start)
             }
         }
         sectionDepth = keys.count
@@ -121,6 +119,7 @@ struct TOMLParser {
     /// `key = value` (the key may be dotted) into `table`, which is `depth` parts deep.
     mutating func keyValue(into table: TOMLTableNode, depth: Int) throws(TOMLSyntaxError) {
         let keyLine = line
+        let start = mark
         let keys = try key()
         guard peek() == UInt8(ascii: "=") else {
             throw error("expected '=' after the key '\(dotted(keys))', found \(found())")
@@ -143,9 +142,11 @@ struct TOMLParser {
                 switch child.origin {
                 case .defined:
                     throw error("'\(dotted(keys))': table '\(dotted(keys.prefix(index + 1)))' was defined at line \(child.line), and dotted keys cannot add to it",
-                                line: keyLine)
+                                at: start)
                 case .implicit:
+                    // From here on, this key defines it.
                     child.origin = .dottedPending
+                    child.line = keyLine
                     pending.append(child)
                 case .dottedPending:
                     break
@@ -153,15 +154,14 @@ struct TOMLParser {
                 target = child
             case .tables:
                 throw error("'\(dotted(keys.prefix(index + 1)))' is an array of tables (line \(target.line(of: part) ?? 1)): dotted keys cannot add to it",
-                            line: keyLine)
+                            at: start)
             case .value(let existing):
-                throw error("'\(dotted(keys.prefix(index + 1)))' is already \(existing.typeNameWithArticle) (line \(target.line(of: part) ?? 1)), not a table",
-                            line: keyLine)
+                throw error(Self.closed(dotted(keys.prefix(index + 1)), existing, line: target.line(of: part)), at: start)
             }
         }
         let last = keys[keys.count - 1]
         if target[last] != nil {
-            throw error("key '\(dotted(keys))' is defined twice (first at line \(target.line(of: last) ?? 1))", line: keyLine)
+            throw error("key '\(dotted(keys))' is defined twice (first at line \(target.line(of: last) ?? 1))", at: start)
         }
         target.set(last, .value(value), line: keyLine)
     }
@@ -323,11 +323,18 @@ struct TOMLParser {
         return TOMLSyntaxError(line: mark.line, column: column, message: message)
     }
 
-    /// An error at the current position (or at the start of `line`).
-    func error(_ message: String, line errorLine: Int? = nil) -> TOMLSyntaxError {
-        if let errorLine, errorLine != line {
-            return TOMLSyntaxError(line: errorLine, column: 1, message: message)
+    /// Why a value written with `=` cannot become or hold a table.
+    static func closed(_ name: String, _ value: TOMLValue, line: Int?) -> String {
+        let at = "line \(line ?? 1)"
+        return switch value {
+        case .table: "'\(name)' is an inline table (\(at)), complete as written: nothing can be added to it"
+        case .array: "'\(name)' is an array written with '=' (\(at)), complete as written: nothing can be added to it"
+        default: "'\(name)' is already \(value.typeNameWithArticle) (\(at)), not a table"
         }
+    }
+
+    /// An error at the current position.
+    func error(_ message: String) -> TOMLSyntaxError {
         let end = min(position, bytes.count)
         let column = bytes[min(lineStart, end)..<end].reduce(1) { $1 & 0xC0 == 0x80 ? $0 : $0 + 1 }
         return TOMLSyntaxError(line: line, column: column, message: message)

@@ -6,22 +6,23 @@ public struct TOMLTable: Sendable, Equatable {
     /// The line that defined the table: its `[header]` or `[[header]]`, the line of its first
     /// dotted key or inline table, 1 for the document itself.
     public let line: Int
-    private let values: [String: TOMLValue]
-    private let lines: [String: Int]
+    private let values: [TOMLKey: TOMLValue]
+    private let lines: [TOMLKey: Int]
 
-    init(keys: [String], values: [String: TOMLValue], lines: [String: Int], line: Int) {
+    init(keys: [String], values: [TOMLKey: TOMLValue], lines: [TOMLKey: Int], line: Int) {
         self.keys = keys
         self.values = values
         self.lines = lines
         self.line = line
     }
 
-    /// The value of `key`, or nil when the table has no such key.
-    public subscript(key: String) -> TOMLValue? { values[key] }
+    /// The value of `key`, or nil when the table has no such key. Keys compare by code point:
+    /// `"\u{212A}"` (the Kelvin sign) is not `K`.
+    public subscript(key: String) -> TOMLValue? { values[TOMLKey(key)] }
 
     /// The line that defined `key` (its `key = value` line, or the first header or dotted key
     /// that made it a table), or nil when the table has no such key.
-    public func line(of key: String) -> Int? { lines[key] }
+    public func line(of key: String) -> Int? { lines[TOMLKey(key)] }
 
     /// Whether the table has no keys.
     public var isEmpty: Bool { keys.isEmpty }

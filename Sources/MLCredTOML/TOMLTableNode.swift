@@ -23,8 +23,8 @@ final class TOMLTableNode {
     }
 
     private(set) var order: [String] = []
-    private(set) var entries: [String: Entry] = [:]
-    private(set) var lines: [String: Int] = [:]
+    private(set) var entries: [TOMLKey: Entry] = [:]
+    private(set) var lines: [TOMLKey: Int] = [:]
     var line: Int
     var origin: Origin
 
@@ -33,27 +33,28 @@ final class TOMLTableNode {
         self.origin = origin
     }
 
-    subscript(key: String) -> Entry? { entries[key] }
+    subscript(key: String) -> Entry? { entries[TOMLKey(key)] }
 
-    func line(of key: String) -> Int? { lines[key] }
+    func line(of key: String) -> Int? { lines[TOMLKey(key)] }
 
     func set(_ key: String, _ entry: Entry, line: Int) {
-        if entries.updateValue(entry, forKey: key) == nil {
+        let byBytes = TOMLKey(key)
+        if entries.updateValue(entry, forKey: byBytes) == nil {
             order.append(key)
-            lines[key] = line
+            lines[byBytes] = line
         }
     }
 
     /// Takes the entry of `key` out (its place in the order and its line stay), so the caller
     /// holds the only reference to an array it then grows.
-    func take(_ key: String) -> Entry? { entries.removeValue(forKey: key) }
+    func take(_ key: String) -> Entry? { entries.removeValue(forKey: TOMLKey(key)) }
 
     /// Puts back an entry taken with `take`.
-    func put(_ key: String, _ entry: Entry) { entries[key] = entry }
+    func put(_ key: String, _ entry: Entry) { entries[TOMLKey(key)] = entry }
 
     /// The value of this table; depth is bounded by the parser's nesting limit.
     func freeze() -> TOMLTable {
-        var values: [String: TOMLValue] = [:]
+        var values: [TOMLKey: TOMLValue] = [:]
         values.reserveCapacity(entries.count)
         for (key, entry) in entries {
             switch entry {

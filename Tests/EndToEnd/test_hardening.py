@@ -381,3 +381,41 @@ def test_a_policy_file_that_aborted_the_old_toml_parser_is_an_error_at_its_place
     d.start(wait=False, extra=["--policies", d.policies])
     assert d.proc.wait(timeout=30) == 1
     assert f"typo.toml:{where}: TOML syntax" in d.read_log()
+
+
+# Found in review of the TOML parser: Swift normalizes a String to hash or compare it, and a long
+# run of combining marks normalizes in quadratic time. One 60 KB body with such a JSON key cost
+# the release daemon 0.7 s of an event loop before any check answered. Refused on its bytes, in
+# the path, in the body, and after JSON escapes are decoded (docs/api.md, StreamSafeText).
+
+@needs_root
+def test_text_that_would_take_quadratic_time_to_compare_is_refused_before_it_is_read(daemon, users):
+    from conftest import assert_still_serving, parse_response
+    marks = "e" + "\u0301\u0316" * 15_000
+    expected = "more than 30 combining marks in a row"
+    # As JSON escapes (curl sends json.dumps's ASCII, six bytes a mark: 5,000 pairs fit in the body limit), on a hot
+    # route, as another user.
+    status, body = daemon.http("POST", "/v1/tokens", {"role": "train", marks[:10_001]: 1}, user=NONADMIN_USER)
+    assert status == 400 and body["error"]["reason"] == "invalid_body" and expected in body["error"]["message"], body
+    # As raw UTF-8 in the body.
+    raw = json.dumps({"role": "train", marks: 1}, ensure_ascii=False).encode()
+    answer = subprocess.run(as_user(NONADMIN_USER) + ["curl", "-s", "-i", "--unix-socket", daemon.socket, "-X", "POST",
+                                                      "-H", "Content-Type: application/json", "--data-binary", "@-",
+                                                      "http://mlcred/v1/tokens"], input=raw, capture_output=True, timeout=30)
+    status, body = parse_response(answer.stdout)
+    assert status == 400 and body["error"]["reason"] == "invalid_body" and expected in body["error"]["message"], body
+    # In the path: NIO's HTTP parser refuses any byte above 0x7F in the request target (the
+    # connection closes unanswered), and the daemon never percent-decodes a path.
+    path = ("/v1/secrets/" + "e" + "\u0301\u0316" * 500).encode()
+    try:
+        status, body = daemon.http("GET", None, raw=b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status == 400, body
+    except ConnectionResetError:
+        pass
+    # As a value of a route Foundation's decoder reads (JSONParser reads it first).
+    status, body = daemon.http("POST", "/v1/vault/unseal", {"passphrase": marks[:3000]})
+    assert status == 400 and expected in body["error"]["message"], body
+    # Thirty marks in a row are text like any other: refused for what they say, not for their shape.
+    status, body = daemon.http("POST", "/v1/tokens", {"role": "e" + "\u0301" * 30}, user=NONADMIN_USER)
+    assert status == 400 and body["error"]["reason"] == "invalid_name", body
+    assert_still_serving(daemon)

@@ -87,6 +87,48 @@ final class TOMLParserTests: XCTestCase {
         XCTAssertEqual(error("k = tru")?.line, 1)
     }
 
+    /// Found in review: where a conflict is reported, and what the message says.
+    func testConflictsAreReportedAtTheKeyOrHeaderThatConflicts() {
+        XCTAssertEqual(error("a = 1\n\n  a = 2 # again"), TOMLSyntaxError(line: 3, column: 3, message: "key 'a' is defined twice (first at line 1)"))
+        XCTAssertEqual(error("[a]\nx = 1\n[a]"), TOMLSyntaxError(line: 3, column: 1, message: "table [a] is defined twice (first at line 1)"))
+        XCTAssertEqual(error("a = [\n1,\n]\na = 2")?.line, 4)
+        XCTAssertEqual(error("[a.b.c]\n[a]\nb.d = 1\n[a.b]")?.message, "table [a.b] is defined twice (first at line 3)")
+        XCTAssertEqual(error("a = {b = 1}\na.c = 2")?.message,
+                       "'a' is an inline table (line 1), complete as written: nothing can be added to it")
+        XCTAssertEqual(error("a = [1]\n[[a]]")?.message,
+                       "'a' is an array written with '=' (line 1), complete as written: nothing can be added to it: [[a]] cannot add to it")
+        XCTAssertEqual(error("x = null")?.message, "'null' is not a value: TOML has no null (leave the key out)")
+        XCTAssertEqual(error("x = hello")?.message, "'hello' is not a value: a string needs quotes (\"hello\")")
+        XCTAssertEqual(error("x = 10:00")?.message.hasPrefix("a time needs seconds in TOML 1.0.0"), true)
+        XCTAssertEqual(error("x = 1e400")?.message, "'1e400' is beyond the largest 64-bit float (about 1.8e308)")
+        XCTAssertEqual(error("x = \"a\rb\"")?.message, "a carriage return alone (U+000D) in a string: write it as \\r")
+        XCTAssertEqual(error("x = \"abc\\\n\"")?.message, "a backslash at the end of a line joins lines only in a \"\"\" string")
+        XCTAssertEqual(error("x = \"a\\\tb\"")?.message.hasPrefix("a backslash before U+0009 is no escape"), true)
+    }
+
+    /// Keys are code points: two spellings Swift calls equal are two keys (TOML: "Quoted keys
+    /// follow the exact same rules as basic strings").
+    func testKeysCompareByCodePointNotByCanonicalEquivalence() throws {
+        let table = try TOML.parse("\"\u{212A}\" = 1\nK = 2\n\"\u{E9}\" = 3\n\"e\u{301}\" = 4\n")
+        XCTAssertEqual(table.keys.count, 4)
+        XCTAssertEqual(table["\u{212A}"]?.int, 1)
+        XCTAssertEqual(table["K"]?.int, 2)
+        XCTAssertEqual(table["\u{E9}"]?.int, 3)
+        XCTAssertEqual(table["e\u{301}"]?.int, 4)
+        XCTAssertEqual(table.line(of: "e\u{301}"), 4)
+    }
+
+    /// Threat: normalizing a long run of combining marks is quadratic in Swift (a 1 MiB key held
+    /// the parser for minutes); more than 30 in a row (Unicode's stream-safe limit) is refused.
+    func testLongRunsOfCombiningMarksAreRefused() throws {
+        let marks = { (count: Int) in "e" + String(repeating: "\u{301}\u{316}", count: count / 2) }
+        XCTAssertEqual(try TOML.parse("k = \"\(marks(30))\"")["k"]?.string, marks(30))
+        let refusal = "more than 30 combining marks in a row in a string (Unicode's stream-safe limit)"
+        XCTAssertEqual(error("k = \"\(marks(32))\"")?.message, refusal)
+        XCTAssertEqual(error("\"\(marks(400_000))\" = 1")?.message, refusal)
+        XCTAssertEqual(error("k = '''\n\(marks(400_000))'''")?.message, refusal)
+    }
+
     /// Nesting is bounded (recursion stays shallow), and long flat shapes stay linear.
     func testHostileShapesAreErrorsOrParseWithoutBlowingUp() throws {
         let depth = "nested deeper than \(TOML.maximumDepth) levels"

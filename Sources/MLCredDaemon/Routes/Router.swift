@@ -193,6 +193,13 @@ public final class Router: Sendable {
     func decode<T: Decodable>(_ type: T.Type, _ request: HTTPRequest) throws -> T {
         guard !request.body.isEmpty else { throw APIError(.bodyMissing, "this route needs a JSON body") }
         do {
+            // JSONParser first: Foundation's decoder would hash every key as a String, escapes
+            // decoded, before any check (StreamSafeText's threat).
+            _ = try JSONParser.parse(request.body)
+        } catch {
+            throw APIError(.invalidBody, "invalid request body: \(error.description)")
+        }
+        do {
             return try APIJSON.decode(type, from: request.body)
         } catch let error as DecodingError {
             throw APIError(.invalidBody, "invalid request body: \(Self.describe(error))")
