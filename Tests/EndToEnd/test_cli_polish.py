@@ -94,6 +94,18 @@ def test_install_puts_completions_and_man_pages_where_shells_and_man_look_and_un
     assert [path for path in installed if os.path.exists(os.path.join(share, path))] == []
 
 
+@pytest.mark.release_build
+def test_the_release_cli_links_no_foundation_so_run_starts_small(release_build):
+    """`mlcred run` starts in a few ms because the static CLI links FoundationEssentials only
+    (docs/performance.md): Foundation would bring ICU and its data (the CLI was 81.5 MB with it,
+    30.1 MB without). A module that imports Foundation into the CLI fails here."""
+    binary = os.path.join(release_build, "mlcred")
+    symbols = subprocess.run(["nm", binary], capture_output=True, text=True, check=True).stdout
+    linked = [name for name in ("FoundationInternationalization", "_FoundationICU") if name in symbols]
+    assert linked == [], f"the release mlcred links {linked} ({os.path.getsize(binary) / 1e6:.1f} MB)"
+    assert os.path.getsize(binary) < 50_000_000, os.path.getsize(binary)
+
+
 # Item 7: --json on the verbs that act, with the text form's exit codes
 
 def test_policy_reload_json_reports_the_set_or_every_error_and_exits_as_text_does(broker):
