@@ -4,8 +4,9 @@
 /// of combining marks of mixed classes takes time quadratic in the run. Measured on the release
 /// daemon: one 60 KB request body whose JSON key was `e` and 15,000 pairs of U+0301 U+0316 cost
 /// 0.7 s of an event loop's CPU before any check could answer; a few such requests a second from
-/// any local user would hold the daemon. No real text has more than 30 marks in a row, so the
-/// daemon refuses such input before anything reads it as a `String`.
+/// any local user would hold the daemon. No real text has more than 30 marks in a row, so
+/// `JSONParser`, which every request body goes through first, refuses such a string (raw or
+/// escaped) before anything hashes it; NIO's parser refuses non-ASCII in a request target.
 public enum StreamSafeText {
     /// The most combining marks (scalars of a non-zero canonical combining class) in a row.
     public static let maximumCombiningMarks = 30

@@ -6,10 +6,10 @@ extension TOMLParser {
         guard let byte = peek() else { throw error("expected a value, found the end of the file") }
         switch byte {
         case UInt8(ascii: "\""):
-            if peek(1) == UInt8(ascii: "\""), peek(2) == UInt8(ascii: "\"") { return .string(try multilineBasicString()) }
+            if peek(1) == UInt8(ascii: "\""), peek(2) == UInt8(ascii: "\"") { return .string(try multilineString()) }
             return .string(try basicString())
         case UInt8(ascii: "'"):
-            if peek(1) == UInt8(ascii: "'"), peek(2) == UInt8(ascii: "'") { return .string(try multilineLiteralString()) }
+            if peek(1) == UInt8(ascii: "'"), peek(2) == UInt8(ascii: "'") { return .string(try multilineString()) }
             return .string(try literalString())
         case UInt8(ascii: "t") where matches("true"):
             advance(4)
@@ -161,18 +161,22 @@ extension TOMLParser {
         }
     }
 
-    /// `"""..."""`: escapes, a first newline dropped, a backslash at a line's end joining lines.
-    private mutating func multilineBasicString() throws(TOMLSyntaxError) -> String {
+    /// `"""..."""` (escapes; a backslash at a line's end joins lines) or `'''...'''` (no
+    /// escapes), at the first of the three quotes: a first newline dropped, CRLF read as LF.
+    private mutating func multilineString() throws(TOMLSyntaxError) -> String {
         let opening = mark
+        let quote = bytes[position]
+        let escapes = quote == UInt8(ascii: "\"")
+        let closing = escapes ? "'\"\"\"'" : "\"'''\""
         advance(3)
         try dropFirstNewline()
         var out: [UInt8] = []
         while true {
-            guard let byte = peek() else { throw error("unterminated string: add the '\"\"\"' that closes this one", at: opening) }
+            guard let byte = peek() else { throw error("unterminated string: add the \(closing) that closes this one", at: opening) }
             switch byte {
-            case UInt8(ascii: "\""):
+            case quote:
                 if try closesMultiline(quote: byte, into: &out) { return try text(out) }
-            case UInt8(ascii: "\\"):
+            case UInt8(ascii: "\\") where escapes:
                 var next = position + 1
                 while next < bytes.count, bytes[next] == UInt8(ascii: " ") || bytes[next] == UInt8(ascii: "\t") { next += 1 }
                 if next < bytes.count, bytes[next] == UInt8(ascii: "\n") || bytes[next] == UInt8(ascii: "\r") {
@@ -190,29 +194,9 @@ extension TOMLParser {
                 try newline()
                 out.append(UInt8(ascii: "\n"))
             default:
-                if Self.isControl(byte) { throw error("control character \(found()) in a string: write it as an escape (\\uXXXX)") }
-                out.append(byte)
-                advance()
-            }
-        }
-    }
-
-    /// `'''...'''`: no escapes, a first newline dropped.
-    private mutating func multilineLiteralString() throws(TOMLSyntaxError) -> String {
-        let opening = mark
-        advance(3)
-        try dropFirstNewline()
-        var out: [UInt8] = []
-        while true {
-            guard let byte = peek() else { throw error("unterminated string: add the \"'''\" that closes this one", at: opening) }
-            switch byte {
-            case UInt8(ascii: "'"):
-                if try closesMultiline(quote: byte, into: &out) { return try text(out) }
-            case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
-                try newline()
-                out.append(UInt8(ascii: "\n"))
-            default:
-                if Self.isControl(byte) { throw error("control character \(found()) in a string") }
+                if Self.isControl(byte) {
+                    throw error("control character \(found()) in a string" + (escapes ? ": write it as an escape (\\uXXXX)" : ""))
+                }
                 out.append(byte)
                 advance()
             }

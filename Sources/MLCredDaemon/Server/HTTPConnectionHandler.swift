@@ -87,12 +87,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8]) {
-        // Threat: before anything reads the path, query or body as a String (StreamSafeText).
-        guard StreamSafeText.check(head.uri.utf8), StreamSafeText.check(body) else {
-            reject(context: context, head: head, .invalidBody,
-                   "the request has more than \(StreamSafeText.maximumCombiningMarks) combining marks in a row (Unicode's stream-safe limit)")
-            return
-        }
         let request = HTTPRequest(
             method: head.method.rawValue, uri: head.uri, authorization: head.headers.first(name: "authorization"), body: body)
         let keepAlive = head.isKeepAlive
