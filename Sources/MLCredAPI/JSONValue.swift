@@ -444,6 +444,35 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// An array as the next value (after `key(_:)`, at the top, or as an element).
+    public mutating func beginArray() {
+        separate()
+        bytes.append(UInt8(ascii: "["))
+        needsComma = false
+    }
+
+    /// A number as the next value (after `key(_:)`, or as an element of the current array).
+    public mutating func element<I: BinaryInteger>(_ value: I) {
+        separate()
+        bytes.append(contentsOf: String(value).utf8)
+        needsComma = true
+    }
+
+    /// A number as the next value. JSON has no infinity or NaN: those are written as `null`
+    /// (policy validation refuses them before they get here).
+    public mutating func element(_ value: Double) {
+        separate()
+        bytes.append(contentsOf: value.isFinite ? String(value).utf8 : "null".utf8)
+        needsComma = true
+    }
+
+    /// `true` or `false` as the next value.
+    public mutating func element(_ value: Bool) {
+        separate()
+        bytes.append(contentsOf: value ? "true".utf8 : "false".utf8)
+        needsComma = true
+    }
+
     /// A string element of the current array.
     public mutating func element(_ value: String) {
         separate()

@@ -30,24 +30,27 @@ public enum TokenFormat {
         return base62([UInt8(crc >> 24), UInt8((crc >> 16) & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8(crc & 0xFF)], width: checkLength)
     }
 
-    /// Big-endian bytes as base62, left-padded with '0' to `width`.
+    /// Big-endian bytes as base62, left-padded with '0' to `width`. Long division in place, one
+    /// pass per digit, with no array made per pass (this runs for every token issued).
     static func base62(_ bytes: [UInt8], width: Int) -> String {
         var number = bytes
+        var start = 0  // number[..<start] is zero
+        while start < number.count, number[start] == 0 { start += 1 }
         var digits: [UInt8] = []
-        while number.contains(where: { $0 != 0 }) {
+        digits.reserveCapacity(max(width, bytes.count * 2))
+        while start < number.count {
             var remainder = 0
-            var next: [UInt8] = []
-            for byte in number {
-                let value = remainder * 256 + Int(byte)
-                let quotient = value / 62
+            for index in start..<number.count {
+                let value = remainder * 256 + Int(number[index])
+                number[index] = UInt8(value / 62)
                 remainder = value % 62
-                if !next.isEmpty || quotient != 0 { next.append(UInt8(quotient)) }
             }
             digits.append(alphabet[remainder])
-            number = next
+            while start < number.count, number[start] == 0 { start += 1 }
         }
         while digits.count < width { digits.append(alphabet[0]) }
-        return String(decoding: digits.reversed(), as: UTF8.self)
+        digits.reverse()
+        return String(decoding: digits, as: UTF8.self)
     }
 
     /// A non-secret identifier (accessors, lease ids): 24 hex characters, the milliseconds since

@@ -182,3 +182,27 @@ public struct PolicyLoadError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
+
+extension PolicyValue: JSONBodyEncodable {
+    /// Written directly, without Foundation's encoder (JWT claims, on the request path), keys in
+    /// sorted order.
+    public func write(to writer: inout JSONWriter) {
+        switch self {
+        case .string(let value): writer.element(value)
+        case .integer(let value): writer.element(value)
+        case .double(let value): writer.element(value)
+        case .bool(let value): writer.element(value)
+        case .array(let values):
+            writer.beginArray()
+            for value in values { value.write(to: &writer) }
+            writer.endArray()
+        case .table(let table):
+            writer.beginObject()
+            for (key, value) in table.sorted(by: { $0.key < $1.key }) {
+                writer.key(key)
+                value.write(to: &writer)
+            }
+            writer.endObject()
+        }
+    }
+}

@@ -35,8 +35,17 @@ public struct JWTProvider: CredentialProvider {
         claims["nbf"] = .integer(Int(context.now))
         claims["exp"] = .integer(Int(context.expiresAt))
         claims["jti"] = .string(jti)
-        let header: [String: PolicyValue] = ["alg": .string("EdDSA"), "typ": .string("JWT"), "kid": .string(kid)]
-        let signingInput = Base64.encodeURL(try APIJSON.encode(header)) + "." + Base64.encodeURL(try APIJSON.encode(claims))
+        // Written directly (sorted keys, as the encoder wrote them): Foundation's JSONEncoder was
+        // a tenth of the event loop's time per credential fetch.
+        var header = JSONWriter(capacity: 64)
+        header.beginObject()
+        header.field("alg", "EdDSA")
+        header.field("kid", kid)
+        header.field("typ", "JWT")
+        header.endObject()
+        var payload = JSONWriter(capacity: 256)
+        PolicyValue.table(claims).write(to: &payload)
+        let signingInput = Base64.encodeURL(header.bytes) + "." + Base64.encodeURL(payload.bytes)
         let signature: [UInt8]
         do {
             signature = try Ed25519.sign(Array(signingInput.utf8), secretKey: key)

@@ -42,9 +42,12 @@ protocol Worker: AnyObject {
 final class Collector: @unchecked Sendable {
     var latencies: [[Double]]
     var errors: [Int]
+    /// The first error each client met, said once per client (a count alone tells nothing).
+    var firstErrors: [String?]
     init(_ count: Int) {
         latencies = Array(repeating: [], count: count)
         errors = Array(repeating: 0, count: count)
+        firstErrors = Array(repeating: nil, count: count)
     }
 }
 
@@ -58,8 +61,12 @@ func load(clients: Int, seconds: Double, makeWorker: @escaping @Sendable () thro
         group.enter()
         Thread.detachNewThread {
             defer { group.leave() }
-            guard let worker = try? makeWorker() else {
+            let worker: Worker
+            do {
+                worker = try makeWorker()
+            } catch {
                 collector.errors[index] += 1
+                collector.firstErrors[index] = "connect: \(error)"
                 return
             }
             var local: [Double] = []
@@ -71,12 +78,18 @@ func load(clients: Int, seconds: Double, makeWorker: @escaping @Sendable () thro
                     local.append(now() - t0)
                 } catch {
                     collector.errors[index] += 1
+                    if collector.firstErrors[index] == nil { collector.firstErrors[index] = "\(error)" }
                 }
             }
             collector.latencies[index] = local
         }
     }
     group.wait()
+    // The distinct first errors, on stderr: the result line stays the one the scripts parse.
+    var said = Set<String>()
+    for case let message? in collector.firstErrors where said.insert(message).inserted {
+        FileHandle.standardError.write(Data("  error: \(message)\n".utf8))
+    }
     let all = collector.latencies.flatMap { $0 }
     return LoadResult(operations: all.count, seconds: now() - start, latencies: all, errors: collector.errors.reduce(0, +))
 }
@@ -251,6 +264,16 @@ if arguments.count >= 5, arguments[1] == "--load" {
         try IssueAndFetch(socket: arguments[2], role: "bench", fetch: fetch)
     }
     print(result.line("mlcred, \(arguments[3]) clients\(fetch ? "" : ", token issue only")"))
+    exit(0)
+}
+// The group-commit floor alone, for comparing with one --load level: --floor DIRECTORY CLIENTS SECONDS.
+if arguments.count == 5, arguments[1] == "--floor" {
+    let floor = try GroupCommitFloor(path: arguments[2] + "/group-floor.db")
+    let result = load(clients: Int(arguments[3]) ?? 32, seconds: Double(arguments[4]) ?? 5) { [floor] in
+        GroupCommitWorker(floor: floor, id: Int.random(in: 0..<Int.max))
+    }
+    floor.stop()
+    print(result.line("group-commit floor, \(arguments[3]) writers"))
     exit(0)
 }
 // The hostile side of `scripts/bench --flood`, run as another uid: --flood SOCKET CLIENTS SECONDS.

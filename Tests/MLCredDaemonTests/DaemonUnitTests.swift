@@ -83,6 +83,33 @@ final class DaemonUnitTests: XCTestCase {
         XCTAssertNotEqual(TokenFormat.generate(), token)
         XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926, "the standard CRC-32 check value")
     }
+
+    func testBase62IsTheNumbersDigitsInBase62() {
+        // Checked against arbitrary-precision arithmetic done another way: value = Σ digit·62^i.
+        func value(ofBase62 text: String) -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: 40)  // big-endian, wide enough for 43 digits
+            for character in text.utf8 {
+                var carry = TokenFormat.alphabet.firstIndex(of: character)!
+                for index in bytes.indices.reversed() {
+                    let product = Int(bytes[index]) * 62 + carry
+                    bytes[index] = UInt8(product & 0xFF)
+                    carry = product >> 8
+                }
+            }
+            return bytes
+        }
+        var cases: [[UInt8]] = [[UInt8](repeating: 0, count: 32), [UInt8](repeating: 0xFF, count: 32), [0, 0, 1], [61], [62], [0x01, 0x00]]
+        for _ in 0..<200 { cases.append((0..<32).map { _ in UInt8.random(in: 0...255) }) }
+        for bytes in cases {
+            let text = TokenFormat.base62(bytes, width: 43)
+            XCTAssertEqual(text.count, 43)
+            XCTAssertEqual(Array(value(ofBase62: text).suffix(bytes.count)), bytes, "\(bytes)")
+            XCTAssertTrue(value(ofBase62: text).dropLast(bytes.count).allSatisfy { $0 == 0 })
+        }
+        XCTAssertEqual(TokenFormat.base62([61], width: 3), "00z")
+        XCTAssertEqual(TokenFormat.base62([62], width: 1), "10")
+        XCTAssertEqual(TokenFormat.base62([0, 0], width: 2), "00")
+    }
 }
 
 extension String {

@@ -99,4 +99,51 @@ final class JWTProviderTests: XCTestCase {
         XCTAssertTrue(current.isWiped)
         XCTAssertFalse(try keys.key(secret: "s", bytes: other) === current)
     }
+
+    func testClaimsWrittenDirectlyAreWhatJSONEncoderWrites() throws {
+        let claims: [String: PolicyValue] = [
+            "sub": .string("alice"), "exp": .integer(1_800_003_600), "neg": .integer(-7), "ok": .bool(true), "no": .bool(false),
+            "quote": .string("q\"uo\\te/ü\u{1}\n\t\r\u{1f}\u{7f}"),
+            "list": .array([.string("a"), .integer(2), .bool(false), .array([]), .table(["z": .string("1"), "a": .string("2")])]),
+            "nested": .table(["b": .table(["c": .array([.string("x")])]), "a": .integer(0)]),
+            "empty": .table([:]),
+        ]
+        var writer = JSONWriter()
+        PolicyValue.table(claims).write(to: &writer)
+        XCTAssertEqual(String(decoding: writer.bytes, as: UTF8.self), String(decoding: try APIJSON.encode(claims), as: UTF8.self))
+        // Numbers with a fraction: the same value, read back (the two format some doubles differently).
+        for number in [0.5, -1.25, 1e-7, 3.0e20, 123456.789] {
+            var one = JSONWriter()
+            PolicyValue.table(["n": .double(number)]).write(to: &one)
+            guard case .object(let object) = try JSONParser.parse(one.bytes), case .number(let back)? = object["n"] else {
+                return XCTFail("\(number) was written as \(String(decoding: one.bytes, as: UTF8.self))")
+            }
+            XCTAssertEqual(back, number)
+        }
+    }
+
+    func testTheSignedJWTCarriesTheClaimsAndHeaderAsJSON() async throws {
+        let pair = try Ed25519.generateKeyPair()
+        let jwt = try await JWTProvider().issue(secret: try signer(pair, kid: "k1"), context: try context()).env["MLCRED_JWT"] ?? ""
+        let parts = jwt.split(separator: ".").map(String.init)
+        XCTAssertEqual(parts.count, 3)
+        func json(_ part: String) throws -> [String: Any] {
+            var text = part.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            while text.count % 4 != 0 { text += "=" }
+            let bytes = try XCTUnwrap(Base64.decode(text))
+            return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        }
+        let header = try json(parts[0])
+        XCTAssertEqual(header["alg"] as? String, "EdDSA")
+        XCTAssertEqual(header["kid"] as? String, "k1")
+        XCTAssertEqual(header["typ"] as? String, "JWT")
+        let claims = try json(parts[1])
+        XCTAssertEqual(claims["sub"] as? String, "alice")
+        XCTAssertEqual(claims["aud"] as? String, "mlflow")
+        XCTAssertEqual(claims["iss"] as? String, "mlcred")
+        XCTAssertEqual((claims["exp"] as? NSNumber)?.intValue, 1_800_003_600)
+        XCTAssertEqual((claims["iat"] as? NSNumber)?.intValue, 1_800_000_000)
+        XCTAssertEqual((claims["jti"] as? String)?.count, 32)
+        XCTAssertTrue(verifies(jwt, pair.publicKey))
+    }
 }

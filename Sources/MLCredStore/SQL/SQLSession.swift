@@ -56,36 +56,44 @@ public protocol SQLSession {
     var optimistic: Bool { get }
 }
 
+/// The values of a variadic argument list. A closure, not `map(\.sqlValue)`: a key path to a
+/// protocol requirement is instantiated at run time on every call (a visible share of the
+/// writer thread in the profile).
+@inline(__always)
+func sqlValues(_ arguments: [any SQLBindable]) -> [SQLValue] {
+    arguments.map { $0.sqlValue }
+}
+
 extension SQLSession {
     @discardableResult
     func execute(_ sql: String, _ arguments: any SQLBindable...) throws -> Int {
-        try execute(sql, arguments.map(\.sqlValue))
+        try execute(sql, sqlValues(arguments))
     }
 
     func send(_ sql: String, _ arguments: any SQLBindable...) throws {
-        try send(sql, arguments.map(\.sqlValue))
+        try send(sql, sqlValues(arguments))
     }
 
     func insert(_ insert: SQLInsert, _ arguments: any SQLBindable...) throws {
-        try self.insert(insert, arguments.map(\.sqlValue))
+        try self.insert(insert, sqlValues(arguments))
     }
 
     func fetchAll(_ sql: String, _ arguments: any SQLBindable...) throws -> [SQLRow] {
-        try fetchAll(sql, arguments.map(\.sqlValue))
+        try fetchAll(sql, sqlValues(arguments))
     }
 
     func fetchOne(_ sql: String, _ arguments: any SQLBindable...) throws -> SQLRow? {
-        try fetchAll(sql, arguments.map(\.sqlValue)).first
+        try fetchAll(sql, sqlValues(arguments)).first
     }
 
     /// The first column of the first row, or nil when there is no row or it is NULL.
     func fetchScalar<T: SQLDecodable>(_ type: T.Type, _ sql: String, _ arguments: any SQLBindable...) throws -> T? {
-        guard let row = try fetchAll(sql, arguments.map(\.sqlValue)).first, let value = row.values.first else { return nil }
+        guard let row = try fetchAll(sql, sqlValues(arguments)).first, let value = row.values.first else { return nil }
         return try Optional<T>.decode(value)
     }
 
     /// The first column of every row.
     func fetchColumn<T: SQLDecodable>(_ type: T.Type, _ sql: String, _ arguments: any SQLBindable...) throws -> [T] {
-        try fetchAll(sql, arguments.map(\.sqlValue)).map { try T.decode($0.values.first ?? .null) }
+        try fetchAll(sql, sqlValues(arguments)).map { try T.decode($0.values.first ?? .null) }
     }
 }
