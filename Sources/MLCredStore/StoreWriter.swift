@@ -1,9 +1,6 @@
 import Dispatch
 import Foundation
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The single writer: one dedicated thread that takes every job waiting, runs each in its own
 /// savepoint inside one transaction, commits once, then completes all of them. Under load,
@@ -75,15 +72,7 @@ final class StoreWriter: Sendable {
     /// The writer thread's life: sleep until work arrives, then commit batches until none waits.
     /// The writer lives as long as the process (the daemon has one store).
     private func loop() {
-        #if canImport(Glibc)
-        // Named for `top -H`, `perf report --sort comm` and the like (15 characters at most;
-        // Glibc's pthread_setname_np is not visible to Swift, this is what it does).
-        let comm = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-        if comm >= 0 {
-            _ = "mlcred-writer".withCString { write(comm, $0, strlen($0)) }
-            close(comm)
-        }
-        #endif
+        ThreadName.set("mlcred-writer")
         while true {
             wakeup.wait()
             while true {
