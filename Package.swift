@@ -57,6 +57,8 @@ let package = Package(
             name: "MLCredStore",
             dependencies: [
                 "MLCredCrypto", "MLCredAPI", .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the statements of the request path (SQLiteSession).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
