@@ -37,6 +37,48 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(reopenedSetting, 2)
     }
 
+    func testEveryValueKindIsBoundAndReadBackExactlyThroughTheCAPI() throws {
+        let store = try makeStore()
+        let values: [SQLValue] = [
+            .null, .int(0), .int(Int64.min), .int(Int64.max), .double(-0.5), .double(1e300),
+            .text(""), .text("a\u{0}b"), .text("ünïcödé ✓ 🙂"), .text(String(repeating: "x", count: 100_000)),
+            .blob([]), .blob([0, 1, 0, 255]), .blob((0..<70_000).map { UInt8(truncatingIfNeeded: $0) }),
+        ]
+        try store.pool.write { db in
+            let session = SQLiteSession(db: db)
+            try session.execute("CREATE TABLE round_trip (n INTEGER PRIMARY KEY, v ANY) STRICT", [])
+            for (index, value) in values.enumerated() {
+                try session.execute("INSERT INTO round_trip(n, v) VALUES (?, ?)", [.int(Int64(index)), value])
+            }
+            let rows = try session.fetchAll("SELECT n, v FROM round_trip ORDER BY n", [])
+            XCTAssertEqual(rows.map { $0.value("v") }, values)
+            XCTAssertEqual(try session.fetchAll("SELECT v FROM round_trip WHERE n = ?", [.int(8)]).first?.value("v"), values[8])
+            // The statement is cached and reused: a second run with other values is not confused by the first.
+            XCTAssertEqual(try session.fetchAll("SELECT v FROM round_trip WHERE n = ?", [.int(1)]).first?.value("v"), .int(0))
+            XCTAssertEqual(try session.execute("UPDATE round_trip SET v = ? WHERE n >= ?", [.text("z"), .int(11)]), 2, "rows changed")
+        }
+    }
+
+    func testAFailingStatementSaysWhyWithoutTheValuesItWasGiven() throws {
+        let store = try makeStore()
+        try store.pool.write { db in
+            let session = SQLiteSession(db: db)
+            try session.execute("CREATE TABLE unique_names (name TEXT UNIQUE NOT NULL)", [])
+            try session.execute("INSERT INTO unique_names(name) VALUES (?)", [.text("s3cr3t-value-1")])
+            XCTAssertThrowsError(try session.execute("INSERT INTO unique_names(name) VALUES (?)", [.text("s3cr3t-value-1")])) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.contains("UNIQUE constraint failed"), text)
+                XCTAssertFalse(text.contains("s3cr3t"), "an error never carries a bound value: \(text)")
+            }
+            XCTAssertThrowsError(try session.execute("INSERT INTO unique_names(name) VALUES (?)", [.text("a"), .text("b")])) { error in
+                XCTAssertTrue("\(error)".contains("expects 1 values, got 2"), "\(error)")
+            }
+            // The connection is still usable after both.
+            try session.execute("INSERT INTO unique_names(name) VALUES (?)", [.text("other")])
+            XCTAssertEqual(try session.fetchAll("SELECT COUNT(*) AS c FROM unique_names", []).first?.value("c"), .int(2))
+        }
+    }
+
     func testConcurrentWritesAreGroupedAndAFailingJobFailsAlone() async throws {
         let store = try makeStore()
         struct Boom: Error {}
