@@ -137,6 +137,8 @@ public final class Store: Sendable {
     /// A point lookup for a request (a token by hash, a secret by name, an emergency): on the
     /// calling thread with SQLite (see `readNow`), on a reader thread with PostgreSQL, where it is
     /// a network round trip that must not hold the event loop the request runs on.
+    /// `body` runs one statement: on SQLite it gets no transaction around it (see
+    /// `SQLiteBackend.pointRead`), so two statements could see two states of the store.
     public func pointRead<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
         let node = self.node
         return try await backend.pointRead { session in try body(StoreConnection(session: session, auditKey: nil, node: node)) }
