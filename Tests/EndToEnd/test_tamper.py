@@ -11,11 +11,15 @@ def put(d, name, value, phi=False):
 
 
 def edit(d, sql, *params):
+    table = "secrets" if " secrets " in f" {sql} " else "audit"
     db = sqlite3.connect(d.db_path(), timeout=10)
     with db:
+        before = db.execute(f"SELECT * FROM {table}").fetchall()
         changed = db.execute(sql, params).rowcount
+        after = db.execute(f"SELECT * FROM {table}").fetchall()
     db.close()
     assert changed >= 1, sql
+    assert before != after, f"the edit changed nothing: {sql}"
 
 
 def listing(d):
@@ -25,8 +29,10 @@ def listing(d):
 
 # What is edited behind the daemon's back, and the secret whose record it breaks.
 EDITS = {
-    "ciphertext": ("UPDATE secrets SET sealed = CAST(substr(sealed, 1, 30) || X'00' || substr(sealed, 32) AS BLOB) "
-                   "WHERE name = 'alpha'", "alpha"),
+    # byte 31 is set to a value it does not already have (a fixed X'00' left one record in 256 intact)
+    "ciphertext": ("UPDATE secrets SET sealed = CAST(substr(sealed, 1, 30) "
+                   "|| CASE WHEN substr(sealed, 31, 1) = X'00' THEN X'01' ELSE X'00' END "
+                   "|| substr(sealed, 32) AS BLOB) WHERE name = 'alpha'", "alpha"),
     "name": ("UPDATE secrets SET name = 'gamma' WHERE name = 'alpha'", "gamma"),
     "version": ("UPDATE secrets SET version = 7 WHERE name = 'alpha'", "alpha"),
     "phi": ("UPDATE secrets SET phi = 1 WHERE name = 'alpha'", "alpha"),
