@@ -514,12 +514,13 @@ report = {"first": sorted(set(first)), "second": sorted(set(second))}
 
 
 def test_a_held_session_is_replaced_once_it_nears_its_end(broker, moto, scratch):
-    """With the refresh window widened (test-only) to the session's length less 6 s, the session
+    """With the refresh window widened (test-only) to the session's length less 12 s, the session
     minted at start serves the first 10 calls, goes stale during the pause, and exactly one new
-    session serves the next 10: two AssumeRole in all, and no call fails."""
-    window = str(3600 - 6)  # train-long's sessions last 1 h
+    session serves the next 10: two AssumeRole in all, and no call fails. Each phase has 12 s
+    (a phase takes about 1 s here; with 6 s a slow start of Python and boto3 could overrun it)."""
+    window = str(3600 - 12)  # train-long's sessions last 1 h
     _, seen = run_job_report(broker, scratch, "train-long", VENV_PYTHON, script(scratch, "phases.py", TWO_PHASES), timeout=120,
-                             env_extra={"MLCRED_UNSAFE_TEST_AWS_REFRESH_WINDOW": window, "T_PAUSE": "13"})
+                             env_extra={"MLCRED_UNSAFE_TEST_AWS_REFRESH_WINDOW": window, "T_PAUSE": "15"})
     assert len(seen["first"]) == 1 and len(seen["second"]) == 1, seen
     assert seen["first"] != seen["second"], "the second phase should run under a new session"
     assert len(moto.calls("AssumeRole")) == 2, [c["params"] for c in moto.calls("AssumeRole")]

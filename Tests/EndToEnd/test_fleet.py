@@ -336,8 +336,13 @@ def test_a_retired_node_is_forgotten_only_once_silent_and_taken_over_and_its_cha
     records = audit_records(b, "node-b")
     forgets = [r for r in records if r["action"] == "fleet.forget"]
     results = [r["result"] for r in forgets]
-    assert results.count("allowed") == 1 and results[-1] == "allowed" and results.count("denied") >= 5, forgets
-    assert "node node-a forgotten" in forgets[-1]["reason"], forgets[-1]
+    # The refusals above can pass the per-uid denial limit: their merged record ("N more denials")
+    # is written once its window closes, which may come after the forget: look past it.
+    allowed = [r for r in forgets if r["result"] == "allowed"]
+    assert len(allowed) == 1 and results.count("denied") >= 5, forgets
+    assert all(r["result"] == "denied" and "more denial" in (r.get("reason") or "")
+               for r in forgets[forgets.index(allowed[0]) + 1:]), forgets
+    assert "node node-a forgotten" in allowed[0]["reason"], allowed[0]
     verify = b.cli("audit", "verify", check=0)
     assert "node-a" in verify.out, verify.out  # its chain stays, and is checked
 

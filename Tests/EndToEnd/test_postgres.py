@@ -38,7 +38,7 @@ def policy_files(group):
         "partial.toml": role("partial", {"name": "good", "env": {"GOOD_PGUSER": "user", "GOOD_PGPASSWORD": "password"}},
                              {"name": "bad", "secret": "warehouse", "type": "postgres-role", "create": [CREATE[0], NO_SUCH_TABLE]}),
         "stuck.toml": role("stuck", {"revoke": ["SELECT no_such_function_e2e()"]}),
-        "capped.toml": role("capped", ttl="2s", max_ttl="3s"),
+        "capped.toml": role("capped", ttl="5s", max_ttl="7s"),  # 5 s: run renews at 2/3, with room for a slow role creation
         "wrongtype.toml": role("wrongtype", secret="not-postgres"),
         "unreachable.toml": role("unreachable", secret="warehouse-down"),
     }
@@ -409,7 +409,7 @@ def test_a_burst_of_jobs_queues_for_broker_connections_instead_of_failing(broker
 
 
 def test_run_warns_when_the_token_reaches_max_ttl(broker):
-    result = broker.cli("run", "--role", "capped", "--", "sleep", "4")
+    result = broker.cli("run", "--role", "capped", "--", "sleep", "8")
     assert result.returncode == 0, result.err
     assert "reached the role's max_ttl" in result.err, result.err
 

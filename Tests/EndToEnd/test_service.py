@@ -133,7 +133,7 @@ def test_socket_activation_notify_reload_and_draining_stop(workdir, bins, users)
 
         worker = threading.Thread(target=slow_unseal)
         worker.start()
-        time.sleep(0.3)  # the unseal is now waiting out its 1 s back-off inside the daemon
+        time.sleep(0.5)  # the unseal is now waiting out its 1 s back-off inside the daemon (mid-way: room either side)
         daemon.proc.send_signal(signal.SIGTERM)
         daemon.messages_until("STOPPING=1")
         worker.join(timeout=15)
