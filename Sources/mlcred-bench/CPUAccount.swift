@@ -1,0 +1,99 @@
+import CLinux
+import Glibc
+
+/// Where the CPU of one load run went, per operation: the daemon's threads by kind (from
+/// `/proc/PID/task/*/stat`) and this process's client threads (`getrusage`). On a machine that
+/// is bound by CPU, the sum caps the rate: `cores / (CPU per operation)`, whatever the disk.
+struct CPUAccount {
+    /// CPU seconds by thread kind of the daemon, and of this process.
+    struct Reading {
+        var daemon: [String: Double]
+        var client: Double
+    }
+
+    let daemonPID: Int32
+
+    func read() -> Reading {
+        var daemon: [String: Double] = [:]
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        if let tasks = opendir("/proc/\(daemonPID)/task") {
+            defer { closedir(tasks) }
+            while let entry = readdir(tasks) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard let tid = Int(name), let stat = Self.contents("/proc/\(daemonPID)/task/\(tid)/stat"),
+                      let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+                let comm = String(stat[stat.index(after: open)..<close])
+                // After the name: state (field 3), …, utime (14), stime (15).
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+                daemon[Self.kind(of: comm), default: 0] += (user + system) / ticks
+            }
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let client = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return Reading(daemon: daemon, client: client)
+    }
+
+    /// The daemon's thread kinds: its event loops, the store's writer, everything else.
+    static func kind(of comm: String) -> String {
+        if comm.hasPrefix("NIO-ELT") { return "event loops" }
+        if comm == "mlcred-writer" { return "writer" }
+        return "other daemon threads"
+    }
+
+    /// One line: microseconds of CPU per operation by kind, their sum, and the rate that sum
+    /// allows on this machine's cores.
+    static func line(from before: Reading, to after: Reading, operations: Int) -> String {
+        guard operations > 0 else { return "  CPU per operation: no operations" }
+        let perOperation = { (seconds: Double) in seconds * 1e6 / Double(operations) }
+        var parts: [String] = []
+        var total = 0.0
+        for kind in ["event loops", "writer", "other daemon threads"] {
+            let used = perOperation((after.daemon[kind] ?? 0) - (before.daemon[kind] ?? 0))
+            total += used
+            parts.append(String(format: "%@ %.0f µs", kind, used))
+        }
+        let client = perOperation(after.client - before.client)
+        total += client
+        parts.append(String(format: "this client %.0f µs", client))
+        let cores = Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        return String(format: "  CPU per operation: %@; %.0f µs in all, so %.0f cores allow at most %.0f/s",
+                      parts.joined(separator: ", "), total, cores, cores * 1e6 / total)
+    }
+
+    /// The floor's CPU per operation: it runs inside this process.
+    static func floorLine(from before: Reading, to after: Reading, operations: Int) -> String {
+        guard operations > 0 else { return "  floor CPU per operation: no operations" }
+        let used = (after.client - before.client) * 1e6 / Double(operations)
+        return String(format: "  group-commit floor's CPU per operation (this process): %.0f µs", used)
+    }
+
+    /// The pid of the process listening on the Unix socket at `path` (SO_PEERCRED), or nil.
+    static func listener(of path: String) -> Int32? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        var uid = uid_t(), gid = gid_t(), pid = pid_t()
+        guard mlc_peer_credentials(fd, &uid, &gid, &pid) == 0 else { return nil }
+        return pid
+    }
+
+    private static func contents(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = fread(&buffer, 1, buffer.count, file)
+        return String(decoding: buffer[0..<count], as: UTF8.self)
+    }
+}
