@@ -296,3 +296,38 @@ def test_policy_diff_says_who_can_no_longer_assume_a_removed_role(broker, scratc
     new = write_policies(os.path.join(scratch, "new"), {"other.toml": tracking_role("other", ["uid:0"])})
     diff = broker.cli("policy", "diff", old, new, check=0).out
     assert "role 'train' removed: uid:0, group:ml can no longer assume it" in diff and "lose it" not in diff, diff
+
+
+def test_audit_show_since_shows_the_newest_records_of_a_window_larger_than_its_limit(broker):
+    """A new user's report: `audit show --since 1h` printed the window's first 50 records and
+    left out the newest, silently. Now the newest `--limit` records are shown, with a note."""
+    for _ in range(8):
+        broker.cli("status", check=0)
+        broker.cli("token", "--role", "train", check=0)
+    seqs = lambda out: [r["seq"] for r in json.loads(out)]
+    before = seqs(broker.cli("audit", "show", "--limit", "1000", "--json", check=0).out)
+    assert len(before) > 6
+    result = broker.cli("audit", "show", "--since", "1h", "--limit", "5", "--json")
+    assert result.returncode == 0, result.err
+    shown = seqs(result.out)
+    after = seqs(broker.cli("audit", "show", "--limit", "1000", "--json", check=0).out)
+    # The five newest when it ran (any record written meanwhile comes after them).
+    assert shown[-1] >= before[-1] and shown == [seq for seq in after if seq <= shown[-1]][-5:], (shown, after)
+    assert "more than 5 records since" in result.err and "showing the newest 5" in result.err, result.err
+    # A window that fits is shown whole, oldest first, with no note.
+    whole = broker.cli("audit", "show", "--since", "1h", "--limit", "1000", "--json")
+    assert seqs(whole.out)[:len(after)] == after and whole.err == "", whole.err
+
+
+def test_run_names_an_unknown_option_before_role_and_shows_help_wherever_help_is_asked(bins):
+    """A new user's report: `mlcred --json run --role train -- true` said "Missing expected
+    argument '--role'" though --role was given (the unknown option took it into the command)."""
+    for args in (["--json", "run", "--role", "train", "--", "true"], ["run", "--json", "--role", "train", "--", "true"]):
+        result = run_mlcred(bins, *args)
+        assert result.returncode == 2, result.err
+        assert "unknown option '--json'" in result.err and "Missing expected argument" not in result.err, result.err
+    missing = run_mlcred(bins, "run", "--", "true")
+    assert missing.returncode == 2 and "missing --role" in missing.err, missing.err
+    for args in (["run", "--help"], ["run", "-h"], ["run", "--role", "train", "--help"]):
+        shown = run_mlcred(bins, *args)
+        assert shown.returncode == 0 and "OVERVIEW: Run a command" in shown.out, (args, shown.err)

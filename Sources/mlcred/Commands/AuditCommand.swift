@@ -12,7 +12,9 @@ struct AuditShow: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show", abstract: "Show audit records (the last 50 by default). Works sealed too.",
         discussion: """
-            --since takes \(RelativeTime.accepted).
+            --since takes \(RelativeTime.accepted). With --since, every record of that
+            window is shown, oldest first; when it holds more than --limit, its newest --limit
+            records are, and a note on standard error says so.
 
             Examples:
               mlcred audit show --since 1h
@@ -38,16 +40,30 @@ struct AuditShow: ParsableCommand {
     }
 
     func run() throws {
-        var path = "/v1/audit?limit=\(limit)"
+        let client = try connection.client()
+        let nodeQuery = node.map { "&node=\($0)" } ?? ""
+        var records: [AuditRecord]
         if let since {
             // An absolute time goes as typed (all its precision); a relative one as resolved here.
-            let instant = Timestamp.parse(since) == nil ? RelativeTime.resolve(since, now: RelativeTime.now()) : nil
-            path += "&since=\(instant.map { Timestamp.format(epochSeconds: $0) } ?? since)"
+            let instant = Timestamp.parse(since) ?? RelativeTime.resolve(since, now: RelativeTime.now()) ?? 0
+            let sinceText = Timestamp.parse(since) == nil ? Timestamp.format(epochSeconds: instant) : since
+            let window: AuditPage = try client.call("GET", "/v1/audit?limit=\(limit)&since=\(sinceText)\(nodeQuery)")
+            records = window.records
+            if records.count == limit {
+                // The window holds more than --limit: show its newest records, as `journalctl
+                // --since` and `git log --since -n` do. The last `limit` records overall are those,
+                // since more than `limit` records are at or after `since`.
+                let newest: AuditPage = try client.call("GET", "/v1/audit?limit=\(limit)\(nodeQuery)")
+                records = newest.records.filter { Timestamp.parse($0.time).map { $0 >= instant } ?? true }
+                Terminal.err("mlcred: more than \(limit) records since \(sinceText): showing the newest \(records.count)"
+                             + " (--limit up to 1000, or 'mlcred audit export' for every record)\n")
+            }
+        } else {
+            let page: AuditPage = try client.call("GET", "/v1/audit?limit=\(limit)\(nodeQuery)")
+            records = page.records
         }
-        if let node { path += "&node=\(node)" }
-        let page: AuditPage = try connection.client().call("GET", path)
-        if output.json { return try Terminal.printJSON(page.records) }
-        for record in page.records { Terminal.out(AuditFormat.line(record) + "\n") }
+        if output.json { return try Terminal.printJSON(records) }
+        for record in records { Terminal.out(AuditFormat.line(record) + "\n") }
     }
 }
 

@@ -30,8 +30,11 @@ struct Run: ParsableCommand {
             """)
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "The role to assume; repeat for several (one token each, all revoked at the end).")
-    var role: [String]
+    /// Required (checked in `validate`), but without a parser default it would be reported
+    /// missing when an unknown option before it (`run --json --role r -- cmd`) starts the
+    /// passthrough and takes `--role` along: the unknown option is the error to name.
+    @Option(help: "The role to assume (required); repeat for several (one token each, all revoked at the end).")
+    var role: [String] = []
     @Option(help: "Token lifetime, e.g. 30m (capped at the role's ttl; renewed up to its max_ttl).")
     var ttl: String?
     @Flag(help: "Do not mask credential values in the job's output (refused for phi roles).")
@@ -40,12 +43,14 @@ struct Run: ParsableCommand {
     var command: [String] = []
 
     func validate() throws {
-        try RoleOption.check(role)
         // ArgumentParser's passthrough starts the command at an unknown option; no program is
         // named "-...", so that is a mistyped option.
         if let first = command.first, first != "--", first.hasPrefix("-") {
+            // `run --help`, `run --role r --help`: the passthrough took the help flag too.
+            if first == "--help" || first == "-h" { throw CleanExit.helpRequest(self) }
             throw ValidationError("unknown option '\(first)' (the command to run goes after --)")
         }
+        try RoleOption.check(role)
         guard !(command.first == "--" ? Array(command.dropFirst()) : command).isEmpty else {
             throw ValidationError("give the command to run after --")
         }
