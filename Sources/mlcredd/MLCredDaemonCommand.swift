@@ -19,10 +19,10 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
             """,
         version: mlcredVersion)
 
-    @Option(help: "State directory holding mlcred.db (default /var/lib/mlcred; with --dev $XDG_DATA_HOME/mlcred).")
+    @Option(help: "State directory holding mlcred.db (default /var/lib/mlcred; with --dev $XDG_DATA_HOME/mlcred, else ~/.local/share/mlcred).")
     var stateDir: String?
 
-    @Option(help: "Unix socket to serve (default /run/mlcred/mlcred.sock; with --dev $XDG_RUNTIME_DIR/mlcred.sock).")
+    @Option(help: "Unix socket to serve (default /run/mlcred/mlcred.sock; with --dev $XDG_RUNTIME_DIR/mlcred.sock, else mlcred.sock in the state directory).")
     var socket: String?
 
     @Option(help: "Policy directory (default /etc/mlcred/policies; with --dev ./policies).")

@@ -120,6 +120,7 @@ def test_policy_reload_json_reports_the_set_or_every_error_and_exits_as_text_doe
     assert text.returncode == failed.returncode == 1, (text.err, failed.err)
     report = json.loads(failed.out)
     assert report["ok"] is False and report["roles"] is None and "last good set" in report["message"]
+    assert report["directory"] == broker.policies and report["digest"] is None, report  # it was null (new-user review)
     assert any("broken.toml:3: bad duration" in line for line in report["errors"]), report
     os.remove(os.path.join(broker.policies, "broken.toml"))
 
@@ -206,7 +207,7 @@ def test_token_revoke_current_of_an_ended_token_says_so_and_exits_0(broker, user
 def test_audit_show_since_takes_relative_times_and_rfc_3339(broker):
     everything = broker.audit(limit=1000)
     assert everything
-    for since in ("1h", "30m", "2d", "1w", "today", "yesterday", "2000-01-01T00:00:00Z"):
+    for since in ("1h", "30m", "2d", "1w", "today", "yesterday", "2000-01-01T00:00:00Z", "2000-01-01"):
         shown = json.loads(broker.cli("audit", "show", "--since", since, "--limit", "1000", "--json", check=0).out)
         # Every record was written a moment ago, after any of these.
         assert [r["seq"] for r in shown][:len(everything)] == [r["seq"] for r in everything], since
@@ -215,7 +216,7 @@ def test_audit_show_since_takes_relative_times_and_rfc_3339(broker):
     assert [r for r in json.loads(broker.cli("audit", "show", "--since", "0s", "--json", check=0).out)
             if r["seq"] <= everything[-1]["seq"]] == []
     assert json.loads(broker.cli("audit", "show", "--since", "2099-01-01T00:00:00Z", "--json", check=0).out) == []
-    for bad in ("1y", "1.5h", "h", "last week"):
+    for bad in ("1y", "1.5h", "h", "last week", "2026-12-02T11:00:00+01:00"):
         refused = broker.cli("audit", "show", "--since", bad)
         line = one_error_line(refused.err)
         assert refused.returncode == 2 and "'today' or 'yesterday'" in line and "mlcred audit show --help" in line, (bad, line)

@@ -13,7 +13,8 @@ struct MLCred: ParsableCommand {
             Exit codes: 0 ok, 1 error, 2 usage, 3 denied, 4 sealed or uninitialized, 5
             daemon unreachable. The daemon's socket: --socket, else $MLCRED_SOCKET, else
             /run/mlcred/mlcred.sock, else $XDG_RUNTIME_DIR/mlcred.sock, else
-            ~/.local/share/mlcred/mlcred.sock.
+            $XDG_DATA_HOME/mlcred/mlcred.sock, else ~/.local/share/mlcred/mlcred.sock (the
+            first that exists).
 
             --socket PATH, and --json for commands that print data, go before or after the
             command: 'mlcred --socket S status', 'mlcred status --socket S' and

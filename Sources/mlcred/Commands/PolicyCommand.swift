@@ -31,8 +31,9 @@ struct PolicyReload: ParsableCommand {
         commandName: "reload", abstract: "Reload the policy directory; on any error the last good set stays in force (exit 1).",
         discussion: """
             --json prints {ok, roles, directory, digest, errors}: on success the number of roles
-            loaded and the new digest; on failure ok is false, errors holds every FILE:LINE
-            diagnostic and the command exits 1, as the text form does.
+            loaded and the new digest; on failure ok is false, digest and roles are null,
+            errors holds every FILE:LINE diagnostic and the command exits 1, as the text form
+            does.
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -62,12 +63,15 @@ struct PolicyReload: ParsableCommand {
     }
 
     func run() throws {
+        let client = try connection.client()
         let list: PolicyListResponse
         do {
-            list = try connection.client().call("POST", "/v1/policies/reload")
+            list = try client.call("POST", "/v1/policies/reload")
         } catch ClientError.apiDetailed(_, _, _, let message, let details) {
             if output.json {
-                try Terminal.printJSON(Report(ok: false, message: message, errors: details))
+                // The directory the refused set was read from: the one the set in force came from.
+                let directory = (try? client.call("GET", "/v1/policies") as PolicyListResponse)?.directory
+                try Terminal.printJSON(Report(ok: false, directory: directory, message: message, errors: details))
                 throw ExitCode(ExitStatus.error.rawValue)
             }
             for line in details { Terminal.err(line + "\n") }

@@ -6,7 +6,7 @@ import MLCredAPI
 /// and time zone, and sent as RFC 3339 UTC: the daemon's API keeps one time format.
 enum RelativeTime {
     /// What `--help` and errors say is accepted.
-    static let accepted = "an RFC 3339 UTC time (2026-11-26T17:00:00Z), a duration back from now (90s, 30m, 1h, 2d, 1w), 'today' or 'yesterday' (from local midnight)"
+    static let accepted = "an RFC 3339 UTC time (2026-11-26T17:00:00Z; no other offset), a UTC date (2026-11-26, from its UTC midnight), a duration back from now (90s, 30m, 1h, 2d, 1w), 'today' or 'yesterday' (from local midnight)"
 
     /// Seconds per unit letter.
     static let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
