@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 
 import jwt
@@ -174,6 +175,16 @@ def test_policy_test_json_lists_each_failing_case_and_exits_as_text_does(bins, s
     [failure] = report["failures"]
     assert failure["file"].endswith("cases.toml") and failure["line"] > 5 and "eve" in failure["case"], failure
     assert (failure["expected"], failure["got"]) == ("allow", "deny") and "matches none" in failure["reasons"][-1]
+    assert "no policy test cases found" not in text.err
+
+
+def test_policy_test_without_cases_says_none_were_found(bins, scratch):
+    """A new user's report: `policy test DIR` without `tests/` printed `0 passed, 0 failed`, exit 0,
+    easy to read as a passing suite."""
+    policies = write_policies(scratch, {"train.toml": tracking_role("train", ["group:ml"])})
+    result = run_mlcred(bins, "policy", "test", policies)
+    assert result.returncode == 0 and "0 passed, 0 failed" in result.out, result.err
+    assert f"no policy test cases found: they go in {policies}/tests/*.toml" in result.err, result.err
 
 
 # Item 8: a second `token revoke --current` is not an error
@@ -332,3 +343,44 @@ def test_run_names_an_unknown_option_before_role_and_shows_help_wherever_help_is
     for args in (["run", "--help"], ["run", "-h"], ["run", "--role", "train", "--help"]):
         shown = run_mlcred(bins, *args)
         assert shown.returncode == 0 and "OVERVIEW: Run a command" in shown.out, (args, shown.err)
+
+
+def test_status_says_what_to_do_next_and_init_of_an_initialized_vault_does_not_say_unseal(daemon_factory):
+    """A new user's report: a fresh daemon's `status` said `initialized: no` and nothing more;
+    `vault init` of an unsealed vault told them to unseal it."""
+    d = daemon_factory().start()
+    fresh = d.cli("status", check=0)
+    assert "initialized: no" in fresh.out and "next: an admin initializes the vault: mlcred vault init" in fresh.out, fresh.out
+    d.init()
+    assert "next:" not in d.cli("status", check=0).out
+    again = d.cli("vault", "init", "--passphrase-stdin", input="another passphrase of some length")
+    assert again.returncode != 0 and "'mlcred status' says whether it is sealed" in again.err, again.err
+    d.cli("vault", "seal", check=0)
+    sealed = d.cli("status")
+    assert "next: an admin unseals it: mlcred vault unseal" in sealed.out, sealed.out
+
+
+def test_a_refused_connection_names_the_directory_that_refuses_or_else_the_sockets_group(bins, workdir, users):
+    """A new user's report: a socket in a 0700 directory was blamed on the socket's group."""
+    import socket as sockets
+    closed = tempfile.mkdtemp(prefix="closed-", dir=workdir)  # 0700, root's
+    inner = os.path.join(closed, "run")
+    os.mkdir(inner, 0o755)
+    listener = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    listener.bind(os.path.join(inner, "mlcred.sock"))
+    listener.listen(1)
+    open_dir = tempfile.mkdtemp(prefix="open-", dir=workdir)
+    os.chmod(open_dir, 0o755)
+    grouped = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    grouped.bind(os.path.join(open_dir, "mlcred.sock"))
+    grouped.listen(1)
+    os.chmod(os.path.join(open_dir, "mlcred.sock"), 0o660)
+    try:
+        result = run_mlcred(bins, "status", socket_path=os.path.join(inner, "mlcred.sock"), user=users["ml"])
+        assert result.returncode == 5, result.err
+        assert f"the directory {closed} does not let you through" in result.err, result.err  # the 0700 one, not run/ below it
+        result = run_mlcred(bins, "status", socket_path=os.path.join(open_dir, "mlcred.sock"), user=users["ml"])
+        assert result.returncode == 5 and "the socket admits its group only" in result.err, result.err
+    finally:
+        listener.close()
+        grouped.close()

@@ -77,6 +77,12 @@ struct Status: ParsableCommand {
         if let progress = status.unsealProgress {
             Terminal.out("unseal shares: \(progress.received) of \(progress.threshold) brought (\(progress.shares) exist)\n")
         }
+        // What to do next, where there is something to do (a new user's first `status`).
+        if !status.initialized {
+            Terminal.out("next: an admin initializes the vault: mlcred vault init --passphrase-stdin (or --key-file FILE, or --shares N --threshold K)\n")
+        } else if status.sealed, status.unsealProgress == nil {
+            Terminal.out("next: an admin unseals it: mlcred vault unseal (mlcred vault unseal --help lists the ways)\n")
+        }
         if let generation = status.keyGeneration {
             let pending = status.reencryptPending ?? 0
             Terminal.out("key generation: \(generation)\(pending > 0 ? " (re-encrypting: \(Plural.count(pending, "stored record")) left)" : "")\n")

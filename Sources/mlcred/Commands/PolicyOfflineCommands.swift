@@ -179,6 +179,10 @@ struct PolicyTest: ParsableCommand {
             for failure in report.failures { Terminal.out("FAIL " + failure.description + "\n") }
             Terminal.out("\(report.passed) passed, \(report.failures.count) failed\n")
         }
+        if report.passed == 0, report.failures.isEmpty {
+            // Not an error (a new repository has none yet), but not to be read as a passing suite.
+            Terminal.err("mlcred: no policy test cases found: they go in \(path)/tests/*.toml (docs/policy-repo.md)\n")
+        }
         if !report.failures.isEmpty { throw ExitCode(ExitStatus.error.rawValue) }
     }
 }

@@ -24,13 +24,28 @@ struct CLIError: Error {
         self.status = status
     }
 
+    /// Why connecting to `socket` was refused: a directory on the way that does not let the
+    /// caller through (its mode or owner), or else the socket's own group.
+    static func deniedHint(socket: String) -> String {
+        // From the root down: the first directory refused is the cause (those below it fail too).
+        let components = socket.split(separator: "/").dropLast()
+        var directory = socket.hasPrefix("/") ? "" : "."
+        for component in components {
+            directory += "/" + component
+            if access(directory, X_OK) != 0 {
+                return "the directory \(directory) does not let you through (its mode or owner: ls -ld \(directory)); use a socket where you may reach it, or ask its owner"
+            }
+        }
+        return "the socket admits its group only: ask an admin to add you to it (group mlcred on installed hosts)"
+    }
+
     /// Maps a client error to its message, hint and exit code. Hints follow the error's code
     /// and reason (or errno), never its message text.
     static func from(_ error: ClientError) -> CLIError {
         switch error {
         case .unreachable(let path, let reason, let failure):
             let hint = failure == EACCES || failure == EPERM
-                ? "the socket admits its group only: ask an admin to add you to it (group mlcred on installed hosts)"
+                ? deniedHint(socket: path)
                 : "start mlcredd (or mlcredd --dev), or point --socket / MLCRED_SOCKET at its socket"
             return CLIError("cannot reach mlcredd at \(path): \(reason)", hint: hint, status: .unreachable)
         case .protocolError(let message):
@@ -143,7 +158,7 @@ struct CLIError: Error {
         case .nodeHasLeases:
             "a live, unsealed node takes them over within a few seconds: unseal one if none is, then try again"
         case .alreadyInitialized:
-            "unseal it with 'mlcred vault unseal'"
+            "'mlcred status' says whether it is sealed; 'mlcred vault unseal' opens a sealed vault"
         case .vaultBusy:
             "another init, unseal or seal is running: try again when it ends"
         case .secretInUse:
