@@ -384,3 +384,22 @@ def test_a_refused_connection_names_the_directory_that_refuses_or_else_the_socke
     finally:
         listener.close()
         grouped.close()
+
+
+def test_explain_says_which_grants_a_job_receives_in_the_environment(broker_factory, bins, scratch):
+    """A new user's report: the docs' example (a grant narrowed to prod) gave a dev daemon's job a
+    token and no JWT, and nothing said why. `policy explain` now lists each grant, online and offline."""
+    roles = {"train.toml": role_toml("train", ["uid:0"],
+                                     {"name": "tracking", "secret": "tracking", "type": "jwt", "audience": "mlflow", "environments": ["prod"]},
+                                     {"name": "hf", "secret": "hf", "type": "static"})}
+    d = broker_factory(roles)  # a --dev daemon: environment dev
+    online = d.cli("policy", "explain", "--role", "train", "--uid", "0", check=0)
+    offline = run_mlcred(bins, "policy", "explain", d.policies, "--role", "train", "--uid", "0", "--environment", "dev")
+    for result in (online, offline):
+        assert "grant 'tracking' (jwt) is not given in environment 'dev': only in prod" in result.out, result.out
+        assert "grant 'hf' (static) is given" in result.out, result.out
+    in_prod = run_mlcred(bins, "policy", "explain", d.policies, "--role", "train", "--uid", "0", "--environment", "prod")
+    assert "grant 'tracking' (jwt) is given" in in_prod.out, in_prod.out
+    # A refusal lists no grants.
+    refused = run_mlcred(bins, "policy", "explain", d.policies, "--role", "train", "--uid", "1234")
+    assert refused.returncode == 3 and "grant '" not in refused.out, refused.out

@@ -60,9 +60,11 @@ extension Router {
         let unknown = UInt32.max - 1
         let subject = PolicySubject(uid: body.uid ?? unknown, user: body.user, gid: unknown,
                                     groups: (body.groups ?? []).map { (unknown, $0) }, unit: nil)
-        let decision = PolicyEvaluator.decide(role: body.role, in: broker.policies.set, subject: subject,
-                                              environment: body.environment ?? vault.settings.environment,
+        let set = broker.policies.set
+        let environment = body.environment ?? vault.settings.environment
+        let decision = PolicyEvaluator.decide(role: body.role, in: set, subject: subject, environment: environment,
                                               phiDaemon: body.phi ?? vault.settings.phi)
-        return .json(ExplainResponse(allowed: decision.allowed, reasons: decision.reasons))
+        let grants = decision.allowed ? GrantExplanation.lines(role: body.role, in: set, environment: environment) : []
+        return .json(ExplainResponse(allowed: decision.allowed, reasons: decision.reasons + grants))
     }
 }
