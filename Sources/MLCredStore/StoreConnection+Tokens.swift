@@ -153,14 +153,20 @@ extension StoreConnection {
 
     /// This node's tokens past their expiry that were not yet marked.
     public func expiredUnrevokedTokens(now: Double, limit: Int) throws -> [TokenRecord] {
-        try session.fetchAll("SELECT * FROM tokens WHERE revoked_at IS NULL AND expires_at <= ? AND node = ? LIMIT ?", now, node, limit)
-            .map(TokenRecord.init(row:))
+        try session.fetchAll(Self.expiredUnrevokedTokensSQL(dialect), now, node, limit).map(TokenRecord.init(row:))
+    }
+
+    static func expiredUnrevokedTokensSQL(_ dialect: SQLDialect) -> String {
+        "SELECT * FROM tokens\(dialect.indexedBy("tokens_live")) WHERE revoked_at IS NULL AND expires_at <= ? AND node = ? LIMIT ?"
     }
 
     /// This node's live tokens bound to a process (only this node's kernel knows its processes).
     public func boundLiveTokens() throws -> [TokenRecord] {
-        try session.fetchAll("SELECT * FROM tokens WHERE revoked_at IS NULL AND bound_start_time IS NOT NULL AND node = ?", node)
-            .map(TokenRecord.init(row:))
+        try session.fetchAll(Self.boundLiveTokensSQL(dialect), node).map(TokenRecord.init(row:))
+    }
+
+    static func boundLiveTokensSQL(_ dialect: SQLDialect) -> String {
+        "SELECT * FROM tokens\(dialect.indexedBy("tokens_bound")) WHERE revoked_at IS NULL AND bound_start_time IS NOT NULL AND node = ?"
     }
 
     public func setTokenExpiry(accessor: String, expiresAt: Double) throws {
@@ -264,8 +270,11 @@ extension StoreConnection {
 
     /// This node's active leases past their expiry.
     public func expiredActiveLeases(now: Double, limit: Int) throws -> [LeaseRecord] {
-        try session.fetchAll("SELECT * FROM leases WHERE state = 'active' AND expires_at <= ? AND node = ? LIMIT ?", now, node, limit)
-            .map(LeaseRecord.init(row:))
+        try session.fetchAll(Self.expiredActiveLeasesSQL(dialect), now, node, limit).map(LeaseRecord.init(row:))
+    }
+
+    static func expiredActiveLeasesSQL(_ dialect: SQLDialect) -> String {
+        "SELECT * FROM leases\(dialect.indexedBy("leases_active")) WHERE state = 'active' AND expires_at <= ? AND node = ? LIMIT ?"
     }
 
     /// Deletes up to `limit` of this node's leases that ended (`revoked`, `expired`) and whose

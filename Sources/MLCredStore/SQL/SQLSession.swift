@@ -21,6 +21,18 @@ public enum SQLDialect: Sendable {
         case .postgres: " FOR UPDATE SKIP LOCKED"
         }
     }
+
+    /// Makes SQLite use `index` for a table (` INDEXED BY index`). Its planner has no statistics
+    /// and prefers an equality on `node` (one value in a SQLite store: every row) to the partial
+    /// index made for the query: the sweeper's queries, every second, then walked every live
+    /// token or lease (34 ms each at 300,000) instead of the few that matter (0.01 ms).
+    /// PostgreSQL plans from statistics: nothing.
+    func indexedBy(_ index: String) -> String {
+        switch self {
+        case .sqlite: " INDEXED BY \(index)"
+        case .postgres: ""
+        }
+    }
 }
 
 /// One connection inside one job (a transaction on the writer, or a read). Statements use `?`
