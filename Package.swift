@@ -121,7 +121,7 @@ let package = Package(
         // The benchmark driver behind scripts/bench (not installed).
         .executableTarget(
             name: "mlcred-bench",
-            dependencies: ["MLCredClient", "MLCredAPI", "MLCredStore", "CLinux", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["MLCredClient", "MLCredAPI", "MLCredStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "MLCredAPITests", dependencies: ["MLCredAPI"]),
         .testTarget(name: "MLCredCryptoTests", dependencies: ["MLCredCrypto"]),

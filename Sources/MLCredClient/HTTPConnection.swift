@@ -57,13 +57,18 @@ public final class HTTPConnection {
 
     /// The uid of the process that listens on the other end, as the kernel recorded it when it
     /// called `listen` (SO_PEERCRED), or nil when the kernel does not say.
-    public func peerUID() -> UInt32? {
+    public func peerUID() -> UInt32? { peerCredentials()?.uid }
+
+    /// The pid of that process (SO_PEERCRED), or nil.
+    public func peerPID() -> Int32? { peerCredentials()?.pid }
+
+    private func peerCredentials() -> (pid: Int32, uid: UInt32)? {
         // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
         var credentials: (Int32, UInt32, UInt32) = (0, 0, 0)
         var length = socklen_t(MemoryLayout.size(ofValue: credentials))
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0,
               Int(length) == MemoryLayout.size(ofValue: credentials) else { return nil }
-        return credentials.1
+        return (credentials.0, credentials.1)
     }
 
     /// Whether another request may be sent: the last answer was complete, the daemon did not ask

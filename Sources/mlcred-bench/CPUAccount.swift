@@ -1,5 +1,5 @@
-import CLinux
 import Glibc
+import MLCredClient
 
 /// Where the CPU of one load run went, per operation: the daemon's threads by kind (from
 /// `/proc/PID/task/*/stat`) and this process's client threads (`getrusage`). On a machine that
@@ -7,14 +7,31 @@ import Glibc
 struct CPUAccount {
     /// CPU seconds by thread kind of the daemon, and of this process.
     struct Reading {
-        var daemon: [String: Double]
+        var daemon: [ThreadKind: Double]
         var client: Double
+    }
+
+    /// The daemon's threads by what they do (their names, `/proc/.../comm`).
+    enum ThreadKind: String, CaseIterable {
+        case eventLoops = "event loops"
+        case writer
+        case other = "other daemon threads"
+
+        init(comm: String) {
+            if comm.hasPrefix("NIO-ELT") {
+                self = .eventLoops
+            } else if comm == "mlcred-writer" {
+                self = .writer
+            } else {
+                self = .other
+            }
+        }
     }
 
     let daemonPID: Int32
 
     func read() -> Reading {
-        var daemon: [String: Double] = [:]
+        var daemon: [ThreadKind: Double] = [:]
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         if let tasks = opendir("/proc/\(daemonPID)/task") {
             defer { closedir(tasks) }
@@ -26,7 +43,7 @@ struct CPUAccount {
                 // After the name: state (field 3), …, utime (14), stime (15).
                 let fields = stat[stat.index(after: close)...].split(separator: " ")
                 guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-                daemon[Self.kind(of: comm), default: 0] += (user + system) / ticks
+                daemon[ThreadKind(comm: comm), default: 0] += (user + system) / ticks
             }
         }
         var usage = rusage()
@@ -36,13 +53,6 @@ struct CPUAccount {
         return Reading(daemon: daemon, client: client)
     }
 
-    /// The daemon's thread kinds: its event loops, the store's writer, everything else.
-    static func kind(of comm: String) -> String {
-        if comm.hasPrefix("NIO-ELT") { return "event loops" }
-        if comm == "mlcred-writer" { return "writer" }
-        return "other daemon threads"
-    }
-
     /// One line: microseconds of CPU per operation by kind, their sum, and the rate that sum
     /// allows on this machine's cores.
     static func line(from before: Reading, to after: Reading, operations: Int) -> String {
@@ -50,10 +60,10 @@ struct CPUAccount {
         let perOperation = { (seconds: Double) in seconds * 1e6 / Double(operations) }
         var parts: [String] = []
         var total = 0.0
-        for kind in ["event loops", "writer", "other daemon threads"] {
+        for kind in ThreadKind.allCases {
             let used = perOperation((after.daemon[kind] ?? 0) - (before.daemon[kind] ?? 0))
             total += used
-            parts.append(String(format: "%@ %.0f µs", kind, used))
+            parts.append(String(format: "%@ %.0f µs", kind.rawValue, used))
         }
         let client = perOperation(after.client - before.client)
         total += client
@@ -72,21 +82,7 @@ struct CPUAccount {
 
     /// The pid of the process listening on the Unix socket at `path` (SO_PEERCRED), or nil.
     static func listener(of path: String) -> Int32? {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else { return nil }
-        var uid = uid_t(), gid = gid_t(), pid = pid_t()
-        guard mlc_peer_credentials(fd, &uid, &gid, &pid) == 0 else { return nil }
-        return pid
+        (try? HTTPConnection(path: path))?.peerPID()
     }
 
     private static func contents(_ path: String) -> String? {

@@ -400,6 +400,9 @@ def test_explain_says_which_grants_a_job_receives_in_the_environment(broker_fact
         assert "grant 'hf' (static) is given" in result.out, result.out
     in_prod = run_mlcred(bins, "policy", "explain", d.policies, "--role", "train", "--uid", "0", "--environment", "prod")
     assert "grant 'tracking' (jwt) is given" in in_prod.out, in_prod.out
+    # An environment typed with control characters is shown, not obeyed.
+    hostile = run_mlcred(bins, "policy", "explain", d.policies, "--role", "train", "--uid", "0", "--environment", "\x1b[2Jdev")
+    assert "\x1b" not in hostile.out and "is not given in environment" in hostile.out, hostile.out
     # A refusal lists no grants.
     refused = run_mlcred(bins, "policy", "explain", d.policies, "--role", "train", "--uid", "1234")
     assert refused.returncode == 3 and "grant '" not in refused.out, refused.out

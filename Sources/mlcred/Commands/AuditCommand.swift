@@ -45,8 +45,9 @@ struct AuditShow: ParsableCommand {
         var records: [AuditRecord]
         if let since {
             // An absolute time goes as typed (all its precision); a relative one as resolved here.
-            let instant = Timestamp.parse(since) ?? RelativeTime.resolve(since, now: RelativeTime.now()) ?? 0
-            let sinceText = Timestamp.parse(since) == nil ? Timestamp.format(epochSeconds: instant) : since
+            let absolute = Timestamp.parse(since)
+            let instant = absolute ?? RelativeTime.resolve(since, now: RelativeTime.now()) ?? 0
+            let sinceText = absolute == nil ? Timestamp.format(epochSeconds: instant) : since
             let window: AuditPage = try client.call("GET", "/v1/audit?limit=\(limit)&since=\(sinceText)\(nodeQuery)")
             records = window.records
             if records.count == limit {

@@ -255,7 +255,7 @@ struct PolicyExplain: ParsableCommand {
             try Terminal.printJSON(answer)
         } else {
             Terminal.out((answer.allowed ? "allow" : "deny") + "\n")
-            for reason in answer.reasons { Terminal.out("  - \(reason)\n") }
+            for reason in answer.reasons { Terminal.out("  - \(VisibleText.escaped(reason))\n") }
         }
         // A deny exits 3 in both forms: scripts test the exit code, not the text.
         if !answer.allowed { throw ExitCode(3) }

@@ -32,7 +32,8 @@ struct CLIError: Error {
         var directory = socket.hasPrefix("/") ? "" : "."
         for component in components {
             directory += "/" + component
-            if access(directory, X_OK) != 0 {
+            // The effective ids, as connect() is judged: the installed mlcred is setgid.
+            if faccessat(AT_FDCWD, directory, X_OK, AT_EACCESS) != 0 {
                 return "the directory \(directory) does not let you through (its mode or owner: ls -ld \(directory)); use a socket where you may reach it, or ask its owner"
             }
         }
