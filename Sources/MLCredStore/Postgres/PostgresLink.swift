@@ -56,41 +56,58 @@ final class PostgresLink: Sendable {
     /// The host currently connected (`name:port`), if any.
     var connectedHost: String? { state.withLock { $0.host } }
 
+    /// How long a `waitBackoff` caller waits for a backoff or another caller's connect before it
+    /// fails: the longest backoff (2 s) and then one whole connect, every listed host timing out
+    /// (the connect, then `pg_is_in_recovery()`).
+    var waitLimit: Double {
+        2 + Double(configuration.hosts.count) * (configuration.connectTimeout + configuration.statementTimeout)
+    }
+
+    private static func seconds(from start: DispatchTime, to end: DispatchTime) -> Double {
+        Double(Int64(end.uptimeNanoseconds) - Int64(start.uptimeNanoseconds)) / 1e9
+    }
+
     /// A live connection for `role`, connecting if needed. Throws `StoreError.unavailable` at once
     /// while a previous attempt's backoff runs or another thread is connecting the same role.
     /// With `inline` false (a caller that must not block for a connect: a server's event loop),
     /// a missing connection is made in the background and this call fails at once.
-    /// With `waitBackoff` (scans and admin reads off the request path), a backoff still running,
-    /// or another caller's connect, is waited out (at most 2 s each) instead of failing at once.
+    /// With `waitBackoff` (scans and admin reads off the request path), a running backoff and
+    /// other callers' connects are waited out, up to `waitLimit` in all, and then this caller
+    /// connects itself: an admin view right after a failover waits for the store rather than
+    /// failing because a sweep was reconnecting the same role (CI: `audit verify` refused once
+    /// writes had resumed).
     func connection(_ role: Role, inline: Bool = true, waitBackoff: Bool = false) throws -> PostgresConnection {
-        if waitBackoff {
-            if let notBefore = state.withLock({ $0.notBefore[role] }), DispatchTime.now() < notBefore {
-                let left = Double(Int64(notBefore.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)) / 1e9
-                if left > 0 { Thread.sleep(forTimeInterval: min(left, 2)) }
+        enum Decision { case use(PostgresConnection), connect, background, wait(Double), fail(String) }
+        let until = DispatchTime.now() + (waitBackoff ? waitLimit : 0)
+        while true {
+            let now = DispatchTime.now()
+            let decision = state.withLock { state -> Decision in
+                if let connection = state.connections[role], !connection.isClosed { return .use(connection) }
+                state.connections[role] = nil
+                let left = Self.seconds(from: now, to: until)
+                if state.connecting.contains(role) {
+                    return waitBackoff && left > 0 ? .wait(min(0.05, left)) : .fail("connecting to PostgreSQL")
+                }
+                if let notBefore = state.notBefore[role], now < notBefore {
+                    let backoff = Self.seconds(from: now, to: notBefore)
+                    return waitBackoff && left > 0 ? .wait(min(backoff, left)) : .fail(state.lastError)
+                }
+                if !inline { return .background }
+                state.connecting.insert(role)
+                return .connect
             }
-            // Another caller is connecting this role: wait for its outcome (at most 2 s more).
-            let until = DispatchTime.now() + 2
-            while state.withLock({ $0.connecting.contains(role) }), DispatchTime.now() < until {
-                Thread.sleep(forTimeInterval: 0.05)
+            switch decision {
+            case .use(let connection): return connection
+            case .fail(let message): throw StoreError.unavailable(message)
+            case .wait(let seconds):
+                Thread.sleep(forTimeInterval: seconds)
+                continue
+            case .background:
+                DispatchQueue.global().async { [self] in _ = try? connection(role) }
+                throw StoreError.unavailable("connecting to PostgreSQL")
+            case .connect: break
             }
-        }
-        enum Decision { case use(PostgresConnection), connect, background, fail(String) }
-        let decision = state.withLock { state -> Decision in
-            if let connection = state.connections[role], !connection.isClosed { return .use(connection) }
-            state.connections[role] = nil
-            if state.connecting.contains(role) { return .fail("connecting to PostgreSQL") }
-            if let notBefore = state.notBefore[role], DispatchTime.now() < notBefore { return .fail(state.lastError) }
-            if !inline { return .background }
-            state.connecting.insert(role)
-            return .connect
-        }
-        switch decision {
-        case .use(let connection): return connection
-        case .fail(let message): throw StoreError.unavailable(message)
-        case .background:
-            DispatchQueue.global().async { [self] in _ = try? connection(role) }
-            throw StoreError.unavailable("connecting to PostgreSQL")
-        case .connect: break
+            break
         }
         do {
             let (connection, host) = try connectToPrimary()
