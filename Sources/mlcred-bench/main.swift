@@ -253,19 +253,38 @@ func timeCommand(_ arguments: [String], environment: [String: String], runs: Int
     return (walls[walls.count / 2], cpus[cpus.count / 2])
 }
 
+/// One GET of a fixed path per operation, any status accepted: what the HTTP layer alone costs
+/// (a path no route names is answered without a task; `/v1/status` runs on the event loop's task
+/// executor and reads the vault's state).
+final class PlainGet: Worker {
+    let connection: HTTPConnection
+    let path: String
+
+    init(socket: String, path: String) throws {
+        connection = try HTTPConnection(path: socket)
+        self.path = path
+    }
+
+    func operate() throws {
+        _ = try connection.send(method: "GET", path: path, body: [])
+    }
+}
+
 // MARK: main
 
 let arguments = CommandLine.arguments
 if arguments.count == 3, arguments[1] == "--echo-server" { echoServer(path: arguments[2]) }
-// One load level alone, for profiling the daemon (perf record -p): --load SOCKET CLIENTS SECONDS [FETCH 1|0].
+// One load level alone, for profiling the daemon (perf record -p): --load SOCKET CLIENTS SECONDS [FETCH 1|0|/PATH].
+// A path as the last argument GETs it instead (the HTTP layer's own cost per request).
 if arguments.count >= 5, arguments[1] == "--load" {
-    let fetch = arguments.count < 6 || arguments[5] != "0"
+    let mode = arguments.count < 6 ? "1" : arguments[5]
+    let fetch = mode != "0"
     let account = CPUAccount.listener(of: arguments[2]).map { CPUAccount(daemonPID: $0) }
     let before = account?.read()
     let result = load(clients: Int(arguments[3]) ?? 32, seconds: Double(arguments[4]) ?? 5) {
-        try IssueAndFetch(socket: arguments[2], role: "bench", fetch: fetch)
+        mode.hasPrefix("/") ? try PlainGet(socket: arguments[2], path: mode) as Worker : try IssueAndFetch(socket: arguments[2], role: "bench", fetch: fetch)
     }
-    print(result.line("mlcred, \(arguments[3]) clients\(fetch ? "" : ", token issue only")"))
+    print(result.line("mlcred, \(arguments[3]) clients" + (mode.hasPrefix("/") ? ", GET \(mode)" : fetch ? "" : ", token issue only")))
     if let account, let before { print(CPUAccount.line(from: before, to: account.read(), operations: result.operations)) }
     exit(0)
 }
