@@ -187,6 +187,24 @@ def test_policy_test_without_cases_says_none_were_found(bins, scratch):
     assert f"no policy test cases found: they go in {policies}/tests/*.toml" in result.err, result.err
 
 
+
+@pytest.mark.parametrize("verb", [["policy", "validate"], ["policy", "test"], ["policy", "explain", "--role", "train", "--uid", "1"]])
+def test_policy_commands_given_a_missing_path_or_a_file_say_so_and_name_the_directory_to_give(bins, scratch, verb):
+    """`policy validate /nonexistent` printed `/nonexistent:0: cannot read the directory`, a
+    FILE:LINE pointing at no line, and `policy validate train.toml` said `Not a directory`."""
+    policies = write_policies(scratch, {"train.toml": tracking_role("train", ["group:ml"])})
+    missing = run_mlcred(bins, *verb[:2], os.path.join(scratch, "nowhere"), *verb[2:])
+    assert missing.returncode == 1, (missing.out, missing.err)
+    assert f"cannot use policy directory {scratch}/nowhere: No such file or directory" in missing.err, missing.err
+    assert ":0:" not in missing.err and "role files (*.toml)" in missing.err, missing.err
+    a_file = run_mlcred(bins, *verb[:2], os.path.join(policies, "train.toml"), *verb[2:])
+    assert a_file.returncode == 1, (a_file.out, a_file.err)
+    assert f"{policies}/train.toml is a file: 'policy {verb[1]}' takes the whole policy directory" in a_file.err, a_file.err
+    assert f"give its directory: 'mlcred policy {verb[1]} {policies}'" in a_file.err, a_file.err
+    given = run_mlcred(bins, *verb[:2], policies, *verb[2:])
+    assert "is a file" not in given.err and "cannot use policy directory" not in given.err, given.err
+
+
 # Item 8: a second `token revoke --current` is not an error
 
 def test_token_revoke_current_of_an_ended_token_says_so_and_exits_0(broker, users):

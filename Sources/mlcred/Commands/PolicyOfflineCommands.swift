@@ -12,6 +12,23 @@ func resolvePolicyDirectory(_ given: String?) -> String {
     return stat("policies", &info) == 0 ? "policies" : "/etc/mlcred/policies"
 }
 
+/// Refuses, in words, a policy directory argument that is missing or is a file (the loader
+/// would report it as a directory it cannot read).
+func requirePolicyDirectory(_ path: String, verb: String) throws {
+    var info = stat()
+    guard stat(path, &info) == 0 else {
+        let reason = String(cString: strerror(errno))
+        throw CLIError("cannot use policy directory \(path): \(reason)",
+                       hint: "give the directory that holds the role files (*.toml), e.g. 'mlcred policy \(verb) policies'")
+    }
+    if info.st_mode & S_IFMT == S_IFREG {
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
+        throw CLIError("\(path) is a file: 'policy \(verb)' takes the whole policy directory (role names and references are checked across its files)",
+                       hint: "give its directory: 'mlcred policy \(verb) \(parent)'")
+    }
+}
+
 struct PolicyValidate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
@@ -59,6 +76,7 @@ struct PolicyValidate: ParsableCommand {
 
     func run() throws {
         let path = resolvePolicyDirectory(directory)
+        try requirePolicyDirectory(path, verb: "validate")
         var diagnostics: [PolicyDiagnostic] = []
         var roleCount = 0
         do {
@@ -155,6 +173,7 @@ struct PolicyTest: ParsableCommand {
 
     func run() throws {
         let path = resolvePolicyDirectory(directory)
+        try requirePolicyDirectory(path, verb: "test")
         let report: PolicyTestReport
         do {
             report = try PolicyTestSuite.run(directory: path)
@@ -233,6 +252,7 @@ struct PolicyExplain: ParsableCommand {
         let answer: ExplainResponse
         if let directory {
             let set: PolicySet
+            try requirePolicyDirectory(directory, verb: "explain")
             do {
                 set = try PolicyLoader.load(directory: directory)
             } catch let error as PolicyLoadError {
