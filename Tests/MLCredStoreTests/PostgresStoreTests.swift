@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import Foundation
 import MLCredAPI
 import MLCredCrypto
@@ -123,6 +124,53 @@ final class PostgresStoreTests: XCTestCase {
         let bound = try await renamed.read { try $0.boundLiveTokens() }
         XCTAssertEqual(bound.map(\.accessor), ["a1"])
         XCTAssertEqual(bound.first?.node, "new-name")
+    }
+
+    /// CI once saw `audit verify` right after a failover answer "connecting to PostgreSQL": an
+    /// admin read waited at most 2 s for another thread's connect of the same connection, then
+    /// gave up, though a connect may take longer (every listed host timing out). A server that
+    /// accepts and never answers (a listening socket nobody reads) makes one connect take 2.7 s here.
+    func testAnAdminReadWaitsOutAReconnectUnderWayAndThenTriesItself() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(listener, 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        XCTAssertTrue(bound)
+        XCTAssertEqual(listen(listener, 64), 0)
+        let port = UInt16(bigEndian: address.sin_port)
+        let hosts = Array(repeating: "127.0.0.1:\(port)", count: 9).joined(separator: ",")
+        let configuration = try PostgresStoreConfiguration(url: "postgres://mlcred@\(hosts)/fleet?connect_timeout=0.3", password: "pw")
+        let link = try PostgresLink(configuration: configuration, node: "wait-test")
+        defer { link.close() }
+        let first = DispatchSemaphore(value: 0)
+        let started = DispatchTime.now()
+        DispatchQueue.global().async {
+            _ = try? link.connection(.reader)  // a sweep's reconnect: 9 × 0.3 s
+            first.signal()
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        var message = ""
+        do {
+            _ = try link.connection(.reader, waitBackoff: true)
+            XCTFail("a silent server gave a connection")
+        } catch StoreError.unavailable(let text) {
+            message = text
+        }
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        first.wait()
+        XCTAssertFalse(message.contains("connecting to PostgreSQL"), message)
+        XCTAssertTrue(message.hasPrefix("no writable PostgreSQL: 127.0.0.1:\(port): "), "its own attempt's error: \(message)")
+        XCTAssertGreaterThan(waited, 5, "the other connect (2.7 s), its backoff, then its own (2.7 s)")
+        // Without waiting, the same call fails at once while a backoff runs.
+        let quick = DispatchTime.now()
+        XCTAssertThrowsError(try link.connection(.reader))
+        XCTAssertLessThan(Double(DispatchTime.now().uptimeNanoseconds - quick.uptimeNanoseconds) / 1e9, 0.2)
     }
 }
 
