@@ -180,7 +180,12 @@ public final class Broker: Sendable {
                                    reason: "token of uid \(record.uid) presented by uid \(principal.uid)", accessor: record.accessor))
             throw APIError(.tokenOtherUID, "this token belongs to another user")
         }
-        if record.revokedAt != nil { throw APIError(.tokenRevoked, "token revoked") }
+        if let revokedAt = record.revokedAt {
+            // The sweeper ends a token once it expires (revoked_at at or after expires_at): that
+            // token expired, nobody revoked it (a client branching on `reason` must be told so).
+            if record.expiresAt <= revokedAt { throw APIError(.tokenExpired, "token expired") }
+            throw APIError(.tokenRevoked, "token revoked")
+        }
         if record.expiresAt <= WallClock.now() { throw APIError(.tokenExpired, "token expired") }
         return record
     }

@@ -229,6 +229,13 @@ def test_token_revoke_current_of_an_ended_token_says_so_and_exits_0(broker, user
     wait_for(lambda: broker.http("POST", "/v1/credentials", {}, token=short, user=user)[0] == 401, 10, "the 1 s token to expire")
     expired = broker.cli("token", "revoke", "--current", user=user, env_extra={"MLCRED_TOKEN": short})
     assert expired.returncode == 0 and "already expired" in expired.out, (expired.out, expired.err)
+    # Once the sweeper has ended it (about a second later), it is still an expired token, not a
+    # revoked one: a new user saw `token_revoked` and "already revoked" for a token that expired.
+    wait_for(lambda: any(r["action"] == "token.expire" for r in broker.audit(limit=20)), 10, "the sweeper to end the expired token")
+    status, body = broker.http("POST", "/v1/credentials", {}, token=short, user=user)
+    assert (status, body["error"]["reason"]) == (401, "token_expired"), body
+    swept = broker.cli("token", "revoke", "--current", user=user, env_extra={"MLCRED_TOKEN": short})
+    assert swept.returncode == 0 and "already expired" in swept.out, (swept.out, swept.err)
 
 
 # Item 7: relative --since

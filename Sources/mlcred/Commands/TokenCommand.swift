@@ -99,7 +99,7 @@ struct TokenRevoke: ParsableCommand {
             "POST", "/v1/tokens/\(try PathName.check(accessor, what: "accessor"))/revoke", body: Optional<String>.none)
         if output.json { return try Terminal.printJSON(answer) }
         Terminal.out("revoked token \(accessor)\n")
-        RevocationWarnings.print(unconfirmed: answer.unconfirmed)
+        RevocationWarnings.print(unconfirmed: answer.unconfirmed, stillValid: answer.stillValid)
     }
 
     private func revokeCurrent() throws {
@@ -126,7 +126,7 @@ struct TokenRevoke: ParsableCommand {
             }
         }
         if output.json { return try Terminal.printJSON(outcome) }
-        RevocationWarnings.print(unconfirmed: outcome.unconfirmed)
+        RevocationWarnings.print(unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid)
         let one = tokens.count == 1
         if outcome.revoked > 0 {
             Terminal.out(one ? "revoked the current token and its leases\n"
