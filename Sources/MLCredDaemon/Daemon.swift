@@ -204,6 +204,14 @@ public enum Daemon {
             path = String(cString: directory) + "/" + keyFile
         }
         guard let key = KeyFile.read(path: path) else {
+            var info = stat()
+            if stat(path, &info) != 0 {
+                let reason = String(cString: strerror(errno))
+                let lookedUp = keyFile.hasPrefix("/") ? ""
+                    : getenv("CREDENTIALS_DIRECTORY") == nil ? " (relative to the daemon's working directory: $CREDENTIALS_DIRECTORY, where systemd puts credentials, is not set)"
+                    : " (looked up in $CREDENTIALS_DIRECTORY)"
+                throw StartupError("cannot read the unseal key file \(path): \(reason)\(lookedUp)")
+            }
             throw StartupError("cannot read the unseal key file \(path): it must hold 32 bytes (raw or base64)")
         }
         let principal = Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid())

@@ -134,7 +134,7 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
                 let summary = try Daemon.restore(snapshot: restore, stateDirectory: configuration.stateDirectory)
                 let head = summary.head.map { "audit head seq \($0.seq) mac \($0.mac)" } ?? "no audit head"
                 print("restored \(restore) into \(configuration.stateDirectory): \(Plural.count(Int(summary.records), "audit record")); \(head)")
-                print("start mlcredd as usual, unseal, and check that 'mlcred audit verify' passes and that record \(summary.head?.seq ?? 0) of 'mlcred audit show' carries this mac")
+                print("start mlcredd as usual, unseal, and check that 'mlcred audit verify' passes and that record \(summary.head?.seq ?? 0) of 'mlcred audit show --json' carries this mac")
                 return
             } catch let error as StartupError {
                 FileHandleStderr.write("mlcredd: error: \(error.description)\n")

@@ -292,6 +292,11 @@ def test_secret_put_of_non_json_shows_an_example_of_the_given_type(daemon, secre
     assert "token=abc" not in line and "abc" not in line, "the input is a secret: never quoted back"
 
 
+def test_a_zero_ttl_is_refused_as_zero_not_as_a_malformed_duration(bins):
+    refused = run_mlcred(bins, "run", "--role", "train", "--ttl", "0s", "--", "true")
+    assert refused.returncode == 2 and "--ttl must be a duration above zero" in refused.err, refused.err
+
+
 def test_a_short_passphrase_is_told_how_long_it_must_be(daemon_factory):
     d = daemon_factory().start()
     refused = d.cli("vault", "init", "--passphrase-stdin", input="short")

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import (DUMP_ENV, MASK, NONADMIN_USER, ML_USER, WRITE_REPORT, as_user, is_root, one_error_line, parse_time,
+from conftest import (DUMP_ENV, MASK, NONADMIN_USER, ML_USER, SOURCE_BIN_DIR, WRITE_REPORT, as_user, is_root, one_error_line, parse_time,
                       read_json, role_toml, wait_for)
 
 PYTHON = "/usr/bin/python3"
@@ -245,6 +245,11 @@ def test_a_program_that_is_not_mlcred_run_gets_no_phi_token_even_bound_to_itself
     assert answer["status"] == 403 and answer["reason"] == "role_phi_run_only", answer
     assert any(r["action"] == "token.issue" and r["role"] == "phi-notes" and r["result"] == "denied"
                and "installed 'mlcred run'" in (r["reason"] or "") for r in broker.audit(limit=50))
+    # `mlcred run` from the build tree (not setgid) is refused, and its hint says why (it sent the
+    # user back to 'mlcred run --role R -- CMD', the command just typed).
+    uninstalled = subprocess.run([os.path.join(SOURCE_BIN_DIR, "mlcred"), "run", "--role", "phi-notes", "--", "true"],
+                                 capture_output=True, text=True, timeout=30, env={**os.environ, "MLCRED_SOCKET": broker.socket})
+    assert uninstalled.returncode == 3 and "this mlcred is not the installed one" in uninstalled.stderr, uninstalled.stderr
     # The same role under the installed mlcred run works, and its job does not inherit the group.
     run_group = grp.getgrnam("mlcred-run").gr_gid
     shown = broker.cli("run", "--role", "phi-notes", "--", PYTHON, "-c", PHI_BY_HAND, broker.socket)

@@ -114,6 +114,11 @@ def test_key_file_init_and_unattended_unseal_at_start(daemon_factory):
     d.start(wait=False, extra=["--unseal-key-file", wrong])
     assert d.proc.wait(timeout=15) == 1
     assert "wrong key file" in d.read_log()
+    # A file that is not there is said to be missing, not of the wrong size (a new user's report).
+    missing = os.path.join(d.root, "nothere.key")
+    d.start(wait=False, extra=["--unseal-key-file", missing])
+    assert d.proc.wait(timeout=15) == 1
+    assert f"cannot read the unseal key file {missing}: No such file or directory" in d.read_log(), d.read_log()[-500:]
 
 
 def test_wrong_passphrases_back_off_and_the_right_one_still_unseals(daemon):

@@ -371,7 +371,7 @@ enum RoleOption {
 enum TTLOption {
     static func check(_ ttl: String?) throws {
         if let ttl, PolicyDuration.parse(ttl) == nil {
-            throw ValidationError("--ttl must be a duration such as 30m, 1h or 1h30m")
+            throw ValidationError("--ttl must be a duration above zero, such as 30s, 30m, 1h or 1h30m")
         }
     }
 }

@@ -133,7 +133,7 @@ struct CLIError: Error {
         case .roleUnknown:
             "check the role's name: 'mlcred whoami' lists the roles you may assume here"
         case .rolePhiRunOnly:
-            "phi roles are used only through 'mlcred run --role R -- CMD'"
+            "this mlcred is not the installed one: phi roles go only to 'mlcred run' installed setgid to the run group (scripts/install; docs/operations.md), run without a debugger or tracer"
         case .staticInPhi:
             "phi roles never receive stored values: replace the static grant with a dynamic one"
         case .secretPhiOnly:

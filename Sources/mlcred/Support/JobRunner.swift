@@ -231,7 +231,7 @@ struct JobRunner {
                     break  // already revoked or expired
                 } catch {
                     if now() >= deadline {
-                        Terminal.err("mlcred: warning: could not confirm the revocation of role '\(member.token.role)''s token (\(error)); the daemon revokes it when it sees this process gone, at the latest at \(member.token.expiresAt)\n")
+                        Terminal.err("mlcred: warning: could not confirm the revocation of the token of role '\(member.token.role)' (\(error)); the daemon revokes it when it sees this process gone, at the latest at \(member.token.expiresAt)\n")
                         break
                     }
                     usleep(500_000)
