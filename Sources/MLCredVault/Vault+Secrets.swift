@@ -70,6 +70,11 @@ extension Vault {
         do {
             return try await store.write { connection in
                 let now = WallClock.now()
+                if let current = try connection.currentSecret(name), current.type != type.rawValue {
+                    // Threat: one mistyped `secret put` replacing a signing key (its kid gone from
+                    // the JWKS, every jwt grant on it failing) with a static value.
+                    throw APIError(.secretTypeMismatch, "secret '\(name)' is of type \(current.type): a new version keeps its type; to store a \(type.rawValue) secret under this name, remove it first ('mlcred secret rm \(name)')")
+                }
                 let version = try connection.latestSecretVersion(name) + 1
                 let schedule = keepRotateEvery ? try connection.currentSecret(name)?.rotateEvery : rotateEvery
                 let sealed = try AEAD.seal(sealedPlaintext, key: key, associatedData: Vault.secretAssociatedData(

@@ -4,7 +4,7 @@ import os
 import subprocess
 import time
 
-from conftest import PASSPHRASE, files_containing
+from conftest import PASSPHRASE, files_containing, one_error_line
 
 SECRET_VALUE = "sk-e2e-VALUE-3b1d5e7f9a"  # must appear nowhere but inside the encrypted record
 
@@ -94,6 +94,19 @@ def test_generated_signer_and_removal(daemon):
     assert again["version"] == 2, "versions keep counting after a removal"
     actions = [r["action"] for r in json.loads(daemon.cli("audit", "show", "--json", check=0).out)]
     assert actions.count("secret.generate") == 2 and actions.count("secret.rm") == 1
+    # A put of another type over it is refused, the signing key kept (a new user replaced one with
+    # a static value by a typo: the JWKS went empty and every jwt grant failed).
+    kid_before = json.loads(daemon.cli("jwks", check=0).out)["keys"]
+    typo = daemon.cli("secret", "put", "tracking", "--type", "static", input='{"token": "x"}')
+    line = one_error_line(typo.err)
+    assert typo.returncode == 1 and "secret 'tracking' is of type jwt-signer: a new version keeps its type" in line, typo.err
+    assert "mlcred secret rm tracking" in line, line
+    assert json.loads(daemon.cli("jwks", check=0).out)["keys"] == kid_before != []
+    [listed] = json.loads(daemon.cli("secret", "list", "--json", check=0).out)["secrets"]
+    assert (listed["type"], listed["version"]) == ("jwt-signer", 2), listed
+    # Removed first, the name takes the other type.
+    daemon.cli("secret", "rm", "tracking", check=0)
+    assert daemon.cli("secret", "put", "tracking", "--type", "static", input='{"token": "x"}').returncode == 0
 
 
 def test_key_file_init_and_unattended_unseal_at_start(daemon_factory):

@@ -165,7 +165,7 @@ struct CLIError: Error {
         case .secretInUse:
             "'mlcred lease list' shows them; 'mlcred secret rm NAME --force' removes it anyway"
         case .secretTypeMismatch:
-            "'mlcred secret list' shows each secret's type; fix the grant or the secret"
+            "'mlcred secret list' shows each secret's type"
         case .secretMoved:
             "'mlcred lease list' shows the lease; put the secret back as it was, then it is retried"
         case .variableConflict:
