@@ -51,8 +51,23 @@ public final class Broker: Sendable {
     }
 
     /// Roles `subject` may assume here.
-    public func assumableRoles(subject: PolicySubject) -> [String] {
-        PolicyEvaluator.assumableRoles(in: policies.set, subject: subject, environment: environment, phiDaemon: phiDaemon)
+    /// The roles whose policy admits `subject` here: `roles` it may assume now, `emergency` ones
+    /// usable only while an emergency is open (a closed one refuses it).
+    public func assumableRoles(subject: PolicySubject) -> (roles: [String], emergency: [String]) {
+        let set = policies.set
+        let admitted = PolicyEvaluator.assumableRoles(in: set, subject: subject, environment: environment, phiDaemon: phiDaemon)
+        let emergency = admitted.filter { set.roles[$0]?.emergency == true }
+        return (admitted.filter { set.roles[$0]?.emergency != true }, emergency)
+    }
+
+    /// For `policy explain` against this daemon: what the emergency state of `role` (an emergency
+    /// role) means for a caller the policy admits, and whether it refuses it now.
+    public func emergencyExplanation(role: String) async throws -> (allowed: Bool, reason: String) {
+        let now = WallClock.now()
+        guard let record = try await pointRead({ try $0.emergency(role: role) }), record.isOpen(at: now) else {
+            return (false, "emergency role '\(role)' is closed: refused until two different admins open it ('mlcred emergency open --role \(role) --reason TEXT')")
+        }
+        return (true, "emergency role '\(role)' is open until \(Timestamp.format(epochSeconds: record.until ?? now)) (\(record.reason))")
     }
 
     /// Writes the merged records of denial windows that ended (`all`: every window, at shutdown).

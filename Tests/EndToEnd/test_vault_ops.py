@@ -229,6 +229,26 @@ def test_an_emergency_role_issues_nothing_until_two_different_admins_open_it(gla
     glass.cli("audit", "verify", check=0)
 
 
+def test_whoami_and_explain_say_an_emergency_role_is_usable_only_while_open(glass):
+    """A new user's report: with the emergency closed, `run` was refused while `policy explain`
+    said allow and `whoami` listed the role among those the caller may assume."""
+    who = json.loads(glass.cli("whoami", "--json", check=0).out)
+    assert "breakglass" not in who["roles"] and who["emergency_roles"] == ["breakglass"], who
+    text = glass.cli("whoami", check=0).out
+    assert "emergency:   breakglass (only while an emergency is open" in text, text
+    closed = glass.cli("policy", "explain", "--role", "breakglass", "--uid", "0", "--json")
+    answer = json.loads(closed.out)
+    assert answer["allowed"] is False and any("is closed: refused until two different admins open it" in r for r in answer["reasons"]), answer
+    assert not any(r.startswith("grant ") for r in answer["reasons"]), answer
+    # Offline, the state is unknown: the policy's answer, with the condition said.
+    offline = json.loads(glass.cli("policy", "explain", glass.policies, "--role", "breakglass", "--uid", "0", "--json", check=0).out)
+    assert offline["allowed"] is True and any("only the daemon knows" in r for r in offline["reasons"]), offline
+    glass.cli("emergency", "open", "--role", "breakglass", "--reason", "INC-1", "--for", "30m", check=0)
+    glass.cli("emergency", "open", "--role", "breakglass", "--reason", "ok", user=ADMIN_GROUP_USER, check=0)
+    opened = json.loads(glass.cli("policy", "explain", "--role", "breakglass", "--uid", "0", "--json", check=0).out)
+    assert opened["allowed"] is True and any("is open until" in r and "(INC-1)" in r for r in opened["reasons"]), opened
+
+
 def test_an_open_emergency_closes_on_time(glass):
     glass.cli("emergency", "open", "--role", "breakglass", "--reason", "short drill", "--for", "4s", check=0)
     glass.cli("emergency", "open", "--role", "breakglass", "--reason", "confirmed", user=ADMIN_GROUP_USER, check=0)

@@ -55,7 +55,7 @@ extension Router {
 
 extension Router {
     /// `POST /v1/policies/explain`: the loaded set's decision for a simulated caller.
-    func explain(_ request: HTTPRequest) throws -> HTTPResponse {
+    func explain(_ request: HTTPRequest) async throws -> HTTPResponse {
         let body = try decode(ExplainRequest.self, request)
         let unknown = UInt32.max - 1
         let subject = PolicySubject(uid: body.uid ?? unknown, user: body.user, gid: unknown,
@@ -64,7 +64,15 @@ extension Router {
         let environment = body.environment ?? vault.settings.environment
         let decision = PolicyEvaluator.decide(role: body.role, in: set, subject: subject, environment: environment,
                                               phiDaemon: body.phi ?? vault.settings.phi)
-        let grants = decision.allowed ? GrantExplanation.lines(role: body.role, in: set, environment: environment) : []
-        return .json(ExplainResponse(allowed: decision.allowed, reasons: decision.reasons + grants))
+        var allowed = decision.allowed
+        var reasons = decision.reasons
+        if allowed, set.roles[body.role]?.emergency == true {
+            // The daemon's own view: a closed emergency role is refused whatever its policy says.
+            let emergency = try await broker.emergencyExplanation(role: body.role)
+            allowed = emergency.allowed
+            reasons.append(emergency.reason)
+        }
+        let grants = allowed ? GrantExplanation.lines(role: body.role, in: set, environment: environment) : []
+        return .json(ExplainResponse(allowed: allowed, reasons: reasons + grants))
     }
 }

@@ -22,9 +22,10 @@ extension Router {
 
     func whoami(_ peer: PeerIdentity) async -> HTTPResponse {
         let groupNames = peer.principal.groups.map { names.groupName(gid: $0) ?? String($0) }
+        let admitted = broker.assumableRoles(subject: subject(peer))
         return .json(WhoamiResponse(
             principal: peer.principal, groupNames: groupNames, admin: peer.isAdmin(adminGroup: adminGroup),
-            environment: vault.settings.environment, roles: broker.assumableRoles(subject: subject(peer))))
+            environment: vault.settings.environment, roles: admitted.roles, emergencyRoles: admitted.emergency))
     }
 
     func vaultInit(_ request: HTTPRequest, _ peer: PeerIdentity) async throws -> HTTPResponse {

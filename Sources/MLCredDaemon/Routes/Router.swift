@@ -163,7 +163,7 @@ public final class Router: Sendable {
         case .policyList:
             return .json(broker.policies.summary())
         case .policyExplain:
-            return try explain(request)
+            return try await explain(request)
         case .policyReload:
             return try await reloadPolicies(principal: peer.principal)
         case .emergencyOpen:

@@ -110,5 +110,8 @@ struct Whoami: ParsableCommand {
             roles:       \(answer.roles.isEmpty ? "- (none here)" : answer.roles.joined(separator: ", "))
 
             """)
+        if let emergency = answer.emergencyRoles, !emergency.isEmpty {
+            Terminal.out("emergency:   \(emergency.joined(separator: ", ")) (only while an emergency is open: 'mlcred emergency list')\n")
+        }
     }
 }

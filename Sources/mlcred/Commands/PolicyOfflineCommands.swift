@@ -263,8 +263,12 @@ struct PolicyExplain: ParsableCommand {
                                         groups: groups.map { (UInt32.max - 1, $0) }, unit: nil)
             let decision = PolicyEvaluator.decide(role: role, in: set, subject: subject, environment: environment ?? "dev", phiDaemon: phi,
                                                   context: .simulation)
+            var reasons = notes + decision.reasons
+            if decision.allowed, set.roles[role]?.emergency == true {
+                reasons.append("emergency role '\(role)': usable only while two admins have an emergency open, which only the daemon knows ('mlcred policy explain --role \(role)' without a directory asks it)")
+            }
             let grants = decision.allowed ? GrantExplanation.lines(role: role, in: set, environment: environment ?? "dev") : []
-            answer = ExplainResponse(allowed: decision.allowed, reasons: notes + decision.reasons + grants)
+            answer = ExplainResponse(allowed: decision.allowed, reasons: reasons + grants)
         } else {
             let request = ExplainRequest(role: role, user: user, uid: resolvedUID, groups: groups, environment: environment, phi: phi ? true : nil)
             var remote: ExplainResponse = try connection.client().call("POST", "/v1/policies/explain", body: request)

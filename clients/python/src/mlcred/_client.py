@@ -41,6 +41,7 @@ class Whoami(TypedDict):
     admin: bool
     environment: str
     roles: List[str]
+    emergency_roles: List[str]
 
 
 class Lease(TypedDict):
