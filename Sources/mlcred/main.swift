@@ -54,6 +54,6 @@ do {
         exit(0)
     }
     let message = MLCred.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
-    Terminal.err("mlcred: error: \(message) (hint: see '\(Invocation.typedCommand) --help')\n")
+    Terminal.err("mlcred: error: \(message) (hint: see '\(Invocation.helpCommand) --help')\n")
     exit(ExitStatus.usage.rawValue)
 }

@@ -292,6 +292,22 @@ def test_secret_put_of_non_json_shows_an_example_of_the_given_type(daemon, secre
     assert "token=abc" not in line and "abc" not in line, "the input is a secret: never quoted back"
 
 
+def test_token_without_role_points_at_the_help_that_has_it_and_lease_list_takes_one_scope(bins):
+    missing = run_mlcred(bins, "token")
+    assert missing.returncode == 2 and "(hint: see 'mlcred token issue --help')" in missing.err, missing.err
+    both = run_mlcred(bins, "lease", "list", "--ended", "--all")
+    assert both.returncode == 2 and "give --ended or --all, not both" in both.err, both.err
+
+
+def test_audit_show_of_an_unknown_node_says_there_are_no_records_of_it(broker):
+    result = broker.cli("audit", "show", "--node", "nope")
+    assert result.returncode == 0 and result.out == "", result.out
+    assert "no audit records of node 'nope'" in result.err and "fleet status" in result.err, result.err
+    node = broker.audit(limit=1)[0]["node"]
+    known = broker.cli("audit", "show", "--node", node, "--limit", "2")
+    assert known.returncode == 0 and known.out and "no audit records" not in known.err, known.err
+
+
 def test_a_zero_ttl_is_refused_as_zero_not_as_a_malformed_duration(bins):
     refused = run_mlcred(bins, "run", "--role", "train", "--ttl", "0s", "--", "true")
     assert refused.returncode == 2 and "--ttl must be a duration above zero" in refused.err, refused.err

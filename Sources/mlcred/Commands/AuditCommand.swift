@@ -63,6 +63,10 @@ struct AuditShow: ParsableCommand {
             let page: AuditPage = try client.call("GET", "/v1/audit?limit=\(limit)\(nodeQuery)")
             records = page.records
         }
+        if records.isEmpty, let node, since == nil {
+            // An empty answer for a node name reads as "nothing happened": say the likelier cause.
+            Terminal.err("mlcred: no audit records of node '\(node)' ('mlcred fleet status' lists the nodes; a single node is named by its --node, by default its host name)\n")
+        }
         if output.json { return try Terminal.printJSON(records) }
         for record in records { Terminal.out(AuditFormat.line(record) + "\n") }
     }

@@ -24,6 +24,10 @@ struct LeaseList: ParsableCommand {
     var all = false
     @OptionGroup var output: OutputOptions
 
+    func validate() throws {
+        if ended && all { throw ValidationError("give --ended or --all, not both (--all includes what --ended adds)") }
+    }
+
     func run() throws {
         let query = all ? "?all=true" : ended ? "?ended=true" : ""
         let list: LeaseListResponse = try connection.client().call("GET", "/v1/leases" + query)
