@@ -308,6 +308,17 @@ def test_audit_show_of_an_unknown_node_says_there_are_no_records_of_it(broker):
     assert known.returncode == 0 and known.out and "no audit records" not in known.err, known.err
 
 
+@pytest.mark.parametrize("argv", [["run", "--role", "Demo", "--", "true"], ["env", "--role", "Demo"], ["token", "--role", "Demo"],
+                                  ["secret", "put", "x", "--type", "statik"], ["secret", "put", "x", "--type", "jwt-signer"]])
+def test_names_and_types_the_daemon_would_refuse_are_usage_errors_said_before_connecting(bins, argv):
+    """SPEC §5: 2 is usage. A mistyped role name or secret type went to the daemon and came back
+    as exit 1 (no daemon runs here: the check is the CLI's own)."""
+    result = run_mlcred(bins, *argv, input="{}")
+    assert result.returncode == 2, (result.returncode, result.err)
+    assert "invalid role name: use 1-128 lower-case" in result.err or "--type must be static, aws or postgres" in result.err \
+        or "mlcred secret generate NAME --type jwt-signer" in result.err, result.err
+
+
 def test_a_zero_ttl_is_refused_as_zero_not_as_a_malformed_duration(bins):
     refused = run_mlcred(bins, "run", "--role", "train", "--ttl", "0s", "--", "true")
     assert refused.returncode == 2 and "--ttl must be a duration above zero" in refused.err, refused.err

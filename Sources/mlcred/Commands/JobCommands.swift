@@ -364,6 +364,8 @@ enum RoleOption {
     static func check(_ roles: [String]) throws {
         guard !roles.isEmpty else { throw ValidationError("missing --role (give it once per role)") }
         guard Set(roles).count == roles.count else { throw ValidationError("a role is given twice with --role") }
+        // A name the daemon would refuse is a typing mistake: said here, as usage (exit 2).
+        guard roles.allSatisfy(Names.isValidRoleName) else { throw ValidationError("invalid role name: \(Names.roleNameRequirement)") }
     }
 }
 

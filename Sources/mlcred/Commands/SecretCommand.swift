@@ -37,6 +37,14 @@ struct SecretPut: ParsableCommand {
     var rotateEvery: String?
     @OptionGroup var output: OutputOptions
 
+    func validate() throws {
+        switch SecretType(rawValue: type) {
+        case .static, .aws, .postgres: break
+        case .jwtSigner: throw ValidationError("jwt-signer secrets are made inside the vault: mlcred secret generate NAME --type jwt-signer")
+        case nil: throw ValidationError("--type must be static, aws or postgres")
+        }
+    }
+
     func run() throws {
         _ = try PathName.check(name, what: "secret name")
         let client = try connection.clientForSecrets()

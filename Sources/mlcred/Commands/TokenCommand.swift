@@ -23,6 +23,7 @@ struct TokenIssue: ParsableCommand {
     var ttl: String?
 
     func validate() throws {
+        try RoleOption.check([role])
         try TTLOption.check(ttl)
     }
 

@@ -60,7 +60,7 @@ enum FastPath {
             }
         }
         let command = Array(arguments[index...])
-        guard !roles.isEmpty, !command.isEmpty, (try? TTLOption.check(values["--ttl"])) != nil else { return nil }
+        guard (try? RoleOption.check(roles)) != nil, !command.isEmpty, (try? TTLOption.check(values["--ttl"])) != nil else { return nil }
         return RunJob(socket: values["--socket"], roles: roles, ttl: values["--ttl"], noMask: noMask, command: command)
     }
 
