@@ -66,12 +66,13 @@ def test_secret_fields_are_validated_per_type(daemon):
         ("aws", {"access_key_id": "A", "secret_access_key": "B", "region": "us-east-1\nendpoint_url = http://evil"}, "field 'region'"),
         ("aws", {"access_key_id": "A", "secret_access_key": "B", "endpoint_url": "http://x\n[profile y]"}, "endpoint_url"),
         ("static", {}, "at least one field"),
+        # A type the CLI knows no put for is a usage error, said before connecting (exit 2).
         ("jwt-signer", {"x": "y"}, "secret generate"),
-        ("ftp", {"x": "y"}, "unknown secret type"),
+        ("ftp", {"x": "y"}, "--type must be static, aws or postgres"),
     ]
     for kind, fields, message in bad:
         result = daemon.cli("secret", "put", "bad", "--type", kind, input=json.dumps(fields))
-        assert result.returncode == 1, (kind, fields, result.err)
+        assert result.returncode == (2 if kind in ("jwt-signer", "ftp") else 1), (kind, fields, result.err)
         assert message in result.err and result.err.startswith("mlcred: error: "), result.err
         assert len(result.err.strip().splitlines()) == 1
     ok = daemon.cli("secret", "put", "pg", "--type", "postgres",
@@ -80,6 +81,9 @@ def test_secret_fields_are_validated_per_type(daemon):
     not_json = daemon.cli("secret", "put", "x", "--type", "static", input="password=hunter2")
     assert not_json.returncode == 2 and "hunter2" not in not_json.err
     assert daemon.cli("secret", "put", "../etc", "--type", "static", input='{"a":"b"}').returncode == 2
+    # The daemon still refuses what the CLI would not send.
+    status, body = daemon.http("PUT", "/v1/secrets/bad", {"type": "ftp", "fields": {"x": "y"}})
+    assert status == 400 and "unknown secret type" in body["error"]["message"], body
 
 
 def test_generated_signer_and_removal(daemon):
