@@ -32,6 +32,10 @@ extension Broker {
         guard decision.allowed, let role = policies.set.roles[token.role] else {
             await audit(AuditEvent(principal: principal, action: .credentialIssue, role: token.role, result: .denied,
                                    reason: decision.summary, accessor: token.accessor))
+            if policies.set.roles[token.role] == nil {
+                // As renew says it: the token outlived its role (a reload removed it).
+                throw APIError(.roleRemoved, "role '\(token.role)' no longer exists")
+            }
             throw APIError(.roleDenied, "role '\(token.role)' denied: \(decision.summary)")
         }
         var emergency: EmergencyRecord?

@@ -26,7 +26,7 @@ extension Broker {
         var seconds = Self.maximumOpenSeconds
         if let text = request.duration {
             guard let parsed = PolicyDuration.parse(text), parsed > 0, parsed <= Self.maximumOpenSeconds else {
-                throw APIError(.invalidTTL, "bad --for '\(text)': a duration up to 1h, e.g. 30m")
+                throw APIError(.invalidTTL, "invalid 'for': a duration up to 1h, e.g. 30m")
             }
             seconds = parsed
         }

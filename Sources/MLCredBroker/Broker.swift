@@ -116,7 +116,7 @@ public final class Broker: Sendable {
         var ttl = role.ttlSeconds
         if let text = request.ttl {
             guard let requested = PolicyDuration.parse(text) else {
-                throw APIError(.invalidTTL, "bad ttl '\(text)': use e.g. \"30m\" or \"1h\"")
+                throw APIError(.invalidTTL, "invalid ttl: use a duration above zero, e.g. \"30m\" or \"1h\"")
             }
             ttl = min(requested, role.ttlSeconds)
         }
@@ -213,7 +213,7 @@ public final class Broker: Sendable {
         }
         var ttl = role.ttlSeconds
         if let text = request.ttl {
-            guard let requested = PolicyDuration.parse(text) else { throw APIError(.invalidTTL, "bad ttl '\(text)'") }
+            guard let requested = PolicyDuration.parse(text) else { throw APIError(.invalidTTL, "invalid ttl: use a duration above zero, e.g. \"30m\" or \"1h\"") }
             ttl = min(requested, ttl)
         }
         let now = WallClock.now()

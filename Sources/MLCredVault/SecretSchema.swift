@@ -20,7 +20,7 @@ enum SecretSchema {
 
     static func parseType(_ text: String, forPut: Bool) throws -> SecretType {
         guard let type = SecretType(rawValue: text) else {
-            throw APIError(.invalidSecretType, "unknown secret type '\(text)' (expected static, aws, postgres or jwt-signer)")
+            throw APIError(.invalidSecretType, "unknown secret type (expected static, aws, postgres or jwt-signer)")
         }
         if forPut, !puttable.contains(type) {
             throw APIError(.invalidSecretType, "a \(type.rawValue) secret is created with 'secret generate', not 'secret put'")

@@ -133,6 +133,47 @@ def test_every_refusal_names_its_precise_reason(broker, users):
     assert reason(broker.http("POST", "/v1/credentials", {}, token=mine, user=users["ml"])) == (401, "unauthenticated", "token_revoked")
 
 
+def test_error_messages_never_quote_a_value_from_the_body(broker):
+    """docs/api.md: messages never quote request bodies. A value pasted into the wrong field (a
+    secret in `ttl`, `type`, `rotate_every`, `for`) came back whole in the message, control
+    characters included."""
+    pasted = "hf_PASTEDSECRET\u001b[31m" + "x" * 5000
+    answers = [
+        broker.http("POST", "/v1/tokens", {"role": "short", "ttl": pasted}),
+        broker.http("PUT", "/v1/secrets/pasted", {"type": pasted, "fields": {"a": "b"}}),
+        broker.http("PUT", "/v1/secrets/pasted", {"type": "aws", "fields": {"access_key_id": "A", "secret_access_key": "B"},
+                                                  "rotate_every": pasted}),
+        broker.http("POST", "/v1/emergency/open", {"role": "train", "reason": "x", "for": pasted}),
+        broker.http("POST", "/v1/policies/explain", {"role": "train", "user": pasted}),
+    ]
+    for status, body in answers:
+        assert status >= 400, body
+        assert "PASTEDSECRET" not in json.dumps(body) and len(json.dumps(body)) < 400, body
+    assert [status for status, _ in answers] == [400, 400, 400, 404, 400], answers  # no emergency role here: refused first
+
+
+def test_explain_checks_its_names_and_needs_a_caller(broker):
+    assert reason(broker.http("POST", "/v1/policies/explain", {"role": "Train", "uid": 1})) == (400, "bad_request", "invalid_name")
+    assert reason(broker.http("POST", "/v1/policies/explain", {"role": "train"})) == (400, "bad_request", "invalid_body")
+    assert broker.http("POST", "/v1/policies/explain", {"role": "train", "uid": 0})[0] == 200
+
+
+def test_credentials_under_a_token_whose_role_was_removed_say_role_removed(broker, users):
+    user = users["ml"]
+    token = broker.cli("token", "--role", "train", user=user, check=0).out.strip()
+    status, body = broker.http("POST", "/v1/tokens/renew", {"ttl": "hf_PASTEDSECRET"}, token=token, user=user)
+    assert status == 400 and "PASTEDSECRET" not in json.dumps(body), body
+    path = os.path.join(broker.policies, "train.toml")
+    os.rename(path, path + ".off")
+    try:
+        broker.cli("policy", "reload", check=0)
+        assert reason(broker.http("POST", "/v1/credentials", {}, token=token, user=user)) == (403, "denied", "role_removed")
+        assert reason(broker.http("POST", "/v1/tokens/renew", {}, token=token, user=user))[2] == "role_removed"
+    finally:
+        os.rename(path + ".off", path)
+        broker.cli("policy", "reload", check=0)
+
+
 def test_a_grant_naming_a_missing_secret_is_secret_missing_and_the_cli_hint_follows(broker, users):
     broker.cli("secret", "rm", "tracking", check=0)
     status, token = broker.http("POST", "/v1/tokens", {"role": "short"})

@@ -126,7 +126,7 @@ extension Router {
         var rotateEvery: Int?
         if let text = body.rotateEvery {
             guard let seconds = PolicyDuration.parse(text), seconds >= 1 else {
-                throw APIError(.invalidTTL, "bad rotate_every '\(text)': a duration such as 30d or 12h")
+                throw APIError(.invalidTTL, "invalid rotate_every: a duration such as 30d or 12h")
             }
             rotateEvery = seconds
         }
