@@ -38,7 +38,16 @@ extension Vault {
         Array("mlcred-root-v1\u{0}\(kind)\u{0}\(settings.environment)\u{0}\(settings.phi ? 1 : 0)".utf8)
     }
 
-    func beginLifecycle() throws {
+    /// How long an init, unseal, seal, rekey or rotation waits for another one in progress
+    /// before it answers `vault_busy`: each holds the vault for its own work only (a key
+    /// derivation, a few writes), never for a wrong passphrase's back-off.
+    static let lifecycleWaitSeconds = 5.0
+
+    func beginLifecycle() async throws {
+        let until = WallClock.now() + Self.lifecycleWaitSeconds
+        while lifecycleBusy && WallClock.now() < until {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
         guard !lifecycleBusy else { throw APIError.vaultBusy }
         lifecycleBusy = true
     }
@@ -50,7 +59,7 @@ extension Vault {
     @discardableResult
     public func initialize(passphrase: [UInt8]?, keyFileKey: [UInt8]?, shares: (count: Int, threshold: Int)? = nil,
                            principal: Principal) async throws -> [String] {
-        try beginLifecycle()
+        try await beginLifecycle()
         defer { lifecycleBusy = false }
         guard case .uninitialized = state else {
             throw APIError(.alreadyInitialized, "the vault is already initialized")
@@ -118,19 +127,31 @@ extension Vault {
         guard (passphrase == nil) != (keyFileKey == nil) else {
             throw APIError(.vaultMethodInvalid, "unseal needs exactly one of a passphrase or a key file")
         }
-        try await throttle.waitForTurn(uid: principal.uid)
-        try beginLifecycle()
-        defer { lifecycleBusy = false }
+        while true {
+            try await throttle.waitForTurn(uid: principal.uid)
+            try await beginLifecycle()
+            // Parallel attempts of one uid wait out the same back-off together: the first to
+            // fail starts a new one, which the others, queued for the vault meanwhile, wait out
+            // again (one guess per back-off, however many are sent at once).
+            guard await throttle.backOffRunning(uid: principal.uid) else { break }
+            lifecycleBusy = false
+        }
+        var holding = true
+        defer { if holding { lifecycleBusy = false } }
 
         let root: SecureBytes
         do {
             root = try await unwrapRoot(passphrase: passphrase, keyFileKey: keyFileKey)
         } catch let error as APIError where error.reason == .wrongPassphrase || error.reason == .wrongKeyFile {
             // Threat: online guessing. The failure is durable in the audit before the caller
-            // hears of it, and the answer is slowed per uid.
+            // hears of it, and the answer is slowed per uid. The back-off is the guesser's own:
+            // the vault is free meanwhile (an admin guessing in a loop held it, and no other
+            // admin could seal).
             let delay = await throttle.recordFailure(uid: principal.uid)
             try? await audit(AuditEvent(principal: principal, action: .vaultUnseal, result: .denied,
                                         reason: passphrase != nil ? "wrong passphrase" : "wrong key file"))
+            lifecycleBusy = false
+            holding = false
             try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
             throw error
         }
@@ -274,7 +295,7 @@ extension Vault {
             throw APIError(.vaultMethodInvalid, "--shares must be 2-255 and --threshold 2 to --shares")
         }
         try await throttle.waitForTurn(uid: principal.uid)
-        try beginLifecycle()
+        try await beginLifecycle()
         defer { lifecycleBusy = false }
         let root: SecureBytes
         do {
@@ -359,7 +380,7 @@ extension Vault {
 
     /// Wipes every key from memory. The seal is audited (MAC'd) before the keys go.
     public func seal(principal: Principal) async throws {
-        try beginLifecycle()
+        try await beginLifecycle()
         defer { lifecycleBusy = false }
         switch state {
         case .uninitialized: throw APIError.uninitialized
@@ -407,6 +428,11 @@ actor UnsealThrottle {
             let wait = until - WallClock.now()
             if wait > 0 { try await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
         }
+    }
+
+    /// Whether a failure's delay is still running for this uid.
+    func backOffRunning(uid: UInt32) -> Bool {
+        notBefore[uid].map { $0 > WallClock.now() } ?? false
     }
 
     /// Records a failure; returns how long to delay this answer.

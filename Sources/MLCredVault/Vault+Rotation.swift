@@ -51,7 +51,7 @@ extension Vault {
     /// Makes and installs a new key generation; returns it and how many stored records wait for re-encryption.
     public func rotate(principal: Principal) async throws -> VaultRotateResponse {
         let keys = try unsealedKeys()
-        try beginLifecycle()
+        try await beginLifecycle()
         defer { lifecycleBusy = false }
         let generation = keys.ring.current.generation + 1
         let dataKey = try SecureBytes.random(count: 32)

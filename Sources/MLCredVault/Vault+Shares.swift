@@ -113,7 +113,7 @@ extension Vault {
                                         reason: "the shares of uids \(submitters.map(String.init).joined(separator: ", ")) do not open the vault"))
             throw APIError(.shareInvalid, "these \(collected.count) shares do not open the vault (one was mistyped into another valid share, or comes from an old split); start again")
         }
-        try beginLifecycle()
+        try await beginLifecycle()
         defer { lifecycleBusy = false }
         try await completeUnseal(root: root, method: "shares of uids \(submitters.map(String.init).joined(separator: ", "))", principal: principal)
         return UnsealProgress(received: received, threshold: wrap.threshold, shares: wrap.shares, sealed: false)

@@ -3,10 +3,11 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 
 import pytest
 
-from conftest import PASSPHRASE, NONADMIN_USER, files_containing, one_error_line
+from conftest import PASSPHRASE, NONADMIN_USER, files_containing, one_error_line, parse_time
 
 NEW_PASSPHRASE = "e2e-New-Passphrase-51be"
 
@@ -211,7 +212,7 @@ def test_an_emergency_role_issues_nothing_until_two_different_admins_open_it(gla
     live = [t for t in glass.tokens() if t["role"] == "breakglass"]
     assert len(live) == 1
     # The token does not outlive the emergency (30 minutes), whatever ttl was asked.
-    from conftest import parse_time
+
     left = (parse_time(live[0]["expires_at"]) - parse_time(opened["until"])).total_seconds()
     assert left <= 0.01, (live[0]["expires_at"], opened["until"])
     status, body = glass.http("POST", "/v1/credentials", {}, token=token)
@@ -431,3 +432,36 @@ def test_rekey_moves_a_vault_from_a_passphrase_to_shares_and_back(daemon):
     assert "unseals with passphrase" in back.out, back.out
     assert daemon.unseal(NEW_PASSPHRASE).returncode == 0
     daemon.cli("audit", "verify", check=0)
+
+
+# A wrong passphrase's back-off is the guesser's own (hostile-input review)
+
+def test_an_admin_guessing_passphrases_cannot_stop_another_from_sealing_and_gets_one_guess_per_back_off(glass):
+    """An admin looping wrong unseals held the vault through each back-off (1, 2, 4 ... 30 s):
+    every other admin's seal and unseal answered 409 vault_busy. Parallel guesses of one uid
+    still get one try per back-off."""
+    import threading
+    answers = []
+
+    def guess():
+        started = time.monotonic()
+        status, body = glass.http("POST", "/v1/vault/unseal", {"passphrase": "wrong-guess-123"}, user=ADMIN_GROUP_USER)
+        answers.append((status, body["error"]["reason"], time.monotonic() - started))
+
+    guessers = [threading.Thread(target=guess) for _ in range(3)]
+    for g in guessers:
+        g.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    sealed = glass.cli("vault", "seal")
+    assert sealed.returncode == 0, sealed.err
+    assert time.monotonic() - started < 3, "seal waited for another admin's back-off"
+    assert glass.unseal().returncode == 0
+    for g in guessers:
+        g.join(timeout=60)
+    assert sorted(reason for _, reason, _ in answers) == ["wrong_passphrase"] * 3, answers
+    assert sorted(took for _, _, took in answers)[-1] >= 6.5, "1 s, 2 s and 4 s back-offs, one guess after each: " + str(answers)
+    denials = [r for r in glass.audit(limit=50) if r["action"] == "vault.unseal" and r["result"] == "denied"]
+    assert len(denials) == 3, denials
+    times = sorted(parse_time(r["time"]).timestamp() for r in denials)
+    assert times[1] - times[0] >= 0.9 and times[2] - times[1] >= 1.9, times
