@@ -24,6 +24,7 @@ public final class DaemonServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let limiter = ConnectionLimiter(maxTotal: Limits.maxConnections, maxPerUID: Limits.maxConnectionsPerUID)
     private let inFlight = InFlightCounter()
+    private let refusals: RefusalLog
     private let names: NameDirectory
     private let listenFD = Mutex<Int32>(-1)
     private let socketPath: String?
@@ -33,6 +34,7 @@ public final class DaemonServer: Sendable {
         self.router = router
         self.names = names
         self.logger = logger
+        refusals = RefusalLog(logger: logger)
         self.socketPath = socketPath
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
     }
@@ -79,7 +81,7 @@ public final class DaemonServer: Sendable {
         }
         let uid = peer.principal.uid
         guard limiter.acquire(uid: uid) else {
-            logger.warning("connection limit reached", metadata: ["uid": "\(uid)"])
+            refusals.refused(uid: uid, "connection limit reached")
             Self.refuse(client)
             if peer.pidfd >= 0 { close(peer.pidfd) }
             return
