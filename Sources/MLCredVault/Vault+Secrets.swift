@@ -37,7 +37,10 @@ extension Vault {
             throw APIError(.invalidSecretType, "only jwt-signer secrets can be generated; store \(type.rawValue) secrets with 'secret put'")
         }
         let issuer = request.issuer ?? "mlcred"
-        guard !issuer.isEmpty, issuer.utf8.count <= 256 else { throw APIError(.invalidSecretFields, "the issuer must be 1-256 bytes") }
+        // It goes into every JWT's `iss` and verifiers' configuration: printable text only.
+        guard !issuer.isEmpty, issuer.utf8.count <= 256, !issuer.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw APIError(.invalidSecretFields, "the issuer must be 1-256 bytes without control characters")
+        }
         let pair = try Ed25519.generateKeyPair()
         defer { pair.secretKey.wipe() }
         let privateKey = try pair.secretKey.withUnsafeBytes { Base64.encode(Array($0.bindMemory(to: UInt8.self))) }

@@ -152,6 +152,14 @@ def test_error_messages_never_quote_a_value_from_the_body(broker):
     assert [status for status, _ in answers] == [400, 400, 400, 404, 400], answers  # no emergency role here: refused first
 
 
+def test_lease_list_scopes_take_true_or_false_and_an_issuer_is_printable(broker):
+    assert reason(broker.http("GET", "/v1/leases?all=1")) == (400, "bad_request", "invalid_query")
+    assert reason(broker.http("GET", "/v1/leases?ended=yes")) == (400, "bad_request", "invalid_query")
+    assert broker.http("GET", "/v1/leases?all=false&ended=true")[0] == 200
+    status, body = broker.http("POST", "/v1/secrets/odd/generate", {"type": "jwt-signer", "issuer": "a\u0000b\n"})
+    assert (status, body["error"]["reason"]) == (400, "invalid_secret_fields") and "control characters" in body["error"]["message"], body
+
+
 def test_explain_checks_its_names_and_needs_a_caller(broker):
     assert reason(broker.http("POST", "/v1/policies/explain", {"role": "Train", "uid": 1})) == (400, "bad_request", "invalid_name")
     assert reason(broker.http("POST", "/v1/policies/explain", {"role": "train"})) == (400, "bad_request", "invalid_body")

@@ -37,7 +37,9 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(LeaseListScope(query: [:]), .live)
         XCTAssertEqual(LeaseListScope(query: ["ended": "true"]), .ended)
         XCTAssertEqual(LeaseListScope(query: ["all": "true", "ended": "true"]), .all)
-        XCTAssertEqual(LeaseListScope(query: ["all": "yes"]), .live, "only 'true' widens the list")
+        XCTAssertNil(LeaseListScope(query: ["all": "yes"]), "only true or false")
+        XCTAssertNil(LeaseListScope(query: ["ended": "1"]))
+        XCTAssertEqual(LeaseListScope(query: ["all": "false", "ended": "true"]), .ended)
     }
 
     func testEveryActionReadsAsAnActivityForPeople() {

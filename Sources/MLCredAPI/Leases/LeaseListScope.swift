@@ -7,8 +7,13 @@ public enum LeaseListScope: String, Sendable, CaseIterable {
     /// Every lease kept (ended ones are deleted after the daemon's retention).
     case all
 
-    /// The scope a request's query names (`?ended=true`, `?all=true`); `all` wins.
-    public init(query: [String: String]) {
+    /// The scope a request's query names (`?ended=true`, `?all=true`); `all` wins. Nil when
+    /// either holds anything but `true` or `false` (`?all=1` read as the default list was a
+    /// silent surprise).
+    public init?(query: [String: String]) {
+        for key in ["all", "ended"] {
+            if let value = query[key], value != "true" && value != "false" { return nil }
+        }
         self = query["all"] == "true" ? .all : query["ended"] == "true" ? .ended : .live
     }
 }

@@ -154,7 +154,10 @@ public final class Router: Sendable {
         case .fleetForget:
             return .json(try await broker.forgetNode(parameter, principal: peer.principal))
         case .leaseList:
-            return .json(LeaseListResponse(leases: try await broker.listLeases(scope: LeaseListScope(query: request.query))))
+            guard let scope = LeaseListScope(query: request.query) else {
+                throw APIError(.invalidQuery, "'all' and 'ended' take true or false")
+            }
+            return .json(LeaseListResponse(leases: try await broker.listLeases(scope: scope)))
         case .leaseRevoke:
             let outcome = try await broker.revokeLease(id: parameter, principal: peer.principal)
             return .json(RevocationResponse(revoked: parameter, unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
