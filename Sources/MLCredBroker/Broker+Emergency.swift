@@ -20,7 +20,7 @@ extension Broker {
             throw APIError(.emergencyRoleMissing, "no role '\(request.role)' marked emergency = true is loaded")
         }
         let reason = request.reason.trimmingCharacters(in: " \t\n")
-        guard !reason.isEmpty, reason.utf8.count <= 512, !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+        guard !reason.isEmpty, reason.utf8.count <= 512, !reason.containsControlCharacters else {
             throw APIError(.invalidBody, "the reason must be 1-512 characters of one line: say why access is needed")
         }
         var seconds = Self.maximumOpenSeconds

@@ -50,7 +50,6 @@ public final class Broker: Sendable {
         PolicyEvaluator.decide(role: role, in: policies.set, subject: subject, environment: environment, phiDaemon: phiDaemon)
     }
 
-    /// Roles `subject` may assume here.
     /// The roles whose policy admits `subject` here: `roles` it may assume now, `emergency` ones
     /// usable only while an emergency is open (a closed one refuses it).
     public func assumableRoles(subject: PolicySubject) -> (roles: [String], emergency: [String]) {

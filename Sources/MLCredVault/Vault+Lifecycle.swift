@@ -52,6 +52,30 @@ extension Vault {
         lifecycleBusy = true
     }
 
+    /// `beginLifecycle` for an operation that checks a passphrase, key or shares (unseal,
+    /// rekey): first this uid's back-off is waited out. Parallel attempts of one uid wait out
+    /// the same back-off together; the first to fail starts a new one, which the others, queued
+    /// for the vault meanwhile, wait out again (one guess per back-off, however many are sent).
+    func beginCheckedLifecycle(uid: UInt32) async throws {
+        while true {
+            try await throttle.waitForTurn(uid: uid)
+            try await beginLifecycle()
+            guard await throttle.backOffRunning(uid: uid) else { return }
+            lifecycleBusy = false
+        }
+    }
+
+    /// After a wrong passphrase, key or shares: the failure is durable in the audit before the
+    /// caller hears of it, the vault is released, and the answer waits out the uid's back-off.
+    /// The back-off is the guesser's own: an admin guessing in a loop held the vault through it,
+    /// and no other admin could seal. The caller holds the lifecycle and must not release it again.
+    func refuseGuess(_ event: AuditEvent, uid: UInt32) async {
+        let delay = await throttle.recordFailure(uid: uid)
+        try? await audit(event)
+        lifecycleBusy = false
+        try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+    }
+
     /// Creates a random root key, wraps it under the passphrase and/or key-file key, and leaves
     /// the vault unsealed.
     /// With `shares` (count, threshold), the root key is also wrapped under a key split into
@@ -127,15 +151,7 @@ extension Vault {
         guard (passphrase == nil) != (keyFileKey == nil) else {
             throw APIError(.vaultMethodInvalid, "unseal needs exactly one of a passphrase or a key file")
         }
-        while true {
-            try await throttle.waitForTurn(uid: principal.uid)
-            try await beginLifecycle()
-            // Parallel attempts of one uid wait out the same back-off together: the first to
-            // fail starts a new one, which the others, queued for the vault meanwhile, wait out
-            // again (one guess per back-off, however many are sent at once).
-            guard await throttle.backOffRunning(uid: principal.uid) else { break }
-            lifecycleBusy = false
-        }
+        try await beginCheckedLifecycle(uid: principal.uid)
         var holding = true
         defer { if holding { lifecycleBusy = false } }
 
@@ -143,16 +159,10 @@ extension Vault {
         do {
             root = try await unwrapRoot(passphrase: passphrase, keyFileKey: keyFileKey)
         } catch let error as APIError where error.reason == .wrongPassphrase || error.reason == .wrongKeyFile {
-            // Threat: online guessing. The failure is durable in the audit before the caller
-            // hears of it, and the answer is slowed per uid. The back-off is the guesser's own:
-            // the vault is free meanwhile (an admin guessing in a loop held it, and no other
-            // admin could seal).
-            let delay = await throttle.recordFailure(uid: principal.uid)
-            try? await audit(AuditEvent(principal: principal, action: .vaultUnseal, result: .denied,
-                                        reason: passphrase != nil ? "wrong passphrase" : "wrong key file"))
-            lifecycleBusy = false
+            // Threat: online guessing, slowed per uid.
             holding = false
-            try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+            await refuseGuess(AuditEvent(principal: principal, action: .vaultUnseal, result: .denied,
+                                         reason: passphrase != nil ? "wrong passphrase" : "wrong key file"), uid: principal.uid)
             throw error
         }
         if case .unsealed = state {
@@ -294,9 +304,9 @@ extension Vault {
         if let newShares, !(2...255).contains(newShares.count) || newShares.threshold < 2 || newShares.threshold > newShares.count {
             throw APIError(.vaultMethodInvalid, "--shares must be 2-255 and --threshold 2 to --shares")
         }
-        try await throttle.waitForTurn(uid: principal.uid)
-        try await beginLifecycle()
-        defer { lifecycleBusy = false }
+        try await beginCheckedLifecycle(uid: principal.uid)
+        var holding = true
+        defer { if holding { lifecycleBusy = false } }
         let root: SecureBytes
         do {
             if let currentShares {
@@ -305,10 +315,10 @@ extension Vault {
                 root = try await unwrapRoot(passphrase: passphrase, keyFileKey: keyFileKey)
             }
         } catch let error as APIError where error.reason == .wrongPassphrase || error.reason == .wrongKeyFile || error.reason == .shareInvalid {
-            let delay = await throttle.recordFailure(uid: principal.uid)
-            try? await audit(AuditEvent(principal: principal, action: .vaultRekey, result: .denied,
-                                        reason: passphrase != nil ? "wrong passphrase" : keyFileKey != nil ? "wrong key file" : "shares that do not open the vault"))
-            try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+            holding = false
+            await refuseGuess(AuditEvent(principal: principal, action: .vaultRekey, result: .denied,
+                                         reason: passphrase != nil ? "wrong passphrase" : keyFileKey != nil ? "wrong key file" : "shares that do not open the vault"),
+                              uid: principal.uid)
             throw APIError(error.reason, error.message.replacingOccurrences(of: "unseal failed", with: "rekey refused"))
         }
         defer { root.wipe() }

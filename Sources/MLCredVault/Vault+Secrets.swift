@@ -38,7 +38,7 @@ extension Vault {
         }
         let issuer = request.issuer ?? "mlcred"
         // It goes into every JWT's `iss` and verifiers' configuration: printable text only.
-        guard !issuer.isEmpty, issuer.utf8.count <= 256, !issuer.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+        guard !issuer.isEmpty, issuer.utf8.count <= 256, !issuer.containsControlCharacters else {
             throw APIError(.invalidSecretFields, "the issuer must be 1-256 bytes without control characters")
         }
         let pair = try Ed25519.generateKeyPair()
@@ -73,13 +73,14 @@ extension Vault {
         do {
             return try await store.write { connection in
                 let now = WallClock.now()
-                if let current = try connection.currentSecret(name), current.type != type.rawValue {
+                let current = try connection.currentSecret(name)
+                if let current, current.type != type.rawValue {
                     // Threat: one mistyped `secret put` replacing a signing key (its kid gone from
                     // the JWKS, every jwt grant on it failing) with a static value.
                     throw APIError(.secretTypeMismatch, "secret '\(name)' is of type \(current.type): a new version keeps its type; to store a \(type.rawValue) secret under this name, remove it first ('mlcred secret rm \(name)')")
                 }
                 let version = try connection.latestSecretVersion(name) + 1
-                let schedule = keepRotateEvery ? try connection.currentSecret(name)?.rotateEvery : rotateEvery
+                let schedule = keepRotateEvery ? current?.rotateEvery : rotateEvery
                 let sealed = try AEAD.seal(sealedPlaintext, key: key, associatedData: Vault.secretAssociatedData(
                     name: name, type: type.rawValue, version: version, phi: phi))
                 try connection.insertSecret(SecretRecord(name: name, version: version, type: type.rawValue, phi: phi, sealed: sealed,

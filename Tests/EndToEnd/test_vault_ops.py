@@ -465,3 +465,28 @@ def test_an_admin_guessing_passphrases_cannot_stop_another_from_sealing_and_gets
     assert len(denials) == 3, denials
     times = sorted(parse_time(r["time"]).timestamp() for r in denials)
     assert times[1] - times[0] >= 0.9 and times[2] - times[1] >= 1.9, times
+
+
+def test_a_wrong_rekey_passphrase_backs_off_without_holding_the_vault(glass):
+    """Rekey checks the current unlock as unseal does, and shares its back-off: it too held the
+    vault through the delay."""
+    import threading
+    answers = []
+
+    def wrong_rekey():
+        answers.append(glass.http("POST", "/v1/vault/rekey", {"passphrase": "wrong-guess-123", "new_passphrase": "another-one-456"},
+                                  user=ADMIN_GROUP_USER))
+
+    for _ in range(2):  # the second waits out the first's 1 s back-off, then fails: a 2 s back-off
+        thread = threading.Thread(target=wrong_rekey)
+        thread.start()
+        thread.join(timeout=30)
+    guesser = threading.Thread(target=wrong_rekey)
+    guesser.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    sealed = glass.cli("vault", "seal")
+    assert sealed.returncode == 0 and time.monotonic() - started < 3, sealed.err
+    assert glass.unseal().returncode == 0
+    guesser.join(timeout=30)
+    assert [body["error"]["reason"] for _, body in answers] == ["wrong_passphrase"] * 3, answers

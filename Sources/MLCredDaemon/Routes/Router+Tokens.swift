@@ -61,7 +61,7 @@ extension Router {
         guard Names.isValidRoleName(body.role) else { throw APIError(.invalidName, "invalid role name: \(Names.roleNameRequirement)") }
         guard body.user != nil || body.uid != nil else { throw APIError(.invalidBody, "invalid request body: give 'user' or 'uid'") }
         let texts = [body.user, body.environment].compactMap { $0 } + (body.groups ?? [])
-        guard (body.groups ?? []).count <= 64, texts.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 256 && !$0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } }) else {
+        guard (body.groups ?? []).count <= 64, texts.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 256 && !$0.containsControlCharacters }) else {
             throw APIError(.invalidBody, "invalid request body: 'user', 'groups' (at most 64) and 'environment' are names of 1-256 characters without control characters")
         }
         let unknown = UInt32.max - 1
