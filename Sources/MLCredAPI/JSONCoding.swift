@@ -58,14 +58,53 @@ public enum JSONText {
 
 /// Timestamps on the wire: RFC 3339, UTC, millisecond precision.
 public enum Timestamp {
+    /// The fields of a timestamp, as `format` writes them.
+    typealias Fields = (year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64, millis: Int64)
+
     /// `epochSeconds` as `2026-11-26T17:03:04.123Z`.
     public static func format(epochSeconds: Double) -> String {
+        let time = fields(epochSeconds)
+        guard (0...9999).contains(time.year), (0...999).contains(time.millis) else { return interpolated(time) }
+        // Written into the string's own storage: interpolation and padding made seven strings per
+        // timestamp, and every answer and audit record carries some.
+        return String(unsafeUninitializedCapacity: 24) { text in
+            func put(_ value: Int64, _ width: Int, at start: Int) {
+                var rest = value
+                for index in stride(from: start + width - 1, through: start, by: -1) {
+                    text[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+            }
+            put(time.year, 4, at: 0)
+            text[4] = UInt8(ascii: "-")
+            put(time.month, 2, at: 5)
+            text[7] = UInt8(ascii: "-")
+            put(time.day, 2, at: 8)
+            text[10] = UInt8(ascii: "T")
+            put(time.hour, 2, at: 11)
+            text[13] = UInt8(ascii: ":")
+            put(time.minute, 2, at: 14)
+            text[16] = UInt8(ascii: ":")
+            put(time.second, 2, at: 17)
+            text[19] = UInt8(ascii: ".")
+            put(time.millis, 3, at: 20)
+            text[23] = UInt8(ascii: "Z")
+            return 24
+        }
+    }
+
+    /// The general form (any year, any sign), which `format`'s fast path must equal.
+    static func interpolated(_ time: Fields) -> String {
+        "\(pad(time.year, 4))-\(pad(time.month, 2))-\(pad(time.day, 2))T\(pad(time.hour, 2)):\(pad(time.minute, 2)):\(pad(time.second, 2)).\(pad(time.millis, 3))Z"
+    }
+
+    /// The fields of `epochSeconds`: the civil date and time in UTC, milliseconds truncated.
+    static func fields(_ epochSeconds: Double) -> Fields {
         let whole = Int64(epochSeconds.rounded(.down))
-        let millis = Int((epochSeconds - Double(whole)) * 1000)
+        let millis = Int64((epochSeconds - Double(whole)) * 1000)
         let (days, secondsOfDay) = floorDivide(whole, 86_400)
         let (year, month, day) = civilFromDays(days)
-        let hour = secondsOfDay / 3600, minute = (secondsOfDay % 3600) / 60, second = secondsOfDay % 60
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(Int64(millis), 3))Z"
+        return (year, month, day, secondsOfDay / 3600, (secondsOfDay % 3600) / 60, secondsOfDay % 60, millis)
     }
 
     /// Fraction digits read (nanoseconds); more is not a timestamp any peer writes.

@@ -17,8 +17,8 @@ final class SQLiteBackend: StoreBackend {
     static let writerCacheKiB = 8192
     var dialect: SQLDialect { .sqlite }
 
-    /// `optimisticWriter`: the writer mode PostgreSQL uses (unit tests run it on SQLite).
-    init(path: String, optimisticWriter: Bool = false) throws {
+    /// `batchMode`: optimistic by default, as on PostgreSQL (see `BatchMode`).
+    init(path: String, batchMode: BatchMode = .optimistic) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         // Two readers match the two cores this runs on; each holds its own page cache (RSS).
@@ -48,7 +48,7 @@ final class SQLiteBackend: StoreBackend {
         }
         let pool = self.pool
         // SQLite answers from the local disk: no deadline (a full fsync is the promise).
-        writer = StoreWriter(optimistic: optimisticWriter, transact: { _, _, body in
+        writer = StoreWriter(mode: batchMode, transact: { _, _, body in
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     try body(SQLiteSession(db: db))

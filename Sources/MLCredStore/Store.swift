@@ -40,15 +40,15 @@ public final class Store: Sendable {
     }
 
     /// Opens the store at `location` for node `node`, running pending migrations.
-    /// `optimisticWriter` (tests): SQLite's writer in the mode PostgreSQL's runs in.
+    /// `batchMode` (tests): how SQLite's writer runs a batch (PostgreSQL's is always optimistic).
     public init(location: StoreLocation, stateDirectory: String, node: String, reserve: FreeSpaceReserve.Size = .automatic,
-                optimisticWriter: Bool = false) throws {
+                batchMode: BatchMode = .optimistic) throws {
         self.directory = stateDirectory
         self.node = node
         self.reserve = FreeSpaceReserve(directory: stateDirectory, size: reserve)
         switch location {
         case .sqlite(let path):
-            let backend = try SQLiteBackend(path: path, optimisticWriter: optimisticWriter)
+            let backend = try SQLiteBackend(path: path, batchMode: batchMode)
             self.backend = backend
             // A SQLite store belongs to exactly one daemon: whatever it was called before, every
             // row is this node's (a renamed host keeps its tokens, leases and chain).

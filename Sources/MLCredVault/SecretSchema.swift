@@ -69,7 +69,7 @@ enum SecretSchema {
             throw APIError(.invalidSecretFields, "missing field '\(key)' for secret type \(type.rawValue) (required: \(required.joined(separator: ", ")))")
         }
         if let port = out["port"], type == .postgres {
-            guard let number = Int(port), (1...65535).contains(number) else {
+            guard PortNumber.parse(port) != nil else {
                 throw APIError(.invalidSecretFields, "field 'port' must be a number from 1 to 65535")
             }
         }

@@ -120,7 +120,13 @@ extension Vault {
     }
 
     /// Forgets the shares submitted so far (`vault unseal --reset`).
+    /// Refused, as a share would be, on a vault not initialized or not unsealed with shares.
     public func resetShares(principal: Principal) async throws {
+        if case .uninitialized = state { await refreshInitialization() }
+        if case .uninitialized = state { throw APIError.uninitialized }
+        guard try await store.read({ try $0.meta(MetaKey.sharesWrap) }) != nil else {
+            throw APIError(.vaultMethodInvalid, "this vault is not unsealed with shares: there is nothing to reset")
+        }
         let had = shareCollection.shares.count
         shareCollection.forget()
         try? await audit(AuditEvent(principal: principal, action: .vaultShare, result: .allowed,

@@ -417,6 +417,19 @@ def test_shares_reset_and_a_passphrase_is_refused_with_shares(daemon_factory, us
     assert done.returncode == 0 and "vault unsealed" in done.out, done.err
 
 
+def test_a_share_reset_is_refused_where_there_are_no_shares(daemon_factory):
+    """`unseal --reset` answered 200 `initialized: true` on a vault without shares, and on one not
+    initialized at all (hostile-input review): it is refused as a share would be."""
+    d = daemon_factory().start()
+    fresh = d.cli("vault", "unseal", "--reset")
+    assert fresh.returncode == 4 and "not initialized" in fresh.err, fresh.err  # SPEC: 4 sealed or uninitialized
+    d.init()
+    d.cli("vault", "seal", check=0)
+    plain = d.cli("vault", "unseal", "--reset")
+    assert plain.returncode == 1 and "not unsealed with shares" in plain.err, plain.err
+    assert d.unseal(PASSPHRASE).returncode == 0
+
+
 def test_rekey_moves_a_vault_from_a_passphrase_to_shares_and_back(daemon):
     old = passphrase_file(daemon, "old.txt", PASSPHRASE)
     files = [os.path.join(daemon.root, f"rk-{i}.txt") for i in range(3)]

@@ -81,6 +81,17 @@ final class DaemonUnitTests: XCTestCase {
         typo[10] = typo[10] == "a" ? "b" : "a"
         XCTAssertFalse(TokenFormat.isWellFormed(String(typo)), "a one-character typo fails the CRC")
         XCTAssertNotEqual(TokenFormat.generate(), token)
+        // Made by Python's zlib.crc32 and its own base62 (the end-to-end suite's well_formed_token).
+        XCTAssertTrue(TokenFormat.isWellFormed("mlc_Pyclient000000000000000000000000000000000003aydml"))
+        XCTAssertEqual(TokenFormat.check("Pyclient" + String(repeating: "0", count: 35)), "3aydml")
+        // Shape: prefix, length, alphabet of both parts (byte by byte, no Unicode folding).
+        let body = String(token.dropFirst(4).prefix(43)), check = String(token.suffix(6))
+        XCTAssertEqual(TokenFormat.check(body), check)
+        XCTAssertFalse(TokenFormat.isWellFormed("mlC_" + body + check))
+        XCTAssertFalse(TokenFormat.isWellFormed("mlc_" + body + check + "0"))
+        XCTAssertFalse(TokenFormat.isWellFormed("mlc_" + body.dropLast() + "-" + check))
+        XCTAssertFalse(TokenFormat.isWellFormed("mlc_" + body + check.dropLast() + "é"), "a multi-byte character is not a digit")
+        XCTAssertFalse(TokenFormat.isWellFormed("ｍlc_" + body + check.dropFirst(2)))
         XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926, "the standard CRC-32 check value")
     }
 
@@ -109,6 +120,20 @@ final class DaemonUnitTests: XCTestCase {
         XCTAssertEqual(TokenFormat.base62([61], width: 3), "00z")
         XCTAssertEqual(TokenFormat.base62([62], width: 1), "10")
         XCTAssertEqual(TokenFormat.base62([0, 0], width: 2), "00")
+        // Around the five-digit chunks the division works in (62⁵ = 0x369B13E0).
+        XCTAssertEqual(TokenFormat.base62([0x36, 0x9B, 0x13, 0xE0], width: 0), "100000")
+        XCTAssertEqual(TokenFormat.base62([0x36, 0x9B, 0x13, 0xDF], width: 0), "zzzzz")
+        XCTAssertEqual(TokenFormat.base62([0x0B, 0xA5, 0xCA, 0x53, 0x92, 0xCB, 0x04, 0x00], width: 0), "10000000000", "62¹⁰")
+        XCTAssertEqual(TokenFormat.base62([], width: 2), "00")
+        // Any length, not only whole 32-bit limbs.
+        for length in 1...40 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255) }
+            let text = TokenFormat.base62(bytes, width: 0)
+            let value = value(ofBase62: text.leftPadded(to: 43))
+            XCTAssertEqual(Array(value.suffix(bytes.count)), bytes, "\(bytes)")
+            XCTAssertTrue(value.dropLast(bytes.count).allSatisfy { $0 == 0 })
+            XCTAssertTrue(text.isEmpty || text.first != "0", "no leading zero without a width: \(text)")
+        }
     }
 }
 

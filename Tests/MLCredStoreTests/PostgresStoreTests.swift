@@ -37,6 +37,9 @@ final class PostgresStoreTests: XCTestCase {
             ("mysql://db/x", "postgres://"),
             ("postgres://mlcred@db", "names no database"),
             ("postgres://mlcred@db:99999/x", "bad port"),
+            ("postgres://mlcred@db:+5432/x", "bad port"),
+            ("postgres://mlcred@db: 5432/x", "bad port"),
+            ("postgres://mlcred@db:/x", "bad port"),
             ("postgres://mlcred@db/x?sslmode=prefer", "sslmode must be"),
             ("postgres://mlcred@db/x?sslmode=verify-full", "needs sslrootcert"),
             ("postgres://mlcred@db/x?target_session_attrs=standby", "target_session_attrs"),
@@ -184,7 +187,7 @@ final class OptimisticWriterTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try Store(location: .sqlite(path: directory + "/mlcred.db"), stateDirectory: directory, node: "n1",
-                              reserve: .bytes(0), optimisticWriter: true)
+                              reserve: .bytes(0), batchMode: .optimistic)
         try Sodium.initialize()
         let key = try SecureBytes.random(count: 32)
         try await store.setAuditKey(key)

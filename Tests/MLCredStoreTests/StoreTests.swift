@@ -20,6 +20,10 @@ final class StoreTests: XCTestCase {
 
     func makeStore() throws -> Store { try Store(path: directory + "/mlcred.db") }
 
+    func makeStore(_ batchMode: BatchMode) throws -> Store {
+        try Store(location: .sqlite(path: directory + "/mlcred.db"), stateDirectory: directory, node: "local", batchMode: batchMode)
+    }
+
     let principal = Principal(uid: 1000, gid: 1000, user: "alice", pid: 42, groups: [1000], unit: nil)
 
     func testWriterRunsInWALWithSynchronousFull() async throws {
@@ -133,7 +137,15 @@ final class StoreTests: XCTestCase {
     }
 
     func testConcurrentWritesAreGroupedAndAFailingJobFailsAlone() async throws {
-        let store = try makeStore()
+        try await checkConcurrentWritesAreGroupedAndAFailingJobFailsAlone(.optimistic)
+    }
+
+    func testConcurrentWritesAreGroupedAndAFailingJobFailsAloneWithASavepointPerJob() async throws {
+        try await checkConcurrentWritesAreGroupedAndAFailingJobFailsAlone(.savepointPerJob)
+    }
+
+    func checkConcurrentWritesAreGroupedAndAFailingJobFailsAlone(_ mode: BatchMode) async throws {
+        let store = try makeStore(mode)
         struct Boom: Error {}
         let results = await withTaskGroup(of: Bool.self) { group in
             for index in 0..<200 {

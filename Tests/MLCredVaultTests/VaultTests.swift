@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import MLCredAPI
+@testable import MLCredAPI
 import MLCredCrypto
 @testable import MLCredStore
 @testable import MLCredVault
@@ -70,6 +70,25 @@ final class VaultTests: XCTestCase {
         XCTAssertEqual(opened.fields["port"], "5432")
         XCTAssertEqual(opened.fields["password"], "pw")
         XCTAssertTrue(opened.phi)
+    }
+
+    func testAPostgresPortIsPlainDecimalDigits() async throws {
+        let (vault, _) = try await openVault()
+        try await vault.initialize(passphrase: passphrase, keyFileKey: nil, principal: admin)
+        for port in ["+5432", "-1", " 5432", "5432 ", "0", "65536", "05432x", ""] {
+            let request = SecretPutRequest(type: "postgres", phi: false, fields: [
+                "host": .string("db"), "port": .string(port), "dbname": .string("d"), "user": .string("u"), "password": .string("pw"),
+            ])
+            do {
+                _ = try await vault.putSecret(name: "warehouse", request: request, principal: admin)
+                XCTFail("port '\(port)' was accepted")
+            } catch let error as APIError {
+                XCTAssertEqual(error.reason, .invalidSecretFields, port)
+            }
+        }
+        XCTAssertEqual(PortNumber.parse("5432"), 5432)
+        XCTAssertEqual(PortNumber.parse("65535"), 65535)
+        XCTAssertNil(PortNumber.parse("٥٤٣٢"), "digits of another script")
     }
 
     func testASwappedCiphertextFailsNamingTheSecret() async throws {
@@ -181,6 +200,16 @@ final class VaultTests: XCTestCase {
     func testTimestampsRoundTrip() {
         let text = Timestamp.format(epochSeconds: 1_795_000_000.25)
         XCTAssertEqual(text, "2026-11-18T11:06:40.250Z")
+        XCTAssertEqual(Timestamp.format(epochSeconds: 0), "1970-01-01T00:00:00.000Z")
+        XCTAssertEqual(Timestamp.format(epochSeconds: 951_782_399.875), "2000-02-28T23:59:59.875Z")
+        XCTAssertEqual(Timestamp.format(epochSeconds: 951_868_800.5), "2000-03-01T00:00:00.500Z", "a leap year's 29 February passed")
+        XCTAssertEqual(Timestamp.format(epochSeconds: -1.5), "1969-12-31T23:59:58.500Z")
+        XCTAssertEqual(Timestamp.format(epochSeconds: 253_402_300_800), "10000-01-01T00:00:00.000Z", "five-digit years are written whole")
+        // The fast path writes what the general form writes, across four centuries and both signs.
+        for _ in 0..<20_000 {
+            let seconds = Double.random(in: -2_000_000_000...12_000_000_000)
+            XCTAssertEqual(Timestamp.format(epochSeconds: seconds), Timestamp.interpolated(Timestamp.fields(seconds)), "\(seconds)")
+        }
         XCTAssertEqual(Timestamp.parse(text), 1_795_000_000.25)
         XCTAssertEqual(Timestamp.parse("2026-11-18"), 1_794_960_000)
         XCTAssertNil(Timestamp.parse("yesterday"))

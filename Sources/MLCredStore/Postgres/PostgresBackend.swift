@@ -14,7 +14,7 @@ final class PostgresBackend: StoreBackend {
         let link = try PostgresLink(configuration: configuration, node: node)
         self.link = link
         let timeout = configuration.statementTimeout
-        writer = StoreWriter(optimistic: true, transact: { deadline, optimistic, body in
+        writer = StoreWriter(mode: .optimistic, transact: { deadline, optimistic, body in
             try Self.transaction(link: link, role: .writer, timeout: timeout, deadline: deadline, optimistic: optimistic, body)
         })
         try migrate()

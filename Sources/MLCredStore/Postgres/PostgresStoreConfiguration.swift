@@ -1,3 +1,5 @@
+import MLCredAPI
+
 /// A `--store postgres://...` URL, parsed (SPEC §12): several `host:port` pairs tried in order,
 /// the database, the user, `sslmode` and `sslrootcert`. The password never comes from the URL
 /// (argv is public): it comes from `--store-password-file` or the service's credentials.
@@ -53,7 +55,7 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
             var name = Substring(item)
             var port = 5432
             if let colon = name.lastIndex(of: ":"), !name.hasSuffix("]") {
-                guard let value = Int(name[name.index(after: colon)...]), (1...65535).contains(value) else {
+                guard let value = PortNumber.parse(name[name.index(after: colon)...]) else {
                     throw StoreError.openFailed("bad port in the store URL: '\(item)'")
                 }
                 port = value
