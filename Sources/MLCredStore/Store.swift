@@ -79,15 +79,19 @@ public final class Store: Sendable {
         let box = ResultBox<T>()
         let holder = auditKeyHolder
         let node = self.node
-        // The chain head before this job, restored when its changes are rolled back.
-        let headBefore = HeadBox()
+        // The writer's state before this job (the chain head, the audit key), restored when its
+        // changes are rolled back: its savepoint alone, or a whole optimistic attempt, which then
+        // runs again (a seal that removed the key in the first attempt must find it again, or
+        // its record and those queued before it would be written without a MAC).
+        let before = WriterStateBox()
         backend.writer.submit(StoreWriter.Job(
             run: { session in
-                headBefore.head = holder.pendingHead
+                before.head = holder.pendingHead
+                before.key = holder.key
                 do {
                     box.value = try body(StoreConnection(session: session, auditKey: holder, node: node))
                 } catch {
-                    holder.pendingHead = headBefore.head
+                    before.restore(holder)
                     throw error
                 }
             },
@@ -104,7 +108,7 @@ public final class Store: Sendable {
                     completion(.failure(StoreError.database("write produced no result")))
                 }
             },
-            undo: { holder.pendingHead = headBefore.head }))
+            undo: { before.restore(holder) }))
     }
 
     /// Runs `body` in the next group commit (see `write(_:completion:)`) and returns once the
@@ -187,9 +191,15 @@ public final class Store: Sendable {
     }
 }
 
-/// A job's chain head before it ran (writer thread only).
-final class HeadBox: @unchecked Sendable {
+/// The writer state a job found before it ran: the chain head and the audit key (writer thread only).
+final class WriterStateBox: @unchecked Sendable {
     var head: AuditKeyHolder.Head?
+    var key: SecureBytes?
+
+    func restore(_ holder: AuditKeyHolder) {
+        holder.pendingHead = head
+        holder.key = key
+    }
 }
 
 /// The writer's own state: the audit key, and this node's chain head. Accessed only on the

@@ -230,4 +230,55 @@ final class OptimisticWriterTests: XCTestCase {
         XCTAssertEqual(next, 6)
         XCTAssertEqual(store.commitStatistics.transactions, 4, "the audit key, the slow job, the batch (its second try), the last")
     }
+
+    func testASealInABatchThatRunsAgainStillMACsItsRecordAndThoseBeforeIt() async throws {
+        // A review found it: the seal's job removes the audit key after writing its record; when
+        // a sibling failed, the batch ran again with the key already gone, so the seal's record
+        // and every record queued before it in that batch were written without a MAC.
+        let directory = NSTemporaryDirectory() + "mlcred-optimistic-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(location: .sqlite(path: directory + "/mlcred.db"), stateDirectory: directory, node: "n1",
+                              reserve: .bytes(0), batchMode: .optimistic)
+        try Sodium.initialize()
+        let key = try SecureBytes.random(count: 32)
+        try await store.setAuditKey(key)
+        let principal = Principal(uid: 0, gid: 0, user: "root", pid: 1, groups: [], unit: nil)
+        @Sendable func event(_ action: AuditAction) -> AuditEvent { AuditEvent(principal: principal, action: action, result: .allowed) }
+        let gate = DispatchSemaphore(value: 0)
+        let started = DispatchSemaphore(value: 0)
+        store.write({ _ in
+            started.signal()
+            gate.wait()
+            gate.signal()
+        }, completion: { _ in })
+        started.wait()
+        let done = DispatchGroup()
+        let failures = Mutex<[String]>([])
+        func queue(_ name: String, _ body: @escaping @Sendable (StoreConnection) throws -> Void) {
+            done.enter()
+            store.write(body) { result in
+                if case .failure = result { failures.withLock { $0.append(name) } }
+                done.leave()
+            }
+        }
+        queue("put") { try $0.appendAudit(event(.secretPut), time: 1) }
+        queue("seal") { connection in
+            try connection.appendAudit(event(.vaultSeal), time: 2)
+            connection.installAuditKey(nil)
+        }
+        queue("refused") { _ in throw Refused() }
+        gate.signal()
+        done.wait()
+        XCTAssertEqual(failures.withLock { $0 }, ["refused"])
+        let unprotected = try await store.read { try $0.session.fetchAll("SELECT seq FROM audit WHERE mac IS NULL", []) }
+        XCTAssertEqual(unprotected.count, 0, "every record of the batch is MAC'd, the seal's included")
+        let verdict = try await store.read { try $0.verifyAudit(key: key) }
+        XCTAssertTrue(verdict.ok, "\(verdict)")
+        XCTAssertEqual(verdict.checked, 2)
+        // The seal took the key away for what comes after it.
+        _ = try await store.write { try $0.appendAudit(event(.vaultUnseal), time: 3) }
+        let after = try await store.read { try $0.session.fetchAll("SELECT seq FROM audit WHERE mac IS NULL", []) }
+        XCTAssertEqual(after.count, 1)
+    }
 }
