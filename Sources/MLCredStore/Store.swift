@@ -86,8 +86,7 @@ public final class Store: Sendable {
         let before = WriterStateBox()
         backend.writer.submit(StoreWriter.Job(
             run: { session in
-                before.head = holder.pendingHead
-                before.key = holder.key
+                before.capture(holder)
                 do {
                     box.value = try body(StoreConnection(session: session, auditKey: holder, node: node))
                 } catch {
@@ -193,12 +192,24 @@ public final class Store: Sendable {
 
 /// The writer state a job found before it ran: the chain head and the audit key (writer thread only).
 final class WriterStateBox: @unchecked Sendable {
-    var head: AuditKeyHolder.Head?
-    var key: SecureBytes?
+    private var head: AuditKeyHolder.Head?
+    private var key: SecureBytes?
+    /// False until the job ran: a batch that fails before reaching a job (the store went away)
+    /// undoes it too, and there is nothing of it to undo then (restoring an empty state would
+    /// drop the audit key).
+    private var captured = false
+
+    func capture(_ holder: AuditKeyHolder) {
+        head = holder.pendingHead
+        key = holder.key
+        captured = true
+    }
 
     func restore(_ holder: AuditKeyHolder) {
+        guard captured else { return }
         holder.pendingHead = head
         holder.key = key
+        captured = false
     }
 }
 
