@@ -181,17 +181,31 @@ final class PostgresStoreTests: XCTestCase {
 /// with one per job if any failed), run here on SQLite where a batch can be made on purpose.
 final class OptimisticWriterTests: XCTestCase {
     struct Refused: Error {}
+    static let principal = Principal(uid: 0, gid: 0, user: "root", pid: 1, groups: [], unit: nil)
+    var directory = ""
 
-    func testAFailingJobInAnOptimisticBatchFailsAloneAndTheChainStaysWhole() async throws {
-        let directory = NSTemporaryDirectory() + "mlcred-optimistic-\(UUID().uuidString)"
+    override func setUpWithError() throws {
+        try Sodium.initialize()
+        directory = NSTemporaryDirectory() + "mlcred-optimistic-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A SQLite store whose writer runs optimistic batches, with an audit key installed.
+    func makeStore() async throws -> (Store, SecureBytes) {
         let store = try Store(location: .sqlite(path: directory + "/mlcred.db"), stateDirectory: directory, node: "n1",
                               reserve: .bytes(0), batchMode: .optimistic)
-        try Sodium.initialize()
         let key = try SecureBytes.random(count: 32)
         try await store.setAuditKey(key)
-        let principal = Principal(uid: 0, gid: 0, user: "root", pid: 1, groups: [], unit: nil)
+        return (store, key)
+    }
+
+    func testAFailingJobInAnOptimisticBatchFailsAloneAndTheChainStaysWhole() async throws {
+        let (store, key) = try await makeStore()
+        let principal = Self.principal
         @Sendable func event(_ reason: String) -> AuditEvent { AuditEvent(principal: principal, action: .secretPut, result: .allowed, reason: reason) }
         // A slow job holds the writer while the next five queue up: they form one batch.
         let gate = DispatchSemaphore(value: 0)
@@ -235,15 +249,8 @@ final class OptimisticWriterTests: XCTestCase {
         // A review found it: the seal's job removes the audit key after writing its record; when
         // a sibling failed, the batch ran again with the key already gone, so the seal's record
         // and every record queued before it in that batch were written without a MAC.
-        let directory = NSTemporaryDirectory() + "mlcred-optimistic-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try Store(location: .sqlite(path: directory + "/mlcred.db"), stateDirectory: directory, node: "n1",
-                              reserve: .bytes(0), batchMode: .optimistic)
-        try Sodium.initialize()
-        let key = try SecureBytes.random(count: 32)
-        try await store.setAuditKey(key)
-        let principal = Principal(uid: 0, gid: 0, user: "root", pid: 1, groups: [], unit: nil)
+        let (store, key) = try await makeStore()
+        let principal = Self.principal
         @Sendable func event(_ action: AuditAction) -> AuditEvent { AuditEvent(principal: principal, action: action, result: .allowed) }
         let gate = DispatchSemaphore(value: 0)
         let started = DispatchSemaphore(value: 0)
