@@ -1,4 +1,5 @@
 import MLCredAPI
+import MLCredStore
 import Synchronization
 
 /// Counters and histograms for `GET /v1/metrics` (Prometheus text format, version 0.0.4).
@@ -54,7 +55,7 @@ public final class Metrics: Sendable {
 
     /// The exposition text, with the gauges read now.
     func render(tokens: Int, leases: Int, revocationsPending: Int, initialized: Bool, sealed: Bool,
-                commits: (transactions: Int, writes: Int) = (0, 0)) -> String {
+                commits: CommitStatistics = CommitStatistics()) -> String {
         let snapshot = state.withLock { $0 }
         var out = "# HELP mlcred_requests_total Requests answered, by method, route and HTTP status.\n# TYPE mlcred_requests_total counter\n"
         for row in 0...Route.allCases.count {
@@ -82,6 +83,10 @@ public final class Metrics: Sendable {
             + "# TYPE mlcred_leases_revocation_pending gauge\nmlcred_leases_revocation_pending \(revocationsPending)\n"
         out += "# HELP mlcred_store_transactions_total Store transactions committed (group commits).\n# TYPE mlcred_store_transactions_total counter\nmlcred_store_transactions_total \(commits.transactions)\n"
         out += "# HELP mlcred_store_writes_total Writes carried by those transactions.\n# TYPE mlcred_store_writes_total counter\nmlcred_store_writes_total \(commits.writes)\n"
+        out += "# HELP mlcred_store_writer_busy_seconds_total Seconds the store's writer thread spent on batches (near the wall time elapsed, it is the bottleneck).\n"
+            + "# TYPE mlcred_store_writer_busy_seconds_total counter\nmlcred_store_writer_busy_seconds_total \(commits.busySeconds)\n"
+        out += "# HELP mlcred_store_commit_seconds_total Part of that time spent committing (SQLite: WAL writes and fsync).\n"
+            + "# TYPE mlcred_store_commit_seconds_total counter\nmlcred_store_commit_seconds_total \(commits.commitSeconds)\n"
         out += "# HELP mlcred_idle_trims_total Times the idle daemon returned free heap pages and dropped its code mappings.\n# TYPE mlcred_idle_trims_total counter\nmlcred_idle_trims_total \(idleTrims.load(ordering: .relaxed))\n"
         out += "# HELP mlcred_vault_initialized 1 when the vault is initialized.\n# TYPE mlcred_vault_initialized gauge\nmlcred_vault_initialized \(initialized ? 1 : 0)\n"
         out += "# HELP mlcred_vault_sealed 1 when the vault is sealed.\n# TYPE mlcred_vault_sealed gauge\nmlcred_vault_sealed \(sealed ? 1 : 0)\n"

@@ -118,10 +118,12 @@ public final class Store: Sendable {
         }
     }
 
-    /// Group commits so far: transactions committed and the writes they carried (their ratio is
-    /// the mean group size, the figure that shows whether writers share fsyncs).
-    public var commitStatistics: (transactions: Int, writes: Int) {
-        (backend.writer.transactions.load(ordering: .relaxed), backend.writer.jobs.load(ordering: .relaxed))
+    /// Group commits so far (see `CommitStatistics`).
+    public var commitStatistics: CommitStatistics {
+        let writer = backend.writer
+        return CommitStatistics(transactions: writer.transactions.load(ordering: .relaxed), writes: writer.jobs.load(ordering: .relaxed),
+                                busySeconds: Double(writer.busyNanoseconds.load(ordering: .relaxed)) / 1e9,
+                                commitSeconds: Double(writer.commitNanoseconds.load(ordering: .relaxed)) / 1e9)
     }
 
     /// Runs `body` on a read-only connection.

@@ -57,6 +57,12 @@ final class StoreWriter: Sendable {
     /// Transactions committed and jobs completed so far: their ratio is the group size.
     let transactions = Atomic<Int>(0)
     let jobs = Atomic<Int>(0)
+    /// Nanoseconds the writer thread spent on batches (from taking one to completing its jobs),
+    /// and the part of them spent committing (from the last job's statements to the engine's
+    /// answer to COMMIT: on SQLite the WAL writes and the fsync). Against wall time, the first
+    /// says how close the writer is to being the bottleneck (`scripts/bench` prints it).
+    let busyNanoseconds = Atomic<Int>(0)
+    let commitNanoseconds = Atomic<Int>(0)
     /// Signalled once per idle → busy transition, so the count never runs ahead of the work.
     private let wakeup = DispatchSemaphore(value: 0)
 
@@ -99,7 +105,9 @@ final class StoreWriter: Sendable {
                     return queue.pending
                 }
                 if batch.isEmpty { break }
+                let started = DispatchTime.now().uptimeNanoseconds
                 commit(batch)
+                busyNanoseconds.add(Int(DispatchTime.now().uptimeNanoseconds - started), ordering: .relaxed)
             }
         }
     }
@@ -113,9 +121,12 @@ final class StoreWriter: Sendable {
         for job in batch where job.queuedAt < oldest { oldest = job.queuedAt }
         if optimistic {
             do {
+                var ran: UInt64 = 0
                 try transact(oldest + Self.answerWithin, true) { session in
                     for job in batch { try job.run(session) }
+                    ran = DispatchTime.now().uptimeNanoseconds
                 }
+                countCommit(since: ran)
                 transactions.add(1, ordering: .relaxed)
                 jobs.add(batch.count, ordering: .relaxed)
                 for job in batch { job.finish(nil) }
@@ -129,8 +140,10 @@ final class StoreWriter: Sendable {
                 for job in batch.reversed() { job.undo() }
             }
         }
+        var ran: UInt64 = 0
         do {
             try transact(oldest + Self.answerWithin, false) { session in
+                defer { ran = DispatchTime.now().uptimeNanoseconds }
                 if batch.count == 1 {
                     // Its statements are checked with COMMIT: a failure is its own.
                     try batch[0].run(session)
@@ -154,9 +167,16 @@ final class StoreWriter: Sendable {
             for (index, job) in batch.enumerated() { job.finish(errors[index].map(Self.wrap) ?? failure) }
             return
         }
+        countCommit(since: ran)
         transactions.add(1, ordering: .relaxed)
         jobs.add(batch.count, ordering: .relaxed)
         for (index, job) in batch.enumerated() { job.finish(errors[index].map(Self.wrap)) }
+    }
+
+    /// Adds the time from `ran` (the batch's statements done) to now to `commitNanoseconds`.
+    private func countCommit(since ran: UInt64) {
+        guard ran > 0 else { return }
+        commitNanoseconds.add(Int(DispatchTime.now().uptimeNanoseconds &- ran), ordering: .relaxed)
     }
 
     /// Runs `body` in a savepoint with prepared statements (GRDB's `inSavepoint` parses its SQL

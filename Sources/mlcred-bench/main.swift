@@ -281,10 +281,24 @@ if arguments.count >= 5, arguments[1] == "--load" {
     let fetch = mode != "0"
     let account = CPUAccount.listener(of: arguments[2]).map { CPUAccount(daemonPID: $0) }
     let before = account?.read()
+    let writer = WriterAccount(socket: arguments[2], stateDirectory: (arguments[2] as NSString).deletingLastPathComponent)
+    let writerBefore = writer.read()
     let result = load(clients: Int(arguments[3]) ?? 32, seconds: Double(arguments[4]) ?? 5) {
         mode.hasPrefix("/") ? try PlainGet(socket: arguments[2], path: mode) as Worker : try IssueAndFetch(socket: arguments[2], role: "bench", fetch: fetch)
     }
     print(result.line("mlcred, \(arguments[3]) clients" + (mode.hasPrefix("/") ? ", GET \(mode)" : fetch ? "" : ", token issue only")))
+    if let account, let before { print(CPUAccount.line(from: before, to: account.read(), operations: result.operations)) }
+    print(WriterAccount.lines(from: writerBefore, to: writer.read(), operations: result.operations))
+    exit(0)
+}
+// The same from CLIENTS connections driven by THREADS polling threads (pgbench -c 32 -j 2):
+// --load-polled SOCKET CLIENTS SECONDS THREADS.
+if arguments.count == 6, arguments[1] == "--load-polled" {
+    let account = CPUAccount.listener(of: arguments[2]).map { CPUAccount(daemonPID: $0) }
+    let before = account?.read()
+    let result = MultiplexedLoad.run(socket: arguments[2], role: "bench", clients: Int(arguments[3]) ?? 32,
+                                     threads: Int(arguments[5]) ?? 2, seconds: Double(arguments[4]) ?? 5)
+    print(result.line("mlcred, \(arguments[3]) clients on \(arguments[5]) threads"))
     if let account, let before { print(CPUAccount.line(from: before, to: account.read(), operations: result.operations)) }
     exit(0)
 }
@@ -298,6 +312,22 @@ if arguments.count == 5, arguments[1] == "--floor" {
     }
     floor.stop()
     print(result.line("group-commit floor, \(arguments[3]) writers"))
+    print(CPUAccount.floorLine(from: before, to: account.read(), operations: result.operations))
+    exit(0)
+}
+// The same-shape floor alone: --floor-shape DIRECTORY CLIENTS SECONDS.
+if arguments.count == 5, arguments[1] == "--floor-shape" {
+    let floor = try ShapedCommitFloor(path: arguments[2] + "/shaped-floor.db")
+    let account = CPUAccount(daemonPID: getpid())
+    let before = account.read()
+    let result = load(clients: Int(arguments[3]) ?? 32, seconds: Double(arguments[4]) ?? 5) { [floor] in
+        ShapedCommitWorker(floor: floor, id: Int.random(in: 0..<Int.max))
+    }
+    floor.stop()
+    print(result.line("same-shape floor, \(arguments[3]) writers") + (floor.failures > 0 ? "   FAILED COMMITS \(floor.failures)" : ""))
+    print(String(format: "  its committer: busy %.0f %% of the time; %.1f commits per group; %.0f µs per group",
+                 Double(floor.busyNanoseconds) / 1e9 / result.seconds * 100, Double(floor.carried) / Double(max(floor.groups, 1)),
+                 Double(floor.busyNanoseconds) / 1e3 / Double(max(floor.groups, 1))))
     print(CPUAccount.floorLine(from: before, to: account.read(), operations: result.operations))
     exit(0)
 }
@@ -375,14 +405,22 @@ for clients in [1, 8, 32] {
     if clients == 32 { floorCPU = CPUAccount.floorLine(from: before, to: account.read(), operations: commitFloor[32]!.operations) }
 }
 groupFloor.stop()
+// The same-shape floor: the rows and indexes of one issue + fetch, by the simplest loop.
+let shapedFloor = try ShapedCommitFloor(path: scratch + "/shaped-floor.db")
+let shaped = load(clients: 32, seconds: seconds / 2) { [shapedFloor] in ShapedCommitWorker(floor: shapedFloor, id: Int.random(in: 0..<Int.max)) }
+shapedFloor.stop()
 
 print("\ntoken issue + jwt credential fetch (durable), beside its floors: a plain Unix-socket echo (two round trips)")
 print("and the group-commit floor (writers sharing fsyncs, two commits per operation):")
 var results: [Int: LoadResult] = [:]
+let writer = WriterAccount(socket: socketPath, stateDirectory: scratch)
+var writerLines = ""
 for clients in [1, 8, 32] {
     let before = account.read()
+    let writerBefore = writer.read()
     let result = load(clients: clients, seconds: seconds) { try IssueAndFetch(socket: socketPath, role: role) }
     let after = account.read()
+    if clients == 32 { writerLines = WriterAccount.lines(from: writerBefore, to: writer.read(), operations: result.operations) }
     results[clients] = result
     print(result.line("mlcred, \(clients) clients"))
     if let floor = echoFloor[clients] { print(floor.line("echo floor, \(clients) clients")) }
@@ -391,6 +429,14 @@ for clients in [1, 8, 32] {
         // Where the time went: on two cores under 32 clients the rate is bound by CPU, not the disk.
         print(CPUAccount.line(from: before, to: after, operations: result.operations))
         print(floorCPU)
+        print(writerLines)
+        print(shaped.line("same-shape floor, 32 writers"))
+        // The same load from one thread polling the 32 connections (pgbench -c 32 -j 1): what
+        // the client's own threads cost the rate.
+        let polledBefore = account.read()
+        let polled = MultiplexedLoad.run(socket: socketPath, role: role, clients: 32, threads: 1, seconds: seconds)
+        print(polled.line("mlcred, 32 clients, 1 polling thread"))
+        print(CPUAccount.line(from: polledBefore, to: account.read(), operations: polled.operations))
     }
 }
 print("  (target, SPEC §11: 20,000/s at 32 clients with p99 under 2 ms, or at least half the group-commit floor")
@@ -440,6 +486,13 @@ do {
 
 if let floor = commitFloor[32], let ours = results[32] {
     print("")
+    // Beside the two lines SPEC §11 names, the same-shape floor: what the daemon's rows and
+    // indexes allow on this disk by the simplest loop (the rest of the gap is the daemon's path).
+    print(shaped.summary("same-shape floor@32"))
+    print(String(format: "ratios: issue+fetch@32 / floor@32 %.2f (target 0.5); / same-shape floor@32 %.2f; same-shape / floor %.2f",
+                 Double(ours.operations) / ours.seconds / (Double(floor.operations) / floor.seconds),
+                 Double(ours.operations) / ours.seconds / (Double(shaped.operations) / shaped.seconds),
+                 Double(shaped.operations) / shaped.seconds / (Double(floor.operations) / floor.seconds)))
     print(floor.summary("floor@32"))
     print(ours.summary("issue+fetch@32"))
 }

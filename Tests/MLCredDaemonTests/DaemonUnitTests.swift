@@ -1,6 +1,7 @@
 import XCTest
 @testable import MLCredBroker
 @testable import MLCredDaemon
+import MLCredStore
 
 final class DaemonUnitTests: XCTestCase {
     func testOnlySystemSliceUnitsCountAsUnits() {
@@ -30,6 +31,12 @@ final class DaemonUnitTests: XCTestCase {
         XCTAssertTrue(text.contains(#"mlcred_requests_total{method="POST",route="/v1/tokens/{accessor}/revoke",code="404"} 1"#), text)
         XCTAssertTrue(text.contains(#"mlcred_requests_total{method="other",route="other",code="404"} 1"#), text)
         XCTAssertTrue(text.contains(#"mlcred_requests_total{method="GET",route="/v1/status",code="other"} 1"#), text)
+        let store = metrics.render(tokens: 0, leases: 0, revocationsPending: 0, initialized: true, sealed: false,
+                                   commits: CommitStatistics(transactions: 3, writes: 7, busySeconds: 0.5, commitSeconds: 0.25))
+        for line in ["mlcred_store_transactions_total 3", "mlcred_store_writes_total 7",
+                     "mlcred_store_writer_busy_seconds_total 0.5", "mlcred_store_commit_seconds_total 0.25"] {
+            XCTAssertTrue(store.contains("\n\(line)\n"), line)
+        }
     }
 
     func testEveryRouteMatchesItsOwnTemplateAndNothingElseMatches() {

@@ -174,6 +174,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testWritersOnManyThreadsShareCommitsAndEachIsToldOnlyAfterItsCommit() throws {
+        let started = Date()
         let store = try makeStore()
         let reader = try makeStore()
         let group = DispatchGroup()
@@ -205,8 +206,13 @@ final class StoreTests: XCTestCase {
         let completions = completionThreads.withLock { $0 }
         XCTAssertEqual(completions.count, 1, "every completion runs on the one writer thread")
         XCTAssertTrue(completions.isDisjoint(with: callerThreads.withLock { $0 }))
-        XCTAssertEqual(store.commitStatistics.writes, 640)
-        XCTAssertLessThan(store.commitStatistics.transactions, 640, "concurrent writers share commits")
+        let statistics = store.commitStatistics
+        XCTAssertEqual(statistics.writes, 640)
+        XCTAssertLessThan(statistics.transactions, 640, "concurrent writers share commits")
+        // The writer's time: every batch is counted, and committing (an fsync each) is part of it.
+        XCTAssertGreaterThan(statistics.commitSeconds, 0)
+        XCTAssertGreaterThan(statistics.busySeconds, statistics.commitSeconds)
+        XCTAssertLessThan(statistics.busySeconds, Date().timeIntervalSince(started), "the writer's busy time is within the test's time")
     }
 
     func testAuditChainVerifiesAndNamesTheFirstEditedRecord() async throws {
