@@ -74,10 +74,10 @@ struct CPUAccount {
     }
 
     /// The floor's CPU per operation: it runs inside this process.
-    static func floorLine(from before: Reading, to after: Reading, operations: Int) -> String {
-        guard operations > 0 else { return "  floor CPU per operation: no operations" }
+    static func floorLine(_ name: String = "group-commit floor", from before: Reading, to after: Reading, operations: Int) -> String {
+        guard operations > 0 else { return "  \(name)'s CPU per operation: no operations" }
         let used = (after.client - before.client) * 1e6 / Double(operations)
-        return String(format: "  group-commit floor's CPU per operation (this process): %.0f µs", used)
+        return String(format: "  %@'s CPU per operation (this process): %.0f µs", name, used)
     }
 
     /// The pid of the process listening on the Unix socket at `path` (SO_PEERCRED), or nil.

@@ -57,7 +57,7 @@ struct WriterAccount {
             defer { fclose(file) }
             var line = [CChar](repeating: 0, count: 512)
             while fgets(&line, Int32(line.count), file) != nil {
-                let fields = String(cString: line).split(separator: " ")
+                let fields = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ")
                 // major minor name reads … (3-6), writes completed (7), merged (8), sectors (9), ms (10)
                 guard fields.count > 10, UInt32(fields[0]) == device.major, UInt32(fields[1]) == device.minor else { continue }
                 reading.deviceWrites = Double(fields[7]) ?? 0

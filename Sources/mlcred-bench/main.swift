@@ -311,7 +311,8 @@ if arguments.count == 5, arguments[1] == "--floor" {
         GroupCommitWorker(floor: floor, id: Int.random(in: 0..<Int.max))
     }
     floor.stop()
-    print(result.line("group-commit floor, \(arguments[3]) writers"))
+    print(result.line("group-commit floor, \(arguments[3]) writers") + (floor.committer.failures > 0 ? "   FAILED COMMITS \(floor.committer.failures)" : ""))
+    print(floor.committer.line(seconds: result.seconds))
     print(CPUAccount.floorLine(from: before, to: account.read(), operations: result.operations))
     exit(0)
 }
@@ -324,11 +325,9 @@ if arguments.count == 5, arguments[1] == "--floor-shape" {
         ShapedCommitWorker(floor: floor, id: Int.random(in: 0..<Int.max))
     }
     floor.stop()
-    print(result.line("same-shape floor, \(arguments[3]) writers") + (floor.failures > 0 ? "   FAILED COMMITS \(floor.failures)" : ""))
-    print(String(format: "  its committer: busy %.0f %% of the time; %.1f commits per group; %.0f µs per group",
-                 Double(floor.busyNanoseconds) / 1e9 / result.seconds * 100, Double(floor.carried) / Double(max(floor.groups, 1)),
-                 Double(floor.busyNanoseconds) / 1e3 / Double(max(floor.groups, 1))))
-    print(CPUAccount.floorLine(from: before, to: account.read(), operations: result.operations))
+    print(result.line("same-shape floor, \(arguments[3]) writers") + (floor.committer.failures > 0 ? "   FAILED COMMITS \(floor.committer.failures)" : ""))
+    print(floor.committer.line(seconds: result.seconds))
+    print(CPUAccount.floorLine("same-shape floor", from: before, to: account.read(), operations: result.operations))
     exit(0)
 }
 // The hostile side of `scripts/bench --flood`, run as another uid: --flood SOCKET CLIENTS SECONDS.
@@ -409,6 +408,9 @@ groupFloor.stop()
 let shapedFloor = try ShapedCommitFloor(path: scratch + "/shaped-floor.db")
 let shaped = load(clients: 32, seconds: seconds / 2) { [shapedFloor] in ShapedCommitWorker(floor: shapedFloor, id: Int.random(in: 0..<Int.max)) }
 shapedFloor.stop()
+for (name, failures) in [("group-commit floor", groupFloor.committer.failures), ("same-shape floor", shapedFloor.committer.failures)] where failures > 0 {
+    print("WARNING: the \(name) had \(failures) failed group commits: its figures do not count")
+}
 
 print("\ntoken issue + jwt credential fetch (durable), beside its floors: a plain Unix-socket echo (two round trips)")
 print("and the group-commit floor (writers sharing fsyncs, two commits per operation):")
