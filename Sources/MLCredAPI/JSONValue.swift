@@ -19,10 +19,12 @@ public struct JSONBodyError: Error, Sendable, Equatable, CustomStringConvertible
     }
 
     static let notJSON = JSONBodyError("not valid JSON")
+    static let duplicateKey = JSONBodyError("an object repeats a key")
 }
 
 /// A strict RFC 8259 parser over bytes. Nesting deeper than `maxDepth` is refused, so a hostile
-/// body of brackets cannot exhaust the stack.
+/// body of brackets cannot exhaust the stack; so is an object that repeats a key (RFC 8259 leaves
+/// its meaning to the parser).
 public struct JSONParser {
     /// Deepest nesting accepted; request bodies need three levels.
     public static let maxDepth = 32
@@ -69,7 +71,10 @@ public struct JSONParser {
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw .notJSON }
                 index += 1
-                object[key] = try value(depth: depth + 1)
+                // A repeated key is refused: parsers disagree on which one counts (Foundation's
+                // keeps the first, most keep the last), so a body a reviewer or proxy reads one
+                // way could act another way here.
+                guard object.updateValue(try value(depth: depth + 1), forKey: key) == nil else { throw .duplicateKey }
                 skipWhitespace()
                 guard index < bytes.count else { throw .notJSON }
                 if bytes[index] == UInt8(ascii: ",") { index += 1; continue }

@@ -23,6 +23,19 @@ final class JSONBodyTests: XCTestCase {
         XCTAssertNil(minimal.ttl)
     }
 
+    func testAnObjectThatRepeatsAKeyIsRefusedAtAnyDepth() {
+        // Foundation's decoder keeps the first of two keys and this parser kept the last: a
+        // body one reader takes as role "a" and another as role "b" is refused instead.
+        for text in [#"{"role":"a","role":"b"}"#, #"{"role":"a","ttl":null,"ttl":null}"#,
+                     #"{"role":"a","unknown":{"x":1,"y":[{"z":1,"z":1}]}}"#, #"{"role":"a","r\u006fle":"b"}"#] {
+            XCTAssertThrowsError(try JSONParser.parse(Array(text.utf8)), text) { error in
+                XCTAssertEqual((error as? JSONBodyError)?.description, "an object repeats a key", text)
+            }
+        }
+        // The same key in different objects, and a key differing only in case, are not repeats.
+        XCTAssertNoThrow(try JSONParser.parse(Array(#"{"a":{"k":1},"b":{"k":2},"K":[{"k":1},{"k":2}],"k":0}"#.utf8)))
+    }
+
     func testAnUnknownModeIsRefusedNamingTheOnesAccepted() {
         XCTAssertThrowsError(try parse(TokenRequest.self, #"{"role":"r","bind":"thread"}"#)) { error in
             XCTAssertEqual((error as? JSONBodyError)?.description, #"field 'bind' must be one of "none", "process""#)
