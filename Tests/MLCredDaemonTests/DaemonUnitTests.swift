@@ -19,6 +19,27 @@ final class DaemonUnitTests: XCTestCase {
         XCTAssertEqual(request.query, ["limit": "5", "after": ""])
     }
 
+    func testQueryValuesArePercentDecodedAndARepeatedOrBrokenOneIsRefused() {
+        func request(_ query: String) -> HTTPRequest {
+            HTTPRequest(method: "GET", uri: "/v1/audit?" + query, authorization: nil, body: [])
+        }
+        // As a URL library writes them: ':' as %3A, a '-' as %2D, in either case; '+' is a plus.
+        let encoded = request("since=2026-12-03T10%3a00%3A00Z&node=gpu%2D01&after_node=a+b&n%6Fde2=%C3%A9")
+        XCTAssertNil(encoded.queryProblem)
+        XCTAssertEqual(encoded.query, ["since": "2026-12-03T10:00:00Z", "node": "gpu-01", "after_node": "a+b", "node2": "é"])
+        XCTAssertEqual(request("limit=5").query, ["limit": "5"])
+        // Given twice, even through an escape, the parameter is refused, not read either way.
+        for repeated in ["limit=1&limit=1000", "limit=1&l%69mit=1000", "all=true&all"] {
+            XCTAssertEqual(request(repeated).queryProblem, "the query gives a parameter more than once", repeated)
+            XCTAssertEqual(request(repeated).query, [:], repeated)
+        }
+        // An escape that is not two hex digits, or bytes that are not UTF-8.
+        for broken in ["since=%", "since=%3", "since=%zz", "limit=%FF", "%=1", "node=%C3"] {
+            XCTAssertEqual(request(broken).queryProblem, "the query has an invalid %-escape (two hex digits of UTF-8 each)", broken)
+            XCTAssertEqual(request(broken).query, [:], broken)
+        }
+    }
+
     func testMetricsCountRequestsByRouteAndStatusWithBoundedLabels() {
         let metrics = Metrics()
         metrics.record(route: .secretPut, status: 200)

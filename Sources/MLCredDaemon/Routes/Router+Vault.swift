@@ -149,7 +149,7 @@ extension Router {
         }
         var since: Double?
         if let text = request.query["since"] {
-            guard let value = Timestamp.parse(text.replacingOccurrences(of: "%3A", with: ":")) else {
+            guard let value = Timestamp.parse(text) else {
                 throw APIError(.invalidQuery, "'since' must be an RFC 3339 UTC time such as 2026-11-26T17:00:00Z")
             }
             since = value

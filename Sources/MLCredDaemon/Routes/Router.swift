@@ -57,6 +57,7 @@ public final class Router: Sendable {
                 throw APIError(.invalidName, "invalid name in the path: \(ResourceName.requirement)")
             }
             if let action = route.adminAction { try await requireAdmin(peer, action: action) }
+            if let problem = request.queryProblem { throw APIError(.invalidQuery, problem) }
             response = try await dispatch(route, parameter: parameter ?? "", request, peer: peer)
         } catch let error as APIError {
             response = .error(error)
