@@ -324,23 +324,27 @@ public final class Broker: Sendable {
         try await read { try $0.boundLiveTokens() }
     }
 
-    /// Tokens for admins: live ones unless `all`.
-    public func listTokens() async throws -> [TokenInfo] {
+    /// One page of live tokens for admins, in issue order.
+    public func listTokens(page: ListPage) async throws -> TokenListResponse {
         let now = WallClock.now()
-        return try await read { try $0.liveTokens(now: now) }.map { Self.info($0, now: now) }
+        // One more than asked: whether it comes says whether another page follows.
+        let records = try await read { try $0.liveTokens(now: now, after: page.after, limit: page.limit + 1) }
+        let shown = records.prefix(page.limit)
+        return TokenListResponse(tokens: shown.map { Self.info($0, now: now) },
+                                 next: records.count > page.limit ? shown.last?.accessor : nil)
     }
 
-    /// Leases for admins (SPEC §5): live and failing ones (`active`, `revoking`,
-    /// `revoke_failed`); with `ended`, also ended ones still valid at their provider (STS
-    /// sessions, JWTs); with `all`, every lease kept.
-    public func listLeases(scope: LeaseListScope) async throws -> [LeaseInfo] {
+    /// One page of leases for admins (SPEC §5), newest first: live and failing ones (`active`,
+    /// `revoking`, `revoke_failed`); with `ended`, also ended ones still valid at their provider
+    /// (STS sessions, JWTs); with `all`, every lease kept.
+    public func listLeases(scope: LeaseListScope, page: ListPage) async throws -> LeaseListResponse {
         let now = WallClock.now()
-        let unrevocable = GrantType.allCases.filter { providers[$0]?.revocable != true }.map(\.rawValue)
-        return try await read { connection in
-            let listed = try connection.leases(all: scope == .all, limit: 10000)
-            guard scope == .ended else { return listed }
-            return listed + (try connection.endedLeasesStillValid(now: now, types: unrevocable, limit: 10000))
-        }.map(Self.info)
+        let unrevocable = scope == .ended ? GrantType.allCases.filter { providers[$0]?.revocable != true }.map(\.rawValue) : []
+        let records = try await read { connection in
+            try connection.leasePage(all: scope == .all, endedStillValidTypes: unrevocable, now: now, before: page.after, limit: page.limit + 1)
+        }
+        let shown = records.prefix(page.limit)
+        return LeaseListResponse(leases: shown.map(Self.info), next: records.count > page.limit ? shown.last?.id : nil)
     }
 
     static func info(_ token: TokenRecord, now: Double) -> TokenInfo {

@@ -145,9 +145,11 @@ extension StoreConnection {
         return try session.fetchOne(check.query(for: dialect), accessor) != nil
     }
 
-    /// Tokens not revoked and not expired at `now`, of every node.
-    public func liveTokens(now: Double) throws -> [TokenRecord] {
-        try session.fetchAll("SELECT * FROM tokens WHERE revoked_at IS NULL AND expires_at > ? ORDER BY issued_at", now)
+    /// Tokens not revoked and not expired at `now`, of every node, in accessor order (accessors
+    /// are time-ordered: issue order), after `after`, at most `limit`.
+    public func liveTokens(now: Double, after: String?, limit: Int) throws -> [TokenRecord] {
+        try session.fetchAll("SELECT * FROM tokens WHERE revoked_at IS NULL AND expires_at > ? AND accessor > ? ORDER BY accessor LIMIT ?",
+                             now, after ?? "", limit)
             .map(TokenRecord.init(row:))
     }
 
@@ -209,6 +211,22 @@ extension StoreConnection {
         return try session.fetchAll("SELECT * FROM leases \(filter) ORDER BY created_at DESC LIMIT ?", limit).map(LeaseRecord.init(row:))
     }
 
+    /// One page of the admin lease list, newest first (lease ids are time-ordered), before the
+    /// id `before`: live and failing leases; with `endedStillValidTypes`, also ended leases of
+    /// those types still valid at `now`; with `all`, every lease kept.
+    public func leasePage(all: Bool, endedStillValidTypes: [String], now: Double, before: String?, limit: Int) throws -> [LeaseRecord] {
+        var filter = all ? "TRUE" : "state IN ('active', 'revoking', 'revoke_failed')"
+        var values: [SQLValue] = []
+        if !all && !endedStillValidTypes.isEmpty {
+            let marks = endedStillValidTypes.map { _ in "?" }.joined(separator: ", ")
+            filter = "(\(filter) OR (state IN ('revoked', 'expired') AND expires_at > ? AND type IN (\(marks))))"
+            values = [now.sqlValue] + endedStillValidTypes.map { $0.sqlValue }
+        }
+        let cursor = before.map { _ in " AND id < ?" } ?? ""
+        values += (before.map { [$0.sqlValue] } ?? []) + [limit.sqlValue]
+        return try session.fetchAll("SELECT * FROM leases WHERE \(filter)\(cursor) ORDER BY id DESC LIMIT ?", values).map(LeaseRecord.init(row:))
+    }
+
     public func leases(accessor: String) throws -> [LeaseRecord] {
         try session.fetchAll("SELECT * FROM leases WHERE accessor = ? ORDER BY created_at", accessor).map(LeaseRecord.init(row:))
     }
@@ -238,16 +256,6 @@ extension StoreConnection {
     /// Makes failed revocations of leases made from `secret` due at `time`.
     public func makeRevocationsDue(secret: String, at time: Double) throws {
         try session.execute("UPDATE leases SET next_attempt_at = ? WHERE secret = ? AND state = 'revoke_failed'", time, secret)
-    }
-
-    /// Leases of `types` that ended but whose credential stays valid at its provider after `now`.
-    public func endedLeasesStillValid(now: Double, types: [String], limit: Int) throws -> [LeaseRecord] {
-        guard !types.isEmpty else { return [] }
-        let marks = types.map { _ in "?" }.joined(separator: ", ")
-        return try session.fetchAll("""
-            SELECT * FROM leases WHERE state IN ('revoked', 'expired') AND expires_at > ? AND type IN (\(marks))
-            ORDER BY created_at DESC LIMIT ?
-            """, [now.sqlValue] + types.map(\.sqlValue) + [limit.sqlValue]).map(LeaseRecord.init(row:))
     }
 
     /// Live leases made from `secret`, of every node.

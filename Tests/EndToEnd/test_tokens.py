@@ -2,6 +2,7 @@
 against /v1/jwks, cross-uid and expired tokens, invalid policy sets."""
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -426,3 +427,64 @@ def test_tokens_and_leases_that_ended_are_purged_after_the_retention_and_audited
     bad.start(wait=False, extra=["--policies", policies, "--retention", "forever"])
     assert bad.proc.wait(timeout=20) == 64, "mlcredd's usage errors exit with EX_USAGE"
     assert "--retention must be a duration" in bad.read_log()
+
+
+def test_admin_lists_come_in_pages_and_the_cli_reads_every_page(broker_factory):
+    # A uid with a million live tokens must not make `token list` build a million-token answer:
+    # the lists are paged (`?after=&limit=`), and the CLI follows `next` to the end.
+    d = broker_factory({"paged.toml": role_toml("paged", [f"uid:{os.getuid()}"],
+                                                {"secret": "signer", "type": "jwt", "audience": "x"})})
+    d.cli("secret", "generate", "signer", "--type", "jwt-signer", check=0)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(d.socket)
+    reader = sock.makefile("rb")
+
+    def call(method, path, body=b"", token=None):
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        status = int(reader.readline().split()[1])
+        length = 0
+        while (line := reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        return status, json.loads(reader.read(length))
+
+    issued = []
+    for index in range(1005):  # more than the CLI's page of 1,000
+        status, answer = call("POST", "/v1/tokens", b'{"role":"paged"}')
+        assert status == 200, answer
+        issued.append(answer["accessor"])
+        if index < 5:
+            assert call("POST", "/v1/credentials", b"{}", token=answer["token"])[0] == 200
+
+    # The API: pages in accessor order (issue order to the millisecond), each `next` the last
+    # accessor shown, none after the last; every token once.
+    seen, after = [], None
+    while True:
+        status, page = call("GET", "/v1/tokens?limit=400" + (f"&after={after}" if after else ""))
+        assert status == 200 and len(page["tokens"]) <= 400, page
+        seen += [token["accessor"] for token in page["tokens"]]
+        after = page.get("next")
+        if after is None:
+            break
+        assert after == seen[-1]
+    assert seen == sorted(issued)
+    status, first = call("GET", "/v1/tokens")
+    assert len(first["tokens"]) == 1000 and first["next"] == sorted(issued)[999], "1,000 a page unless asked"
+
+    # Leases: newest first, paged the same way.
+    status, page = call("GET", "/v1/leases?limit=2")
+    assert status == 200 and len(page["leases"]) == 2 and page["next"] == page["leases"][-1]["id"], page
+    status, rest = call("GET", f"/v1/leases?limit=10&after={page['next']}")
+    assert len(rest["leases"]) == 3 and "next" not in rest, rest
+    ids = [lease["id"] for lease in page["leases"] + rest["leases"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 5
+    for query in ["limit=0", "limit=10001", "after=..%2Fx", "limit=2&limit=3"]:
+        status, answer = call("GET", "/v1/tokens?" + query)
+        assert (status, answer["error"]["reason"]) == (400, "invalid_query"), (query, answer)
+
+    # The CLI reads every page.
+    listed = json.loads(d.cli("token", "list", "--json", check=0).out)
+    assert [token["accessor"] for token in listed] == sorted(issued)
+    assert len(json.loads(d.cli("lease", "list", "--json", check=0).out)) == 5
+    sock.close()

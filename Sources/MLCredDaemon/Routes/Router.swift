@@ -127,7 +127,7 @@ public final class Router: Sendable {
             let outcome = try await broker.revoke(authorization: request.authorization, principal: peer.principal)
             return .json(RevocationResponse(revoked: true, unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))
         case .tokenList:
-            return .json(TokenListResponse(tokens: try await broker.listTokens()))
+            return .json(try await broker.listTokens(page: ListPage(query: request.query)))
         case .tokenRevokeByAccessor:
             let outcome = try await broker.revoke(accessor: parameter, principal: peer.principal, reason: "revoked by an admin")
             guard outcome.revoked else {
@@ -158,7 +158,7 @@ public final class Router: Sendable {
             guard let scope = LeaseListScope(query: request.query) else {
                 throw APIError(.invalidQuery, "'all' and 'ended' take true or false")
             }
-            return .json(LeaseListResponse(leases: try await broker.listLeases(scope: scope)))
+            return .json(try await broker.listLeases(scope: scope, page: ListPage(query: request.query)))
         case .leaseRevoke:
             let outcome = try await broker.revokeLease(id: parameter, principal: peer.principal)
             return .json(RevocationResponse(revoked: parameter, unconfirmed: outcome.unconfirmed, stillValid: outcome.stillValid))

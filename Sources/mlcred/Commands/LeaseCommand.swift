@@ -29,10 +29,15 @@ struct LeaseList: ParsableCommand {
     }
 
     func run() throws {
-        let query = all ? "?all=true" : ended ? "?ended=true" : ""
-        let list: LeaseListResponse = try connection.client().call("GET", "/v1/leases" + query)
-        if output.json { return try Terminal.printJSON(list.leases) }
-        let rows = list.leases.map { [$0.id, $0.accessor, $0.role, $0.grant, $0.type, $0.providerID, $0.expiresAt, $0.state.rawValue, $0.lastError ?? "", $0.node ?? ""] }
+        let scope = all ? ["all=true"] : ended ? ["ended=true"] : []
+        let client = try connection.client()
+        // Page by page, so the daemon never holds the whole list's answer at once.
+        let leases = try ListPage.collect { page in
+            let list: LeaseListResponse = try client.call("GET", "/v1/leases" + page.query(scope))
+            return (list.leases, list.next)
+        }
+        if output.json { return try Terminal.printJSON(leases) }
+        let rows = leases.map { [$0.id, $0.accessor, $0.role, $0.grant, $0.type, $0.providerID, $0.expiresAt, $0.state.rawValue, $0.lastError ?? "", $0.node ?? ""] }
         Terminal.out(Table.render(header: ["ID", "ACCESSOR", "ROLE", "GRANT", "TYPE", "PROVIDER_ID", "EXPIRES", "STATE", "LAST_ERROR", "NODE"], rows: rows))
     }
 }

@@ -40,9 +40,14 @@ struct TokenList: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let list: TokenListResponse = try connection.client().call("GET", "/v1/tokens")
-        if output.json { return try Terminal.printJSON(list.tokens) }
-        let rows = list.tokens.map {
+        let client = try connection.client()
+        // Page by page, so the daemon never holds a million tokens' answer at once.
+        let tokens = try ListPage.collect { page in
+            let list: TokenListResponse = try client.call("GET", "/v1/tokens" + page.query())
+            return (list.tokens, list.next)
+        }
+        if output.json { return try Terminal.printJSON(tokens) }
+        let rows = tokens.map {
             [$0.accessor, $0.role, "\($0.user ?? "?")(\($0.uid))", String($0.pid), $0.bound ? "process" : "-", $0.expiresAt, $0.state.rawValue, $0.node ?? ""]
         }
         Terminal.out(Table.render(header: ["ACCESSOR", "ROLE", "USER", "PID", "BOUND", "EXPIRES", "STATE", "NODE"], rows: rows))
