@@ -143,6 +143,9 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
 
     /// The connection caps (in total or per uid) are reached.
     case tooManyConnections = "too_many_connections"
+    /// The caller's uid holds as many live tokens as the daemon allows one uid
+    /// (`mlcredd --max-tokens-per-uid`).
+    case tokenLimitReached = "token_limit_reached"
 
     // MARK: internal
 
@@ -212,7 +215,7 @@ public enum APIErrorReason: String, Codable, Sendable, CaseIterable {
             .conflict
         case .headersTooLarge, .bodyTooLarge:
             .tooLarge
-        case .tooManyConnections:
+        case .tooManyConnections, .tokenLimitReached:
             .rateLimited
         case .internal, .storageError, .secretCorrupt, .secretIncomplete, .grantTypeUnavailable:
             .internal

@@ -27,7 +27,17 @@ public final class Broker: Sendable {
         [JWTProvider(), StaticProvider(), AWSProvider(), PostgresProvider()]
     }
 
-    public init(vault: Vault, store: Store, policies: PolicyStore, providers: [any CredentialProvider] = Broker.defaultProviders()) {
+    /// The most live tokens one uid may hold on this node unless `mlcredd --max-tokens-per-uid`
+    /// says otherwise. Threat: a user whom some role admits issues tokens in a loop until the
+    /// store reaches its free-space reserve, and everyone's new tokens are refused (507).
+    public static let defaultMaxTokensPerUID = 10_000
+
+    /// The most live tokens one uid may hold on this node; 0: no limit.
+    let maxTokensPerUID: Int
+
+    public init(vault: Vault, store: Store, policies: PolicyStore, providers: [any CredentialProvider] = Broker.defaultProviders(),
+                maxTokensPerUID: Int = Broker.defaultMaxTokensPerUID) {
+        self.maxTokensPerUID = maxTokensPerUID
         self.vault = vault
         self.store = store
         self.policies = policies
@@ -38,6 +48,19 @@ public final class Broker: Sendable {
             for type in provider.grantTypes { byType[type] = provider }
         }
         self.providers = byType
+    }
+
+    /// Refuses (audited, 429) a token for a uid that holds `maxTokensPerUID` live ones here.
+    /// Checked before the write, so parallel requests of one uid may pass it together: the
+    /// limit bounds a flood to itself plus the uid's connection cap, not exactly.
+    func requireTokenRoom(principal: Principal, role: String) async throws {
+        guard maxTokensPerUID > 0 else { return }
+        let (uid, limit, now) = (principal.uid, maxTokensPerUID, WallClock.now())
+        let live = try await pointRead { try $0.liveTokenCount(uid: uid, now: now, limit: limit) }
+        guard live >= limit else { return }
+        let reason = "uid \(uid) holds \(limit) live tokens on this node, the most one uid may hold (mlcredd --max-tokens-per-uid)"
+        await audit(AuditEvent(principal: principal, action: .tokenIssue, role: role, result: .denied, reason: reason))
+        throw APIError(.tokenLimitReached, reason)
     }
 
     /// Wipes the key material providers keep between calls (at seal).
@@ -112,6 +135,7 @@ public final class Broker: Sendable {
                 throw error
             }
         }
+        try await requireTokenRoom(principal: principal, role: role.name)
         var ttl = role.ttlSeconds
         if let text = request.ttl {
             guard let requested = PolicyDuration.parse(text) else {

@@ -84,7 +84,7 @@ public enum Daemon {
         }
         try? await vault.audit(AuditEvent(principal: Principal.daemon(uid: getuid(), gid: getgid(), pid: getpid()), action: .policyLoad,
                                           result: .allowed, reason: "loaded \(Plural.count(policies.set.roles.count, "role")) from \(configuration.policiesDirectory), digest \(policies.set.digest)"))
-        let broker = Broker(vault: vault, store: store, policies: policies)
+        let broker = Broker(vault: vault, store: store, policies: policies, maxTokensPerUID: configuration.maxTokensPerUID)
         let sweeper = Sweeper(broker: broker, logger: logger, retentionSeconds: configuration.retentionSeconds,
                               fleet: store.isShared ? fleet : nil)
         await sweeper.adoptBoundTokens()

@@ -153,6 +153,18 @@ extension StoreConnection {
             .map(TokenRecord.init(row:))
     }
 
+    /// How many live tokens `uid` holds on this node, counting no further than `limit`.
+    public func liveTokenCount(uid: UInt32, now: Double, limit: Int) throws -> Int {
+        Int(try session.fetchScalar(Int64.self, Self.liveTokenCountSQL(dialect), node, Int64(uid), now, limit) ?? 0)
+    }
+
+    static func liveTokenCountSQL(_ dialect: SQLDialect) -> String {
+        """
+        SELECT COUNT(*) AS live FROM (SELECT 1 FROM tokens\(dialect.indexedBy("tokens_node_uid"))
+        WHERE node = ? AND uid = ? AND revoked_at IS NULL AND expires_at > ? LIMIT ?) AS counted
+        """
+    }
+
     /// This node's tokens past their expiry that were not yet marked.
     public func expiredUnrevokedTokens(now: Double, limit: Int) throws -> [TokenRecord] {
         try session.fetchAll(Self.expiredUnrevokedTokensSQL(dialect), now, node, limit).map(TokenRecord.init(row:))

@@ -176,6 +176,12 @@ enum StoreSchema {
                 ) STRICT
                 """),
         ]),
+        Migration(id: "v10-tokens-per-uid", steps: [
+            // A uid's live tokens on a node are counted at each issue (`--max-tokens-per-uid`):
+            // the node index gains the uid instead of a B-tree more for every token's commit.
+            .both("DROP INDEX tokens_node"),
+            .both("CREATE INDEX tokens_node_uid ON tokens(node, uid) WHERE revoked_at IS NULL"),
+        ]),
     ]
 
     /// The migrations for SQLite, under the identifiers GRDB recorded in existing databases.

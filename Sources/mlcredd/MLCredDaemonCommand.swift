@@ -59,6 +59,10 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
                                discussion: "auto: the smaller of 64 MiB and 5% of the file system."))
     var minFree: String = "auto"
 
+    @Option(help: ArgumentHelp("The most live tokens one uid may hold on this node; beyond it a token request gets 429 token_limit_reached (audited). 0: no limit.",
+                               valueName: "n"))
+    var maxTokensPerUid: Int = DaemonConfiguration.defaultMaxTokensPerUID
+
     @Option(help: ArgumentHelp("Where the state lives: 'sqlite' (STATE_DIR/mlcred.db) or a PostgreSQL URL shared by a fleet of nodes: postgres://USER@HOST:PORT[,HOST:PORT...]/DB?sslmode=verify-full&sslrootcert=CA (no password in it).",
                                valueName: "sqlite|url"))
     var store: String = "sqlite"
@@ -83,6 +87,7 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
         guard PolicyDuration.parse(retention) != nil else {
             throw ValidationError("--retention must be a duration such as 7d, 12h or 30m")
         }
+        guard maxTokensPerUid >= 0 else { throw ValidationError("--max-tokens-per-uid must be 0 (no limit) or more") }
         guard FreeSpaceReserve.parse(minFree) != nil else {
             throw ValidationError("--min-free must be a size such as 64M, 1G or 0, or 'auto'")
         }
@@ -183,6 +188,7 @@ struct MLCredDaemonCommand: AsyncParsableCommand {
         configuration.storePasswordFile = storePasswordFile
         configuration.node = node ?? Self.hostName()
         configuration.nodeTimeoutSeconds = Double(PolicyDuration.parse(nodeTimeout) ?? 60)
+        configuration.maxTokensPerUID = maxTokensPerUid
         return configuration
     }
 

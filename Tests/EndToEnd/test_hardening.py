@@ -419,3 +419,32 @@ def test_text_that_would_take_quadratic_time_to_compare_is_refused_before_it_is_
     status, body = daemon.http("POST", "/v1/tokens", {"role": "e" + "\u0301" * 30}, user=NONADMIN_USER)
     assert status == 400 and body["error"]["reason"] == "invalid_name", body
     assert_still_serving(daemon)
+
+
+def test_a_uid_holds_at_most_max_tokens_per_uid_live_tokens_and_others_are_not_starved(broker_factory, users):
+    """A user whom a role admits, issuing tokens in a loop, would fill the store until its
+    free-space reserve refused everyone's tokens: past `--max-tokens-per-uid` live tokens of
+    their own, they are refused (429, audited) and other uids are not."""
+    d = broker_factory({"shared.toml": role_toml("shared", [f"user:{NONADMIN_USER}", f"uid:{os.getuid()}"])},
+                       extra=["--max-tokens-per-uid", "3"])
+    uid = int(subprocess.run(["id", "-u", NONADMIN_USER], capture_output=True, text=True, check=True).stdout)
+    tokens = [d.cli("token", "--role", "shared", user=NONADMIN_USER, check=0).out.strip() for _ in range(3)]
+    refused = d.cli("token", "--role", "shared", user=NONADMIN_USER)
+    assert refused.returncode == 1 and "token_limit_reached" not in refused.err, refused.err
+    assert "holds 3 live tokens" in refused.err and "revoke tokens you no longer need" in refused.err, refused.err
+    status, body = d.http("POST", "/v1/tokens", {"role": "shared"}, user=NONADMIN_USER)
+    assert (status, body["error"]["code"], body["error"]["reason"]) == (429, "rate_limited", "token_limit_reached"), body
+    # Another uid still gets its tokens.
+    assert d.cli("token", "--role", "shared", check=0).out.startswith("mlc_")
+    # The refusals are audited as denials of the flooding uid.
+    denials = [r for r in d.audit(limit=50) if r["result"] == "denied" and r["principal"]["uid"] == uid]
+    assert len(denials) == 2 and all("--max-tokens-per-uid" in r["reason"] for r in denials), denials
+    # A revoked token makes room again.
+    assert d.cli("token", "revoke", "--current", user=NONADMIN_USER, env_extra={"MLCRED_TOKEN": tokens[0]}).returncode == 0
+    assert d.cli("token", "--role", "shared", user=NONADMIN_USER, check=0).out.startswith("mlc_")
+
+
+def test_max_tokens_per_uid_must_be_a_count(daemon_factory):
+    d = daemon_factory()
+    result = subprocess.run(d.command(extra=["--max-tokens-per-uid=-1"]), capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "--max-tokens-per-uid must be 0 (no limit) or more" in result.stderr, result.stderr

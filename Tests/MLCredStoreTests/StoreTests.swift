@@ -72,6 +72,8 @@ final class StoreTests: XCTestCase {
             (StoreConnection.expiredUnrevokedTokensSQL(.sqlite), "tokens_live"),
             (StoreConnection.boundLiveTokensSQL(.sqlite), "tokens_bound"),
             (StoreConnection.expiredActiveLeasesSQL(.sqlite), "leases_active"),
+            // Counted at every token issue (--max-tokens-per-uid): the uid's own live tokens only.
+            (StoreConnection.liveTokenCountSQL(.sqlite), "tokens_node_uid"),
         ]
         try store.pool.read { db in
             let session = SQLiteSession(db: db)

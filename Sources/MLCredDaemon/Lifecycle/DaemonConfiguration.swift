@@ -1,4 +1,5 @@
 import Glibc
+import MLCredBroker
 import MLCredStore
 
 /// Everything `mlcredd` needs to run, resolved from its flags.
@@ -25,6 +26,9 @@ public struct DaemonConfiguration: Sendable {
     public var node: String = "local"
     /// `--node-timeout`: silence after which the other nodes take this node's leases over.
     public var nodeTimeoutSeconds: Double = 60
+    /// The most live tokens one uid may hold on this node (`--max-tokens-per-uid`; 0: no limit).
+    public var maxTokensPerUID: Int = DaemonConfiguration.defaultMaxTokensPerUID
+    public static let defaultMaxTokensPerUID = Broker.defaultMaxTokensPerUID
 
     public init(stateDirectory: String, socketPath: String, policiesDirectory: String, environment: String, phi: Bool,
                 adminGroup: String, unsealKeyFile: String?, socketMode: mode_t, retentionSeconds: Double = Sweeper.defaultRetentionSeconds,

@@ -176,6 +176,8 @@ struct CLIError: Error {
             "request bodies are limited to 64 KiB"
         case .tooManyConnections:
             "wait and try again"
+        case .tokenLimitReached:
+            "revoke tokens you no longer need ('mlcred token revoke --current' in a job, or an admin's 'mlcred token revoke ACCESSOR'), or let them expire"
         case .internal, .storageError, .secretIncomplete, .grantTypeUnavailable:
             "the daemon's log has details"
         case .secretCorrupt:
